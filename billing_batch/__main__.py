@@ -1,0 +1,3 @@
+from billing_batch.cli import main
+
+main()

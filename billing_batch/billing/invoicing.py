@@ -1,0 +1,79 @@
+"""Invoices from unbilled service lines (SPEC §4.1): pure, no I/O."""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+from decimal import Decimal
+
+from billing_batch.billing.pricing import line_amount, rate_on, tax_on
+from billing_batch.billing.records import (
+    ClientTerms, InvoiceDraft, InvoiceLineDraft, RateVersion, ServiceLine,
+)
+from billing_batch.money import ZERO
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def last_cycle_day(cycle: str, as_of: date) -> date:
+    """The most recent billing day on or before `as_of` for `daily`, `weekly:<day>`, `monthly:<n>`."""
+    if cycle == "daily":
+        return as_of
+    kind, _, arg = cycle.partition(":")
+    if kind == "weekly":
+        back = (as_of.weekday() - WEEKDAYS.index(arg)) % 7
+        return as_of - timedelta(days=back)
+    day = int(arg)
+
+    def in_month(y: int, m: int) -> date:
+        return date(y, m, min(day, calendar.monthrange(y, m)[1]))
+
+    this = in_month(as_of.year, as_of.month)
+    if this <= as_of:
+        return this
+    prev = as_of.replace(day=1) - timedelta(days=1)
+    return in_month(prev.year, prev.month)
+
+
+def billing_due(cycle: str, as_of: date, last_billed: date | None) -> bool:
+    """Bill when a cycle day has come since the last billing run: a missed cycle day is caught up."""
+    return last_billed is None or last_billed < last_cycle_day(cycle, as_of)
+
+
+def draft_invoices(
+    lines: Iterable[ServiceLine],
+    rates: Mapping[str, list[RateVersion]],
+    clients: Mapping[str, ClientTerms],
+    as_of: date,
+    tax_rate: Decimal,
+) -> tuple[list[InvoiceDraft], list[ServiceLine]]:
+    """One invoice per client for its lines dated on or before `as_of`, lines in date order.
+    Returns the drafts (in client order) and the lines that could not be priced."""
+    by_client: dict[str, list[ServiceLine]] = defaultdict(list)
+    for line in lines:
+        if line.service_date <= as_of:
+            by_client[line.client_id].append(line)
+    drafts, unpriced = [], []
+    for client_id in sorted(by_client):
+        terms = clients[client_id]
+        out = []
+        for line in sorted(by_client[client_id], key=lambda l: (l.service_date, l.id)):
+            rate = rate_on(rates.get(line.service_code, []), line.service_date)
+            if rate is None:
+                unpriced.append(line)
+                continue
+            price = line.unit_price_override if line.unit_price_override is not None else rate.unit_price
+            out.append(InvoiceLineDraft(
+                line.id, line.service_date, line.service_code, line.description or rate.description,
+                line.quantity, price, line_amount(line.quantity, price), rate.taxable, rate.discretionary))
+        if not out:
+            continue
+        subtotal = sum((l.amount for l in out), ZERO)
+        taxable = sum((l.amount for l in out if l.taxable), ZERO)
+        rate_pct = ZERO if terms.tax_exempt else tax_rate
+        drafts.append(InvoiceDraft(
+            client_id, as_of, as_of + timedelta(days=terms.terms_days), terms.terms_days, tuple(out),
+            subtotal, rate_pct, tax_on(taxable, rate_pct) if taxable else ZERO))
+    return drafts, unpriced

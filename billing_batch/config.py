@@ -1,0 +1,296 @@
+"""config.yaml, read and validated (SPEC §9).
+
+A bad setting is reported like bad data: the key, the line, what is allowed. YAML floats are read
+as Decimal (never float) so a money setting such as `large_invoice: 10000.00` stays exact.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `messages` say where and why, one per problem."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Office(_Section):
+    name: str = "Your Office Name"
+    address_lines: list[str] = ["123 Main Street", "Springfield, IL 62701"]
+    phone: str = ""
+    email: str = ""
+    tax_id: str = ""
+    remit_to_lines: list[str] = []
+    payment_instructions: str = "Pay by check, card or bank transfer."
+
+
+class Folders(_Section):
+    inbox: str = "inbox"
+    processed: str = "processed"
+    rejected: str = "rejected"
+    output: str = "output"
+
+
+_CYCLE = re.compile(
+    r"^(daily|weekly:(monday|tuesday|wednesday|thursday|friday|saturday|sunday)|monthly:([1-9]|[12][0-9]|3[01]))$"
+)
+
+
+class Invoicing(_Section):
+    cycle: str = "daily"
+    terms_days: Annotated[int, Field(ge=0, le=365)] = 30
+    tax_rate: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("0")  # percent, e.g. 8.25
+    invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,6}$")] = "INV"
+    credit_note_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,6}$")] = "CN"
+
+    @field_validator("cycle")
+    @classmethod
+    def _cycle(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not _CYCLE.match(v):
+            raise ValueError("must be daily, weekly:<weekday> (e.g. weekly:friday) or monthly:<day 1-31>")
+        return v
+
+
+class Aging(_Section):
+    buckets: list[Annotated[int, Field(gt=0)]] = [30, 60, 90, 120]
+
+    @field_validator("buckets")
+    @classmethod
+    def _increasing(cls, v: list[int]) -> list[int]:
+        if not v or any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("must be a list of increasing day counts, e.g. [30, 60, 90, 120]")
+        return v
+
+
+class CollectionLevel(_Section):
+    name: str
+    days: Annotated[int, Field(ge=1)]
+    template: str
+
+
+class Collections(_Section):
+    levels: list[CollectionLevel] = [
+        CollectionLevel(name="Reminder", days=1, template="reminder"),
+        CollectionLevel(name="Second Notice", days=31, template="second_notice"),
+        CollectionLevel(name="Final Notice", days=61, template="final_notice"),
+        CollectionLevel(name="Collections Referral", days=91, template="referral"),
+    ]
+    min_days_between_letters: Annotated[int, Field(ge=0)] = 14
+    promise_grace_days: Annotated[int, Field(ge=0)] = 5
+    min_balance: Annotated[Decimal, Field(ge=0)] = Decimal("5.00")
+
+
+class Plans(_Section):
+    max_months: Annotated[int, Field(ge=1, le=120)] = 12
+    min_installment: Annotated[Decimal, Field(ge=0)] = Decimal("25.00")
+    grace_days: Annotated[int, Field(ge=0)] = 10
+    default_after_missed: Annotated[int, Field(ge=1)] = 2
+
+
+class Insurance(_Section):
+    underpayment_tolerance: Annotated[Decimal, Field(ge=0)] = Decimal("1.00")
+    appeal_days: Annotated[int, Field(ge=1)] = 90
+    follow_up_days: Annotated[int, Field(ge=1)] = 30
+
+
+class Review(_Section):
+    price_override_pct: Annotated[Decimal, Field(ge=0)] = Decimal("10")
+    max_quantity: Annotated[Decimal, Field(gt=0)] = Decimal("10")
+    late_entry_days: Annotated[int, Field(ge=1)] = 90
+    large_invoice: Annotated[Decimal, Field(gt=0)] = Decimal("10000.00")
+
+
+class Documents(_Section):
+    templates: str = "templates"
+    pdf: bool = False
+
+
+class Email(_Section):
+    enabled: bool = False
+    host: str = ""
+    port: int = 587
+    username: str = ""
+    password_env: str = "BILLING_BATCH_SMTP_PASSWORD"
+    sender: str = ""
+    use_tls: bool = True
+
+
+class Schedule(_Section):
+    time: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "02:00"
+    inbox_check_minutes: Annotated[int, Field(ge=1, le=1440)] = 5
+
+
+class Intake(_Section):
+    settle_seconds: Annotated[Decimal, Field(ge=0, le=60)] = Decimal("2")
+    max_file_mb: Annotated[int, Field(gt=0)] = 50
+    max_entries: Annotated[int, Field(gt=0)] = 1000
+    max_uncompressed_mb: Annotated[int, Field(gt=0)] = 500
+    max_ratio: Annotated[int, Field(gt=0)] = 200
+
+
+class Settings(_Section):
+    office: Office = Office()
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    currency_symbol: str = "$"
+    locale: str = "en_US"
+    timezone: str = "America/New_York"
+    date_format: str = "%m/%d/%Y"
+    database: str | None = None
+    folders: Folders = Folders()
+    invoicing: Invoicing = Invoicing()
+    aging: Aging = Aging()
+    collections: Collections = Collections()
+    plans: Plans = Plans()
+    insurance: Insurance = Insurance()
+    review: Review = Review()
+    documents: Documents = Documents()
+    email: Email = Email()
+    schedule: Schedule = Schedule()
+    intake: Intake = Intake()
+    # Where config.yaml lives; every relative folder is relative to it. Not a YAML key.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be a time zone name such as America/New_York or Europe/London")
+        return v
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, v: str) -> str:
+        try:
+            parsed = datetime.strptime(date(2026, 3, 14).strftime(v), v).date()
+        except ValueError:
+            parsed = None
+        if parsed != date(2026, 3, 14) or not {"%d", "%m", "%Y"} <= set(re.findall(r"%.", v)):
+            raise ValueError("must contain %d, %m and %Y, e.g. %m/%d/%Y")
+        return v
+
+    # -- derived paths -------------------------------------------------------------------------
+    def path(self, folder: str) -> Path:
+        p = Path(folder)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def inbox(self) -> Path:
+        return self.path(self.folders.inbox)
+
+    @property
+    def processed(self) -> Path:
+        return self.path(self.folders.processed)
+
+    @property
+    def rejected(self) -> Path:
+        return self.path(self.folders.rejected)
+
+    @property
+    def output(self) -> Path:
+        return self.path(self.folders.output)
+
+    @property
+    def templates(self) -> Path:
+        return self.path(self.documents.templates)
+
+    @property
+    def database_url(self) -> str:
+        if self.database:
+            return self.database
+        return f"sqlite:///{(self.base_dir / 'ledger.sqlite').resolve()}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+class _Loader(yaml.SafeLoader):
+    """YAML without floats: 8.25 becomes Decimal('8.25')."""
+
+
+_Loader.add_constructor(
+    "tag:yaml.org,2002:float",
+    lambda loader, node: Decimal(loader.construct_scalar(node).replace("_", "")),
+)
+
+
+def _line_index(node: yaml.Node, prefix: tuple = ()) -> dict[tuple, int]:
+    """Map every key path to the (1-based) line where it stands in the file."""
+    lines: dict[tuple, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = prefix + (key_node.value,)
+            lines[path] = key_node.start_mark.line + 1
+            lines.update(_line_index(value_node, path))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[prefix + (i,)] = item.start_mark.line + 1
+            lines.update(_line_index(item, prefix + (i,)))
+    return lines
+
+
+def _describe(err: dict) -> str:
+    if err["type"] == "extra_forbidden":
+        return "is not a setting billing-batch knows; check the spelling or remove it"
+    if err["type"] == "missing":
+        return "is required"
+    msg = err["msg"]
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+
+
+def load_settings(path: Path) -> Settings:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError([f"{path}: no config file here. Create one with `billing-batch init DIR` "
+                           "or point --config at your office's config.yaml."])
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError([f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', exc)})"])
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path.name}: expected settings as `key: value` lines"])
+    lines = _line_index(node) if node is not None else {}
+    try:
+        return Settings.model_validate({**data, "base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            key = ".".join(str(p) for p in loc)
+            line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+            where = f"{path.name} line {line}" if line else path.name
+            value = "" if err["type"] in ("extra_forbidden", "missing") else f" (found {err.get('input')!r})"
+            messages.append(f"{where}: {key}{value} {_describe(err)}")
+        raise ConfigError(messages)
+
+
+def config_template() -> str:
+    """The commented config.yaml shipped with the repository (copied by `init`)."""
+    from billing_batch.resources import data_path
+
+    return data_path("config.yaml").read_text(encoding="utf-8")
+

@@ -1,0 +1,171 @@
+"""Reading cells as staff write them (SPEC §3.1).
+
+Each parser takes the raw value the workbook reader gives (str, int, float, bool, date, datetime
+or "" for blank) and returns the typed value, or raises CellError with a message for staff.
+Numbers from Excel arrive as floats; they become Decimal through repr(), never Decimal(float).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from billing_batch.intake.kinds import CellType, Column
+
+EXCEL_EPOCH = date(1899, 12, 30)
+_BLANKS = ("", None)
+_YES = {"y", "yes", "true", "1"}
+_NO = {"n", "no", "false", "0"}
+_MONEY_TEXT = re.compile(r"^(?P<neg>-)?(?P<sym>[$€£])?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)$")
+
+
+class CellError(ValueError):
+    """The cell holds something that cannot be read as its column's type."""
+
+
+def clean_text(value: object) -> str:
+    """Trim whitespace and non-breaking spaces; numbers become their plain text (1001.0 -> 1001)."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).replace("\u00a0", " ").strip()
+
+
+def is_blank(value: object) -> bool:
+    return value in _BLANKS or (isinstance(value, str) and clean_text(value) == "")
+
+
+def _decimal(value: object, what: str) -> Decimal:
+    if isinstance(value, bool):
+        raise CellError(f"must be {what}, not TRUE/FALSE")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    raise TypeError(value)
+
+
+def parse_money(value: object) -> Decimal:
+    if isinstance(value, (int, float, bool)):
+        amount = _decimal(value, "an amount")
+    else:
+        text = clean_text(value).replace(" ", "")
+        negative = text.startswith("(") and text.endswith(")")
+        if negative:
+            text = text[1:-1]
+        m = _MONEY_TEXT.match(text)
+        if not m or (negative and m["neg"]):
+            raise CellError("is not an amount; write it like 1234.50, 1,234.50 or (12.00) for a negative")
+        amount = Decimal(m["num"].replace(",", ""))
+        if negative or m["neg"]:
+            amount = -amount
+    if amount != amount.quantize(Decimal("0.01")):
+        raise CellError("has more than two decimals; round it to the cent")
+    return amount.quantize(Decimal("0.01"))
+
+
+def parse_quantity(value: object) -> Decimal:
+    try:
+        q = _decimal(value, "a number") if not isinstance(value, str) else Decimal(clean_text(value).replace(",", ""))
+    except InvalidOperation:
+        raise CellError("is not a number; write the quantity like 1, 2 or 1.5")
+    if not q.is_finite():
+        raise CellError("is not a number; write the quantity like 1, 2 or 1.5")
+    if q != q.quantize(Decimal("0.001")):
+        raise CellError("has more than three decimals; round the quantity")
+    return q.normalize() if q == q.to_integral_value() else q
+
+
+def parse_integer(value: object) -> int:
+    try:
+        d = parse_quantity(value)
+    except CellError:
+        raise CellError("is not a whole number; write it like 30")
+    if d != d.to_integral_value():
+        raise CellError("is not a whole number; write it like 30")
+    return int(d)
+
+
+def parse_percent(value: object, percent_format: bool = False) -> Decimal:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        pct = _decimal(value, "a percentage")
+        if percent_format:  # a percent-formatted cell stores 0.2 for 20%
+            pct = pct * 100
+    else:
+        text = clean_text(value).rstrip("%").strip()
+        try:
+            pct = Decimal(text)
+        except InvalidOperation:
+            raise CellError("is not a percentage; write it like 20 or 20%")
+    if pct != pct.quantize(Decimal("0.01")):
+        raise CellError("has more than two decimals; round the percentage")
+    return pct.normalize() if pct == pct.to_integral_value() else pct
+
+
+def parse_yes_no(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = clean_text(value).casefold()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise CellError("must be Y or N")
+
+
+def parse_date(value: object, date_format: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not 1 <= value < 2958466:
+            raise CellError("is not a date; write it like 2026-03-14")
+        return EXCEL_EPOCH + timedelta(days=int(value))
+    text = clean_text(value)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise CellError("is not a real date (no such day); check the day and month")
+    try:
+        return datetime.strptime(text, date_format).date()
+    except ValueError:
+        example = date(2026, 3, 14).strftime(date_format)
+        raise CellError(f"is not a date I can read; write it as 2026-03-14 or {example}")
+
+
+def parse_choice(value: object, choices: tuple[str, ...]) -> str:
+    key = re.sub(r"[\s_-]+", "", clean_text(value)).casefold()
+    for choice in choices:
+        if re.sub(r"[\s_-]+", "", choice).casefold() == key:
+            return choice
+    raise CellError("must be one of: " + ", ".join(choices))
+
+
+def parse_cell(column: Column, value: object, date_format: str, percent_format: bool = False) -> object:
+    """The typed value of a non-blank cell, or CellError."""
+    t = column.type
+    if t in (CellType.ID, CellType.TEXT):
+        return clean_text(value)
+    if t is CellType.DATE:
+        return parse_date(value, date_format)
+    if t is CellType.MONEY:
+        return parse_money(value)
+    if t is CellType.PERCENT:
+        return parse_percent(value, percent_format)
+    if t is CellType.YES_NO:
+        return parse_yes_no(value)
+    if t is CellType.INTEGER:
+        return parse_integer(value)
+    if t is CellType.QUANTITY:
+        return parse_quantity(value)
+    if t is CellType.CHOICE:
+        return parse_choice(value, column.choices)
+    raise AssertionError(t)

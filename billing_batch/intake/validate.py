@@ -1,0 +1,114 @@
+"""Validate typed rows with pandera, lazily: every problem of a sheet in one pass.
+
+Parsing (cells.py) has already turned cells into dates, Decimals and booleans and reported what
+it could not read; pandera checks the rules on those typed values. The DataFrame index is the Excel
+row number, so pandera's failure cases point straight at the row staff must fix.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+
+import pandas as pd
+import pandera.pandas as pa
+
+from billing_batch.intake.kinds import KINDS_BY_NAME, CellType, Kind
+from billing_batch.intake.sheets import ParsedSheet
+from billing_batch.problems import Problem
+
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+
+# (kind, column) -> (rule on a non-blank value, what to tell staff)
+_RULES: dict[tuple[str, str], tuple] = {
+    ("Clients", "Terms Days"): (lambda v: 0 <= v <= 365, "must be between 0 and 365 days"),
+    ("Clients", "Copay"): (lambda v: v >= 0, "must not be negative"),
+    ("Clients", "Coinsurance %"): (lambda v: 0 <= v <= 100, "must be between 0 and 100"),
+    ("Clients", "Monthly Budget"): (lambda v: v >= 0, "must not be negative"),
+    ("Rates", "Unit Price"): (lambda v: v >= 0, "must not be negative"),
+    ("Payer Fees", "Allowed Amount"): (lambda v: v >= 0, "must not be negative"),
+    ("Service Log", "Quantity"): (lambda v: v > 0, "quantity must be more than 0"),
+    ("Service Log", "Unit Price Override"): (lambda v: v >= 0, "must not be negative; use Adjustments for credits"),
+    ("Payments", "Amount"): (lambda v: v != 0, "must not be 0"),
+    ("Remittances", "Paid"): (lambda v: v >= 0, "must not be negative"),
+    ("Adjustments", "Amount"): (lambda v: v > 0, "must be more than 0 (the Kind says which way it goes)"),
+    ("Payment Plans", "Installment Amount"): (lambda v: v > 0, "must be more than 0"),
+    ("Payment Plans", "Plan Amount"): (lambda v: v > 0, "must be more than 0"),
+    ("Contact Log", "Promise Amount"): (lambda v: v > 0, "must be more than 0"),
+}
+
+# Rules across columns of one row: (kind, name, columns blamed, rule on the row, message)
+_ROW_RULES: list[tuple] = [
+    ("Rates", "period", ("Effective To",),
+     lambda r: r["Effective From"] is None or r["Effective To"] is None or r["Effective To"] >= r["Effective From"],
+     "Effective To is before Effective From; fix one of the dates"),
+    ("Adjustments", "amount", ("Amount",),
+     lambda r: r["Kind"] == "Void" or r["Amount"] is not None or r["Kind"] is None,
+     "Amount is required for a Write-off, Credit or Refund"),
+    ("Adjustments", "invoice", ("Invoice Number",),
+     lambda r: r["Kind"] not in ("Credit", "Void") or r["Invoice Number"] is not None,
+     "Invoice Number is required for a Credit or a Void"),
+    ("Payments", "reversal", ("Reference",),
+     lambda r: r["Amount"] is None or r["Amount"] > 0 or r["Reference"] is not None,
+     "a negative amount reverses a payment: give the Reference of the payment it reverses"),
+    ("Contact Log", "promise", ("Promise Date",),
+     lambda r: r["Outcome"] != "Promise to pay" or r["Promise Date"] is not None,
+     "a Promise to pay needs the Promise Date"),
+]
+
+
+def _element_check(rule, message: str) -> pa.Check:
+    return pa.Check(lambda v: rule(v), element_wise=True, ignore_na=True, error=message)
+
+
+@cache
+def schema_for(kind_name: str) -> pa.DataFrameSchema:
+    kind: Kind = KINDS_BY_NAME[kind_name]
+    columns = {}
+    for col in kind.columns:
+        checks = []
+        if col.type is CellType.DATE:
+            checks.append(_element_check(lambda v: FIRST_DATE <= v <= LAST_DATE,
+                                         "is outside 2000–2099; check the year"))
+        if (kind.name, col.name) in _RULES:
+            checks.append(_element_check(*_RULES[(kind.name, col.name)]))
+        columns[col.name] = pa.Column(None, checks, nullable=True, required=True)
+    row_checks = [
+        pa.Check(lambda df, rule=rule: df.apply(lambda r: bool(rule(r)), axis=1), error=f"row:{name}")
+        for k, name, _, rule, _ in _ROW_RULES if k == kind.name
+    ]
+    return pa.DataFrameSchema(columns, checks=row_checks, coerce=False)
+
+
+def validate(parsed: ParsedSheet) -> list[Problem]:
+    """Problems pandera finds in the sheet's typed rows (cells that failed to parse are blank here)."""
+    if not parsed.rows:
+        return []
+    kind = parsed.kind
+    frame = pd.DataFrame([r.values for r in parsed.rows], index=[r.row for r in parsed.rows],
+                         columns=[c.name for c in kind.columns], dtype=object)
+    frame = frame.astype(object).where(frame.notna(), None)
+    try:
+        schema_for(kind.name).validate(frame, lazy=True)
+        return []
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    row_rules = {f"row:{name}": (blame, msg) for k, name, blame, _, msg in _ROW_RULES if k == kind.name}
+    problems: list[Problem] = []
+    seen: set[tuple] = set()
+    for case in cases.itertuples(index=False):
+        if case.index is None or pd.isna(case.index):
+            continue
+        row = int(case.index)
+        if case.check in row_rules:
+            blame, message = row_rules[case.check]
+            column = blame[0]
+        else:
+            column, message = case.column, f"{case.column} {case.check}"
+        key = (row, column, message)
+        if key in seen:
+            continue
+        seen.add(key)
+        value = frame.at[row, column]
+        problems.append(Problem(parsed.where(row, column), message, "" if value is None else value))
+    return sorted(problems, key=lambda p: (p.where.row, p.where.col_index or 0))

@@ -1,0 +1,176 @@
+"""Opening a dropped file safely and reading its sheets as raw cell values.
+
+Order matters: the zip structure is checked (size, entry count, compression ratio, no DTDs, no
+macros) before any parser sees the file, because zip and XML bombs are unguarded in the readers.
+Values come from calamine (fast); calamine shows error cells and formulas without a saved result as
+blank, so a light scan of the sheet XML marks those cells, and percent-formatted ones, when the
+sheet has any.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import defusedxml.ElementTree as SafeET
+import python_calamine
+from lxml import etree
+
+NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+PERCENT_BUILTIN_FORMATS = {9, 10}
+
+
+class NotReady(Exception):
+    """The file is still being copied (or is not yet a complete zip): try again next run."""
+
+
+class Unreadable(Exception):
+    """The file cannot be accepted at all; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int
+    max_entries: int
+    max_uncompressed_bytes: int
+    max_ratio: int
+
+
+@dataclass
+class RawSheet:
+    name: str
+    rows: list[list[object]]  # rows[0] is Excel row 1, cell [0] is column A
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) 1-based -> "#REF!" or ""
+    percent_cells: set[tuple[int, int]] = field(default_factory=set)
+
+
+def check_zip(path: Path, limits: Limits) -> None:
+    """Raise Unreadable or NotReady unless `path` is a plain, sane .xlsx package."""
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        raise Unreadable(f"the file is {size / 1e6:.0f} MB, over the limit of {limits.max_file_bytes / 1e6:.0f} MB "
+                         "(intake.max_file_mb); split it into smaller workbooks")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise Unreadable("this is a password-protected workbook or an old .xls file; save it in Excel as "
+                         "'Excel Workbook (.xlsx)' without a password and drop it again")
+    if not head.startswith(b"PK"):
+        kind = "a text, CSV or web page file" if head[:1] in (b"<", b"\xef") or head.isascii() else "not an Excel file"
+        raise Unreadable(f"this is {kind} renamed to .xlsx; open it in Excel, save it as "
+                         "'Excel Workbook (.xlsx)' and drop it again")
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise NotReady("not yet a complete file (still being copied?)")
+    with zf:
+        infos = zf.infolist()
+        names = {i.filename for i in infos}
+        if len(infos) > limits.max_entries:
+            raise Unreadable(f"the workbook has {len(infos)} parts, over the limit of {limits.max_entries}")
+        total = sum(i.file_size for i in infos)
+        packed = sum(i.compress_size for i in infos) or 1
+        if total > limits.max_uncompressed_bytes or total / packed > limits.max_ratio:
+            raise Unreadable(f"the workbook unpacks to {total / 1e6:.0f} MB from {packed / 1e6:.1f} MB, over the "
+                             "safety limits (intake.max_uncompressed_mb, intake.max_ratio); it may be damaged "
+                             "or hostile — save a fresh copy from Excel")
+        if "xl/vbaProject.bin" in names:
+            raise Unreadable("this is a macro-enabled workbook; save it as 'Excel Workbook (.xlsx)' without "
+                             "macros and drop it again")
+        if "xl/workbook.xml" not in names or "[Content_Types].xml" not in names:
+            raise Unreadable("this is a zip file but not an Excel workbook; save it from Excel as .xlsx")
+        for info in infos:
+            if info.filename.endswith((".xml", ".rels")):
+                with zf.open(info) as member:
+                    start = member.read(2048)
+                if b"<!DOCTYPE" in start or b"<!ENTITY" in start:
+                    raise Unreadable("the workbook contains unsafe XML (a DTD); save a fresh copy from Excel")
+
+
+def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> zip path of its XML."""
+    wb = SafeET.fromstring(zf.read("xl/workbook.xml"))
+    rels = SafeET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target") for r in rels.iter(f"{PKG_REL_NS}Relationship")}
+    parts = {}
+    for sheet in wb.iter(f"{NS}sheet"):
+        target = targets.get(sheet.get(f"{REL_NS}id"), "")
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        parts[sheet.get("name")] = path
+    return parts
+
+
+def _percent_styles(zf: zipfile.ZipFile) -> set[str]:
+    """Style indexes (the `s` attribute of a cell) whose number format shows a percentage."""
+    if "xl/styles.xml" not in zf.namelist():
+        return set()
+    styles = SafeET.fromstring(zf.read("xl/styles.xml"))
+    custom = {int(f.get("numFmtId")) for f in styles.iter(f"{NS}numFmt") if "%" in (f.get("formatCode") or "")}
+    percent_ids = PERCENT_BUILTIN_FORMATS | custom
+    xfs = styles.find(f"{NS}cellXfs")
+    if xfs is None:
+        return set()
+    return {str(i) for i, xf in enumerate(xfs.iter(f"{NS}xf")) if int(xf.get("numFmtId", 0)) in percent_ids}
+
+
+def _col_row(ref: str) -> tuple[int, int]:
+    col = 0
+    for i, ch in enumerate(ref):
+        if ch.isdigit():
+            return int(ref[i:]), col
+        col = col * 26 + (ord(ch.upper()) - 64)
+    raise ValueError(ref)
+
+
+def _scan_marks(data: bytes, percent_styles: set[str], sheet: RawSheet) -> None:
+    """Mark error cells, formulas with no saved result and percent-formatted cells."""
+    want_percent = bool(percent_styles) and b' s="' in data
+    if b"<f" not in data and b't="e"' not in data and not want_percent:
+        return
+    parser = etree.iterparse(
+        io.BytesIO(data), events=("end",), tag=f"{NS}c",
+        resolve_entities=False, no_network=True, huge_tree=False,
+    )
+    for _, c in parser:
+        ref = c.get("r")
+        if ref:
+            v = c.find(f"{NS}v")
+            if c.get("t") == "e":
+                sheet.errors[_col_row(ref)] = v.text if v is not None and v.text else "#ERROR"
+            elif c.find(f"{NS}f") is not None and (v is None or v.text is None):
+                if c.get("t") != "str" or v is None:
+                    sheet.errors[_col_row(ref)] = ""
+            if want_percent and c.get("s") in percent_styles:
+                sheet.percent_cells.add(_col_row(ref))
+        c.clear()
+
+
+def read_sheets(path: Path) -> list[RawSheet]:
+    """All sheets of a checked workbook with raw values; Unreadable when the readers refuse it."""
+    try:
+        book = python_calamine.CalamineWorkbook.from_path(str(path))
+        with zipfile.ZipFile(path) as zf:
+            parts = _sheet_parts(zf)
+            percent_styles = _percent_styles(zf)
+            sheets = []
+            for name in book.sheet_names:
+                rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                sheet = RawSheet(name, rows)
+                part = parts.get(name)
+                if part and part in zf.namelist():
+                    _scan_marks(zf.read(part), percent_styles, sheet)
+                sheets.append(sheet)
+            return sheets
+    except (python_calamine.CalamineError, etree.XMLSyntaxError, SafeET.ParseError, KeyError,
+            zipfile.BadZipFile, ValueError) as exc:
+        raise Unreadable(f"the workbook could not be read ({type(exc).__name__}); open it in Excel, save it "
+                         "as .xlsx and drop it again") from exc
+    except Exception as exc:  # defusedxml's DTD/entity refusals and anything else a hostile file triggers
+        if type(exc).__module__.startswith("defusedxml"):
+            raise Unreadable("the workbook contains unsafe XML; save a fresh copy from Excel") from exc
+        raise

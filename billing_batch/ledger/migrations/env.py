@@ -1,0 +1,11 @@
+"""Alembic environment: migrations run on the connection billing-batch hands over (db.py)."""
+
+from alembic import context
+
+from billing_batch.ledger.schema import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
+                  compare_type=True)
+with context.begin_transaction():
+    context.run_migrations()

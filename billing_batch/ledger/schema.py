@@ -1,0 +1,235 @@
+"""The ledger's tables (SQLAlchemy Core). Alembic migrations create and upgrade them.
+
+Design, for the whole spec:
+- Inputs keep where they came from (source file, sheet, Excel row) and the run that posted them.
+  Transactions carry their business identity + occurrence number, UNIQUE, so nothing posts twice
+  (SPEC §3.3), and a content hash to tell "already posted" from "conflict".
+- Money is integer cents. Quantities and percentages are exact decimal text / basis points.
+- Documents (invoices, credit notes) are insert-only; `guard.py` refuses UPDATE and DELETE on them.
+  A service line is billed when an invoice line points at it: nothing is updated to bill it.
+- Every movement against an invoice (payment, credit applied, credit note, write-off, and later
+  insurance payments and contractual adjustments) is an `allocations` row with its own date, so an
+  item's balance as of D = amount − allocations dated ≤ D, and aging for any past date is exact.
+  A payment's unapplied credit = its amount − its allocations.
+- Work after commit (rendering documents, later printing and e-mail) is an `outbox` row, so a
+  crash between commit and files is finished by the next run, never repeated.
+Later issues add remittances, claims, plans, letters and contacts in their own migrations.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import (
+    Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Rates and payer fees with a blank Effective From apply from the beginning of time.
+ALWAYS = date(1900, 1, 1)
+
+
+def _source():
+    return [
+        Column("source_file_id", Integer, ForeignKey("source_files.id"), nullable=True),
+        Column("source_sheet", String(100), nullable=True),
+        Column("source_row", Integer, nullable=True),
+        Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    ]
+
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("business_date", Date, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("status", String(20), nullable=False),  # ok | failed
+    Column("billed", Boolean, nullable=False),  # invoicing ran (cycle day reached)
+    Column("report", Text),  # the JSON run report
+)
+
+source_files = Table(
+    "source_files", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("stored_as", String(400)),
+    Column("received_at", DateTime, nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+)
+
+clients = Table(
+    "clients", metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("attention", String(200)),
+    Column("address_line1", String(200), nullable=False),
+    Column("address_line2", String(200)),
+    Column("city", String(100), nullable=False),
+    Column("region", String(100)),
+    Column("postal_code", String(20), nullable=False),
+    Column("country", String(100)),
+    Column("email", String(200)),
+    Column("phone", String(50)),
+    Column("terms_days", Integer),
+    Column("delivery", String(10), nullable=False),
+    Column("tax_exempt", Boolean, nullable=False),
+    Column("payer", String(200)),
+    Column("member_id", String(100)),
+    Column("copay_cents", Integer),
+    Column("coinsurance_bp", Integer),  # basis points: 20% = 2000
+    Column("monthly_budget_cents", Integer),
+    Column("collections_hold", Boolean, nullable=False),
+    *_source(),
+)
+
+rates = Table(
+    "rates", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("service_code", String(64), nullable=False),
+    Column("effective_from", Date, nullable=False),
+    Column("effective_to", Date),
+    Column("description", String(300), nullable=False),
+    Column("unit_price_cents", Integer, nullable=False),
+    Column("unit", String(40), nullable=False),
+    Column("taxable", Boolean, nullable=False),
+    Column("discretionary", Boolean, nullable=False),
+    Column("billing_code", String(40)),
+    *_source(),
+    UniqueConstraint("service_code", "effective_from", name="uq_rates_code_from"),
+)
+
+payer_fees = Table(
+    "payer_fees", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payer", String(200), nullable=False),
+    Column("service_code", String(64), nullable=False),
+    Column("effective_from", Date, nullable=False),
+    Column("allowed_cents", Integer, nullable=False),
+    Column("covered", Boolean, nullable=False),
+    *_source(),
+    UniqueConstraint("payer", "service_code", "effective_from", name="uq_payer_fees"),
+)
+
+service_lines = Table(
+    "service_lines", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("identity", String(600), nullable=False),
+    Column("occurrence", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("client_id", String(64), ForeignKey("clients.client_id"), nullable=False),
+    Column("service_date", Date, nullable=False),
+    Column("service_code", String(64), nullable=False),
+    Column("quantity", String(20), nullable=False),  # exact decimal text
+    Column("provider", String(200)),
+    Column("description", String(300)),
+    Column("unit_price_override_cents", Integer),
+    Column("reference", String(100)),
+    *_source(),
+    UniqueConstraint("identity", "occurrence", name="uq_service_identity"),
+)
+
+payments = Table(
+    "payments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("identity", String(600), nullable=False),
+    Column("occurrence", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("client_id", String(64), ForeignKey("clients.client_id"), nullable=False),
+    Column("payment_date", Date, nullable=False),
+    Column("amount_cents", Integer, nullable=False),
+    Column("method", String(50)),
+    Column("reference", String(100)),
+    Column("invoice_number", String(40)),
+    Column("reverses_payment_id", Integer, ForeignKey("payments.id")),
+    *_source(),
+    UniqueConstraint("identity", "occurrence", name="uq_payment_identity"),
+)
+
+counters = Table(
+    "counters", metadata,
+    Column("series", String(10), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+invoices = Table(
+    "invoices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(40), nullable=False, unique=True),
+    Column("client_id", String(64), ForeignKey("clients.client_id"), nullable=False),
+    Column("invoice_date", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("terms_days", Integer, nullable=False),
+    Column("subtotal_cents", Integer, nullable=False),
+    Column("tax_cents", Integer, nullable=False),
+    Column("tax_rate", String(12), nullable=False),  # percent as exact text
+    Column("total_cents", Integer, nullable=False),
+    Column("bill_to", Text, nullable=False),  # JSON snapshot of name and address at issue
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+)
+
+invoice_lines = Table(
+    "invoice_lines", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("service_line_id", Integer, ForeignKey("service_lines.id"), unique=True),
+    Column("service_date", Date, nullable=False),
+    Column("service_code", String(64), nullable=False),
+    Column("description", String(300), nullable=False),
+    Column("quantity", String(20), nullable=False),
+    Column("unit_price_cents", Integer, nullable=False),
+    Column("amount_cents", Integer, nullable=False),
+    Column("taxable", Boolean, nullable=False),
+    Column("discretionary", Boolean, nullable=False),
+    UniqueConstraint("invoice_id", "line_no", name="uq_invoice_line_no"),
+)
+
+credit_notes = Table(
+    "credit_notes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(40), nullable=False, unique=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("client_id", String(64), ForeignKey("clients.client_id"), nullable=False),
+    Column("issue_date", Date, nullable=False),
+    Column("amount_cents", Integer, nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+)
+
+allocations = Table(
+    "allocations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("source", String(20), nullable=False),  # payment | credit_note | write_off | ...
+    Column("payment_id", Integer, ForeignKey("payments.id")),
+    Column("credit_note_id", Integer, ForeignKey("credit_notes.id")),
+    Column("amount_cents", Integer, nullable=False),
+    Column("alloc_date", Date, nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(20), nullable=False),  # invoice | credit_note | letter | email ...
+    Column("ref_id", Integer, nullable=False),
+    Column("path", String(400), nullable=False),  # relative to the output folder
+    Column("status", String(10), nullable=False),  # pending | done | failed
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    UniqueConstraint("kind", "ref_id", name="uq_outbox_doc"),
+)
+
+Index("ix_service_lines_client", service_lines.c.client_id, service_lines.c.service_date)
+Index("ix_allocations_invoice", allocations.c.invoice_id, allocations.c.alloc_date)
+Index("ix_invoices_client", invoices.c.client_id)
+
+# Issued documents: insert-only (SPEC §6.2).
+IMMUTABLE_TABLES = ("invoices", "invoice_lines", "credit_notes")

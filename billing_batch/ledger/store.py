@@ -1,0 +1,208 @@
+"""Reading and writing the ledger. Every function takes the run's open Connection."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, and_, exists, func, select, text
+
+from billing_batch.billing.records import (
+    ClientTerms, InvoiceDraft, OpenItem, RateVersion, ServiceLine,
+)
+from billing_batch.ledger.schema import (
+    allocations, clients, counters, invoice_lines, invoices, outbox, payments, rates, runs,
+    service_lines, source_files,
+)
+from billing_batch.money import ZERO, from_cents, to_cents
+
+ADVISORY_LOCK_KEY = 0x6269_6C6C  # "bill": one billing-batch run at a time per PostgreSQL ledger
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+def lock_ledger(conn: Connection) -> None:
+    """On a shared PostgreSQL ledger, a second run (from another machine) must not overlap."""
+    if conn.dialect.name == "postgresql":
+        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY}).scalar():
+            raise AlreadyRunning("another billing-batch run is using this ledger")
+
+
+# -- runs and files -------------------------------------------------------------------------------
+
+def start_run(conn: Connection, business_date: date, started: datetime) -> int:
+    return conn.execute(runs.insert().values(
+        business_date=business_date, started_at=started, status="running", billed=False)).inserted_primary_key[0]
+
+
+def finish_run(conn: Connection, run_id: int, status: str, billed: bool, report: dict) -> None:
+    conn.execute(runs.update().where(runs.c.id == run_id).values(
+        status=status, billed=billed, finished_at=datetime.now(), report=json.dumps(report, default=str)))
+
+
+def last_billed_date(conn: Connection, before_or_on: date) -> date | None:
+    return conn.execute(select(func.max(runs.c.business_date)).where(
+        runs.c.billed.is_(True), runs.c.status == "ok", runs.c.business_date <= before_or_on)).scalar()
+
+
+def record_file(conn: Connection, run_id: int, sha256: str, name: str, received: datetime) -> int:
+    return conn.execute(source_files.insert().values(
+        sha256=sha256, name=name, received_at=received, run_id=run_id)).inserted_primary_key[0]
+
+
+# -- master data ------------------------------------------------------------------------------------
+
+def client_rows(conn: Connection) -> dict[str, dict]:
+    return {r.client_id: dict(r._mapping) for r in conn.execute(select(clients))}
+
+
+def rate_versions(conn: Connection) -> dict[str, list[RateVersion]]:
+    out: dict[str, list[RateVersion]] = defaultdict(list)
+    for r in conn.execute(select(rates).order_by(rates.c.service_code, rates.c.effective_from)):
+        out[r.service_code].append(RateVersion(
+            r.service_code, r.effective_from, r.effective_to, r.description,
+            from_cents(r.unit_price_cents), r.taxable, r.discretionary))
+    return out
+
+
+def client_terms(conn: Connection, default_terms: int) -> dict[str, ClientTerms]:
+    return {r.client_id: ClientTerms(r.client_id, r.terms_days if r.terms_days is not None else default_terms,
+                                     r.tax_exempt)
+            for r in conn.execute(select(clients.c.client_id, clients.c.terms_days, clients.c.tax_exempt))}
+
+
+# -- service lines -----------------------------------------------------------------------------------
+
+def posted_services(conn: Connection, identities: list[str]) -> dict[tuple[str, int], dict]:
+    """(identity, occurrence) -> content hash, business date and file of the posted row."""
+    found = {}
+    for start in range(0, len(identities), 500):
+        chunk = identities[start:start + 500]
+        q = (select(service_lines.c.identity, service_lines.c.occurrence, service_lines.c.content_hash,
+                    service_lines.c.source_row, runs.c.business_date, source_files.c.name)
+             .join(runs, runs.c.id == service_lines.c.run_id)
+             .outerjoin(source_files, source_files.c.id == service_lines.c.source_file_id)
+             .where(service_lines.c.identity.in_(chunk)))
+        for r in conn.execute(q):
+            found[(r.identity, r.occurrence)] = {"hash": r.content_hash, "date": r.business_date,
+                                                 "file": r.name, "row": r.source_row}
+    return found
+
+
+def unbilled_lines(conn: Connection, as_of: date) -> list[ServiceLine]:
+    billed = exists().where(invoice_lines.c.service_line_id == service_lines.c.id)
+    q = select(service_lines).where(~billed, service_lines.c.service_date <= as_of)
+    return [ServiceLine(r.id, r.client_id, r.service_date, r.service_code, Decimal(r.quantity), r.description,
+                        None if r.unit_price_override_cents is None else from_cents(r.unit_price_override_cents))
+            for r in conn.execute(q)]
+
+
+# -- documents ---------------------------------------------------------------------------------------
+
+def next_number(conn: Connection, series: str, year: int) -> int:
+    """The next number of a gapless series, allocated in the posting transaction."""
+    row = conn.execute(select(counters.c.last).where(counters.c.series == series, counters.c.year == year)
+                       .with_for_update()).first()
+    if row is None:
+        conn.execute(counters.insert().values(series=series, year=year, last=1))
+        return 1
+    conn.execute(counters.update().where(counters.c.series == series, counters.c.year == year)
+                 .values(last=row.last + 1))
+    return row.last + 1
+
+
+def insert_invoice(conn: Connection, draft: InvoiceDraft, number: str, bill_to: dict, run_id: int) -> int:
+    invoice_id = conn.execute(invoices.insert().values(
+        number=number, client_id=draft.client_id, invoice_date=draft.invoice_date, due_date=draft.due_date,
+        terms_days=draft.terms_days, subtotal_cents=to_cents(draft.subtotal), tax_cents=to_cents(draft.tax),
+        tax_rate=str(draft.tax_rate), total_cents=to_cents(draft.total), bill_to=json.dumps(bill_to),
+        run_id=run_id)).inserted_primary_key[0]
+    conn.execute(invoice_lines.insert(), [
+        dict(invoice_id=invoice_id, line_no=i, service_line_id=l.service_line_id, service_date=l.service_date,
+             service_code=l.service_code, description=l.description, quantity=str(l.quantity),
+             unit_price_cents=to_cents(l.unit_price), amount_cents=to_cents(l.amount), taxable=l.taxable,
+             discretionary=l.discretionary)
+        for i, l in enumerate(draft.lines, start=1)])
+    return invoice_id
+
+
+def invoice_with_lines(conn: Connection, invoice_id: int) -> tuple[dict, list[dict]]:
+    inv = dict(conn.execute(select(invoices).where(invoices.c.id == invoice_id)).one()._mapping)
+    lines = [dict(r._mapping) for r in conn.execute(
+        select(invoice_lines).where(invoice_lines.c.invoice_id == invoice_id).order_by(invoice_lines.c.line_no))]
+    return inv, lines
+
+
+def invoice_credit_applied(conn: Connection, invoice_id: int) -> int:
+    """Cents of earlier credit applied to this invoice when it was issued (shown on it)."""
+    inv_date = select(invoices.c.invoice_date).where(invoices.c.id == invoice_id).scalar_subquery()
+    return conn.execute(select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(
+        allocations.c.invoice_id == invoice_id, allocations.c.source == "credit",
+        allocations.c.alloc_date == inv_date)).scalar()
+
+
+def add_outbox(conn: Connection, kind: str, ref_id: int, path: str, run_id: int) -> None:
+    conn.execute(outbox.insert().values(kind=kind, ref_id=ref_id, path=path, status="pending", attempts=0,
+                                        run_id=run_id))
+
+
+def pending_outbox(conn: Connection) -> list[dict]:
+    return [dict(r._mapping) for r in conn.execute(
+        select(outbox).where(outbox.c.status != "done").order_by(outbox.c.id))]
+
+
+def mark_outbox(conn: Connection, outbox_id: int, ok: bool, error: str | None = None) -> None:
+    conn.execute(outbox.update().where(outbox.c.id == outbox_id).values(
+        status="done" if ok else "failed", attempts=outbox.c.attempts + 1, last_error=error))
+
+
+# -- aging ---------------------------------------------------------------------------------------------
+
+def open_items(conn: Connection, as_of: date) -> list[OpenItem]:
+    """Every invoice dated on or before `as_of` with what was paid and adjusted by then."""
+    paid = func.coalesce(func.sum(allocations.c.amount_cents).filter(
+        allocations.c.source.in_(("payment", "credit"))), 0)
+    adjusted = func.coalesce(func.sum(allocations.c.amount_cents).filter(
+        allocations.c.source.not_in(("payment", "credit"))), 0)
+    q = (select(invoices.c.number, invoices.c.client_id, invoices.c.invoice_date, invoices.c.due_date,
+                invoices.c.total_cents, paid.label("paid"), adjusted.label("adjusted"))
+         .select_from(invoices.outerjoin(allocations, and_(allocations.c.invoice_id == invoices.c.id,
+                                                           allocations.c.alloc_date <= as_of)))
+         .where(invoices.c.invoice_date <= as_of)
+         .group_by(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
+                   invoices.c.due_date, invoices.c.total_cents))
+    return [OpenItem(r.number, r.client_id, r.invoice_date, r.due_date, from_cents(r.total_cents),
+                     from_cents(r.paid), from_cents(r.adjusted)) for r in conn.execute(q)]
+
+
+def unapplied_credits(conn: Connection, as_of: date) -> dict[str, Decimal]:
+    """Per client: payments dated ≤ as_of minus what of them was applied to invoices by then."""
+    received = dict(conn.execute(select(payments.c.client_id, func.sum(payments.c.amount_cents))
+                                 .where(payments.c.payment_date <= as_of).group_by(payments.c.client_id)).all())
+    applied = dict(conn.execute(
+        select(payments.c.client_id, func.sum(allocations.c.amount_cents))
+        .join(allocations, allocations.c.payment_id == payments.c.id)
+        .where(allocations.c.alloc_date <= as_of).group_by(payments.c.client_id)).all())
+    return {c: from_cents(received[c] - applied.get(c, 0)) for c in received if received[c] != applied.get(c, 0)}
+
+
+def ledger_balance(conn: Connection, as_of: date) -> Decimal:
+    """Σ invoices − Σ payments − Σ adjustments, as of the date, straight from the ledger's tables."""
+    invoiced = conn.execute(select(func.coalesce(func.sum(invoices.c.total_cents), 0))
+                            .where(invoices.c.invoice_date <= as_of)).scalar()
+    received = conn.execute(select(func.coalesce(func.sum(payments.c.amount_cents), 0))
+                            .where(payments.c.payment_date <= as_of)).scalar()
+    adjusted = conn.execute(select(func.coalesce(func.sum(allocations.c.amount_cents), 0))
+                            .where(allocations.c.alloc_date <= as_of,
+                                   allocations.c.source.not_in(("payment", "credit")))).scalar()
+    return from_cents(invoiced - received - adjusted) if invoiced or received or adjusted else ZERO
+
+
+def last_payment_dates(conn: Connection, as_of: date) -> dict[str, date]:
+    return dict(conn.execute(select(payments.c.client_id, func.max(payments.c.payment_date))
+                             .where(payments.c.payment_date <= as_of, payments.c.amount_cents > 0)
+                             .group_by(payments.c.client_id)).all())
