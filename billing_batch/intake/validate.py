@@ -27,7 +27,7 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("Clients", "Monthly Budget"): (lambda v: v >= 0, "must not be negative"),
     ("Rates", "Unit Price"): (lambda v: v >= 0, "must not be negative"),
     ("Payer Fees", "Allowed Amount"): (lambda v: v >= 0, "must not be negative"),
-    ("Service Log", "Quantity"): (lambda v: v > 0, "quantity must be more than 0"),
+    ("Service Log", "Quantity"): (lambda v: v > 0, "must be more than 0"),
     ("Service Log", "Unit Price Override"): (lambda v: v >= 0, "must not be negative; use Adjustments for credits"),
     ("Payments", "Amount"): (lambda v: v != 0, "must not be 0"),
     ("Remittances", "Paid"): (lambda v: v >= 0, "must not be negative"),

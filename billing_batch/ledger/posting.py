@@ -65,6 +65,27 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()
 
 
+def service_identity(values: dict) -> str | None:
+    """A service row's business identity (SPEC §3.3), or None when a part of it could not be read."""
+    if any(values[c] is None for c in ("Client ID", "Service Date", "Service Code")):
+        return None
+    return _digest(values["Client ID"], values["Service Date"].isoformat(), values["Service Code"],
+                   (values["Provider"] or "").casefold(), values["Reference"] or "")
+
+
+def occurrence_numbers(sheet: ParsedSheet) -> dict[int, tuple[str, int]]:
+    """Excel row -> (identity, occurrence number among identical identities in the sheet).
+    Every identifiable row counts, good or bad, so a fixed row dropped back keeps its number."""
+    counts: Counter = Counter()
+    out = {}
+    for row in sheet.rows:
+        identity = service_identity(row.values)
+        if identity is not None:
+            counts[identity] += 1
+            out[row.row] = (identity, row.occurrence or counts[identity])
+    return out
+
+
 class Poster:
     """Posts one run's sheets inside the run's transaction."""
 
@@ -181,19 +202,8 @@ class Poster:
         known_clients = set(store.client_rows(self.conn))
         versions = store.rate_versions(self.conn)
         bad = sheet.bad_rows()
-        identity_cols = ("Client ID", "Service Date", "Service Code")
-        occurrences: Counter = Counter()
-        keyed: list[tuple[Row, str, int]] = []
-        for row in sheet.rows:
-            v = row.values
-            if any(v[c] is None for c in identity_cols):
-                continue  # cannot be identified: already a problem
-            identity = _digest(v["Client ID"], v["Service Date"].isoformat(), v["Service Code"],
-                               (v["Provider"] or "").casefold(), v["Reference"] or "")
-            occurrences[identity] += 1
-            occurrence = row.occurrence or occurrences[identity]
-            if row.row not in bad:
-                keyed.append((row, identity, occurrence))
+        numbers = occurrence_numbers(sheet)
+        keyed = [(row, *numbers[row.row]) for row in sheet.rows if row.row not in bad and row.row in numbers]
         posted = store.posted_services(self.conn, sorted({k[1] for k in keyed}))
         inserts = []
         for row, identity, occurrence in keyed:

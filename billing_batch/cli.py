@@ -1,0 +1,196 @@
+"""The `billing-batch` command. Thin: it turns library results and errors into plain messages
+and exit codes (0 done, 1 could not run, 2 integrity check failed and rolled back)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from billing_batch.config import ConfigError, Settings, load_settings
+from billing_batch.ledger.db import LedgerError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def config_option(f):
+    return click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                        default=Path("config.yaml"), show_default=True,
+                        help="The office's config.yaml; its folder is the office folder.")(f)
+
+
+def as_of_option(f):
+    return click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+                        help="Business date YYYY-MM-DD (default: today in the configured time zone).")(f)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]billing-batch:[/] {message}")
+    sys.exit(code)
+
+
+def settings_from(path: Path) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        fail("the configuration has problems:\n  " + "\n  ".join(exc.messages))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="billing-batch")
+def main() -> None:
+    """billing-batch: the nightly billing run of a medical or services office.
+
+    Staff drop Excel workbooks (clients, rate card, service logs) into the inbox; `run` checks
+    them, posts them to the ledger, issues numbered Word invoices and writes the aging workbook
+    that managers read the next morning. Start with `billing-batch init OFFICE --demo`.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--demo", is_flag=True, help="Also fill the inbox with a realistic sample office.")
+def init(directory: Path, demo: bool) -> None:
+    """Create an office folder: inbox, output folders, a commented config.yaml, the Word templates
+    and blank input workbooks. With --demo, the inbox gets a sample office's workbooks."""
+    from billing_batch.workspace import init_office
+
+    result = init_office(directory, demo=demo)
+    console.print(f"Office folder ready: {result.office}")
+    console.print(f"  settings:        {result.config}")
+    console.print(f"  blank workbooks: {result.office / 'blank-workbooks'}")
+    if result.demo_files:
+        console.print(f"  demo inbox:      {len(result.demo_files)} workbooks in {result.office / 'inbox'}")
+    console.print(f"Next: billing-batch run --config {result.config}")
+
+
+def _progress_callback(progress: Progress):
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=max(total, 1))
+        progress.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
+
+    return update
+
+
+@main.command()
+@config_option
+@as_of_option
+@click.option("--dry-run", is_flag=True,
+              help="Compute everything and write documents and reports into output/dry-run/ without "
+                   "changing the ledger or the inbox.")
+def run(config_path: Path, as_of, dry_run: bool) -> None:
+    """Run the nightly job: read the inbox, post to the ledger, issue invoices, write the aging
+    workbook and the run report. Rejected rows are reported, not failures (exit 0)."""
+    from billing_batch.pipeline import AlreadyRunning, IntegrityFailure, run_batch
+
+    settings = settings_from(config_path)
+    day: date | None = as_of.date() if as_of else None
+    interactive = console.is_terminal
+    try:
+        if interactive:
+            with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=console, transient=True) as progress:
+                result = run_batch(settings, day, dry_run, _progress_callback(progress))
+        else:
+            result = run_batch(settings, day, dry_run)
+    except AlreadyRunning as exc:
+        fail(str(exc))
+    except LedgerError as exc:
+        fail(str(exc))
+    except IntegrityFailure as exc:
+        fail(str(exc), code=2)
+    _print_summary(settings, result)
+    sys.exit(result.exit_code)
+
+
+def _print_summary(settings: Settings, result) -> None:
+    from billing_batch.money import fmt_money
+
+    r = result.report
+    t = r["totals"]
+    title = "Dry run (nothing was posted or moved)" if result.dry_run else "Run complete"
+    console.print(f"[bold]{title}[/] — business date {result.as_of:%Y-%m-%d}")
+    console.print(f"  files read: {len(r['files'])}   waiting: {len(r['waiting'])}   "
+                  f"rejected files: {sum(1 for f in r['files'] if f['status'] == 'rejected')}")
+    console.print(f"  rows read: {t['rows_read']}   posted: {t['posted']}   already posted: "
+                  f"{t['already_posted']}   rejected: {t['rejected']}")
+    console.print(f"  invoices issued: {len(result.invoices)}   total: "
+                  f"{fmt_money(result.invoice_total, settings.currency_symbol)}")
+    for w in r["waiting"]:
+        console.print(f"  [yellow]waiting[/] {w['name']}: {w['reason']}")
+    errors = [p for p in result.problems if p.level == "error"]
+    if errors:
+        console.print(f"[yellow]{len(errors)} problem(s)[/] — fix the rows in the problems workbooks in "
+                      f"{settings.rejected if not result.dry_run else result.report_path.parent.parent / 'rejected'}"
+                      " and drop them back in the inbox:")
+        for p in errors[:15]:
+            console.print(f"  - {p.text()}", soft_wrap=True)
+        if len(errors) > 15:
+            console.print(f"  ... and {len(errors) - 15} more (see the Problems sheet of the aging workbook)")
+    for f in result.document_failures:
+        console.print(f"[red]document not written[/] {f} (retried on the next run)")
+    out = result.report_path.parent.parent
+    if result.invoices:
+        console.print(f"Invoices:        {out / 'invoices'}")
+    console.print(f"Aging workbook:  {result.aging_path}")
+    console.print(f"Run report:      {result.report_path}")
+
+
+@main.command()
+@config_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def check(config_path: Path, files: tuple[Path, ...]) -> None:
+    """Check workbooks the way the nightly run would, without posting anything: prints every
+    problem and writes a problems workbook for each file into output/checks/."""
+    from billing_batch.pipeline import check_files
+
+    settings = settings_from(config_path)
+    try:
+        results = check_files(settings, list(files))
+    except LedgerError as exc:
+        fail(str(exc))
+    for r in results:
+        if r.waiting:
+            console.print(f"[yellow]{r.path.name}[/]: {r.waiting}; check it again in a moment")
+            continue
+        errors = [p for p in r.problems if p.level == "error"]
+        status = "[green]ready[/]" if not errors else f"[yellow]{len(errors)} problem(s)[/]"
+        console.print(f"{r.path.name}: {status} — {r.rows_read} rows, {r.would_post} would post, "
+                      f"{r.already_posted} already posted, {r.rejected} would be rejected")
+        for p in r.problems:
+            console.print(f"  - {p.text()}", soft_wrap=True)
+        if r.problems_workbook:
+            console.print(f"  problems workbook: {r.problems_workbook}")
+
+
+@main.group()
+def report() -> None:
+    """Rebuild reports from the ledger."""
+
+
+@report.command("aging")
+@config_option
+@as_of_option
+def report_aging(config_path: Path, as_of) -> None:
+    """Write the aging workbook as of any date (default today) from the ledger alone."""
+    from billing_batch.pipeline import aging_report
+
+    settings = settings_from(config_path)
+    try:
+        path, recon = aging_report(settings, as_of.date() if as_of else None)
+    except LedgerError as exc:
+        fail(str(exc))
+    console.print(f"Aging workbook: {path}")
+    console.print(f"Reconciliation: {recon.line()}")
+    if not recon.ties:
+        sys.exit(2)

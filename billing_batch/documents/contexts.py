@@ -1,0 +1,63 @@
+"""Template contexts: the ledger's records as the strings a document shows."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+from billing_batch.config import Settings
+from billing_batch.money import fmt_money
+
+
+def fmt_date(d: date) -> str:
+    return f"{d:%B} {d.day}, {d.year}"  # "March 14, 2026": unambiguous for every reader
+
+
+def fmt_quantity(q: str | Decimal) -> str:
+    q = Decimal(q)
+    return f"{q.normalize():f}" if q == q.to_integral_value() else f"{q:f}".rstrip("0")
+
+
+def office_context(settings: Settings) -> dict:
+    o = settings.office
+    return {"name": o.name, "address_lines": list(o.address_lines), "phone": o.phone, "email": o.email,
+            "tax_id": o.tax_id, "remit_to_lines": list(o.remit_to_lines or [o.name, *o.address_lines]),
+            "payment_instructions": o.payment_instructions}
+
+
+def client_context(bill_to: dict) -> dict:
+    return {"id": bill_to["client_id"], "name": bill_to["name"], "attention": bill_to.get("attention") or "",
+            "address_lines": list(bill_to["address_lines"])}
+
+
+def bill_to_snapshot(client: dict) -> dict:
+    """Name and address as they stood when the invoice was issued (an invoice never changes)."""
+    city_line = " ".join(filter(None, [client["city"] + ("," if client.get("region") else ""),
+                                      client.get("region"), client["postal_code"]]))
+    lines = [client["address_line1"], client.get("address_line2"), city_line, client.get("country")]
+    return {"client_id": client["client_id"], "name": client["name"], "type": client["type"],
+            "attention": client.get("attention") or "", "address_lines": [l for l in lines if l],
+            "postal_code": client["postal_code"], "delivery": client["delivery"]}
+
+
+def invoice_context(settings: Settings, invoice: dict, lines: list[dict], credit_applied_cents: int) -> dict:
+    sym = settings.currency_symbol
+    total = invoice["total_cents"]
+    rate = Decimal(invoice["tax_rate"])
+    return {
+        "office": office_context(settings),
+        "client": client_context(json.loads(invoice["bill_to"])),
+        "invoice": {
+            "number": invoice["number"], "date": fmt_date(invoice["invoice_date"]),
+            "due_date": fmt_date(invoice["due_date"]), "terms": f"Net {invoice['terms_days']}",
+            "subtotal": fmt_money(invoice["subtotal_cents"], sym), "tax": fmt_money(invoice["tax_cents"], sym),
+            "tax_label": f"{rate.normalize():f}%", "has_credit": credit_applied_cents > 0,
+            "credit_applied": fmt_money(-credit_applied_cents, sym), "total": fmt_money(total, sym),
+            "balance_due": fmt_money(total - credit_applied_cents, sym),
+        },
+        "lines": [{"date": f"{l['service_date']:%m/%d/%Y}", "code": l["service_code"],
+                   "description": l["description"], "quantity": fmt_quantity(l["quantity"]),
+                   "unit_price": fmt_money(l["unit_price_cents"], sym), "amount": fmt_money(l["amount_cents"], sym)}
+                  for l in lines],
+    }

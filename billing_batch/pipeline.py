@@ -1,0 +1,373 @@
+"""The nightly run (SPEC §4), top to bottom: intake → post → invoice → aging check → commit →
+documents → files and reports. The ledger changes in one transaction; everything written to disk
+happens after it commits (or, for --dry-run, into output/dry-run/ before it is rolled back).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from sqlalchemy import Connection
+
+from billing_batch.billing.aging import Aging, age
+from billing_batch.billing.invoicing import billing_due, draft_invoices
+from billing_batch.config import Settings
+from billing_batch.documents.contexts import bill_to_snapshot, invoice_context
+from billing_batch.documents.render import render_docx, write_atomic
+from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
+from billing_batch.ledger import store
+from billing_batch.ledger.db import open_ledger
+from billing_batch.ledger.posting import Poster, SheetTally
+from billing_batch.money import ZERO
+from billing_batch.problems import Problem
+from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
+from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
+from billing_batch.reports.run_report import problem_entry, write_run_report
+from billing_batch.resources import data_path
+
+log = logging.getLogger("billing_batch")
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class AlreadyRunning(Exception):
+    """Another run holds the lock (exit 1)."""
+
+
+class IntegrityFailure(Exception):
+    """An integrity check failed; the run was rolled back (exit 2)."""
+
+
+@dataclass
+class RunResult:
+    as_of: date
+    dry_run: bool
+    report: dict
+    report_path: Path
+    aging_path: Path | None
+    invoices: list[tuple[str, Decimal]] = field(default_factory=list)  # (number, total)
+    document_failures: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.document_failures else 0
+
+    @property
+    def invoice_total(self) -> Decimal:
+        return sum((t for _, t in self.invoices), ZERO)
+
+
+def business_today(settings: Settings) -> date:
+    return datetime.now(settings.tz).date()
+
+
+@contextmanager
+def run_lock(settings: Settings):
+    """One run at a time per office folder (SPEC §6.5); the PostgreSQL ledger adds its own lock."""
+    lock = FileLock(str(settings.base_dir / ".billing-batch.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise AlreadyRunning("billing-batch is already running for this office; try again when it has finished")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def run_batch(settings: Settings, as_of: date | None = None, dry_run: bool = False,
+              progress: Progress = _noop) -> RunResult:
+    as_of = as_of or business_today(settings)
+    with run_lock(settings):
+        return _Run(settings, as_of, dry_run, progress).execute()
+
+
+class _Run:
+    def __init__(self, settings: Settings, as_of: date, dry_run: bool, progress: Progress):
+        self.s, self.as_of, self.dry_run, self.progress = settings, as_of, dry_run, progress
+        self.started = datetime.now()
+        self.stamp = self.started.strftime("%Y%m%dT%H%M%S")
+        self.out = settings.output / "dry-run" if dry_run else settings.output
+        self.rejected_dir = self.out / "rejected" if dry_run else settings.rejected
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+        log.info("stage %s done in %.2f s", name, self.timings[name])
+
+    # -- the run ----------------------------------------------------------------------------------
+    def execute(self) -> RunResult:
+        engine = open_ledger(self.s.database_url)
+        try:
+            with self.stage("intake"):
+                intakes, waiting, ignored = self.intake()
+            conn = engine.connect()
+            trans = conn.begin()
+            try:
+                try:
+                    store.lock_ledger(conn)
+                except store.AlreadyRunning as exc:
+                    raise AlreadyRunning(str(exc)) from exc
+                run_id = store.start_run(conn, self.as_of, self.started)
+                with self.stage("posting"):
+                    file_ids = {f.name: store.record_file(conn, run_id, f.sha256, f.name, self.started)
+                                for f in intakes}
+                    tallies = Poster(conn, run_id, file_ids).post_all(intakes)
+                with self.stage("invoicing"):
+                    billed, new_invoices = self.invoice(conn, run_id)
+                with self.stage("aging"):
+                    aging, recon = self.aging(conn)
+                if not recon.ties:
+                    raise IntegrityFailure("the aging does not tie to the ledger: " + recon.line() +
+                                           "; nothing was posted. Report this to your administrator.")
+                problems = self.all_problems(intakes)
+                report = self.report(run_id, intakes, waiting, ignored, tallies, new_invoices, aging, recon, problems)
+                store.finish_run(conn, run_id, "ok", billed, report)
+                if self.dry_run:
+                    with self.stage("documents"):
+                        failures = self.render_outbox(conn)
+                    trans.rollback()
+                else:
+                    trans.commit()
+            except BaseException:
+                if trans.is_active:
+                    trans.rollback()
+                raise
+            finally:
+                conn.close()
+            if not self.dry_run:
+                with self.stage("documents"):
+                    with engine.connect() as c:
+                        failures = self.render_outbox(c)
+            with self.stage("reports"):
+                self.dispose_files(intakes)
+                aging_path = self.write_reports(aging, recon, report, problems, engine)
+            report["document_failures"] = failures
+            report["timings"] = self.timings
+            report_path = self.out / "runs" / f"run-{self.as_of:%Y-%m-%d}-{self.stamp}.json"
+            write_run_report(report_path, report)
+            return RunResult(self.as_of, self.dry_run, report, report_path, aging_path,
+                             [(n, t) for n, t in new_invoices], failures, problems)
+        finally:
+            engine.dispose()
+
+    # -- stages -------------------------------------------------------------------------------------
+    def intake(self) -> tuple[list[FileIntake], list[tuple[Path, str]], list[Path]]:
+        scan = scan_inbox(self.s.inbox, float(self.s.intake.settle_seconds))
+        intakes, waiting = [], list(scan.waiting)
+        for i, path in enumerate(scan.ready, start=1):
+            self.progress("Reading inbox", i - 1, len(scan.ready))
+            try:
+                intakes.append(read_file(path, self.s))
+            except NotReady as exc:
+                waiting.append((path, str(exc)))
+            log.info("read %s", path.name)
+        self.progress("Reading inbox", len(scan.ready), len(scan.ready))
+        return intakes, waiting, scan.ignored
+
+    def invoice(self, conn: Connection, run_id: int) -> tuple[bool, list[tuple[str, Decimal]]]:
+        cfg = self.s.invoicing
+        if not billing_due(cfg.cycle, self.as_of, store.last_billed_date(conn, self.as_of)):
+            return False, []
+        clients = store.client_rows(conn)
+        drafts, _ = draft_invoices(store.unbilled_lines(conn, self.as_of), store.rate_versions(conn),
+                                   store.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate)
+        issued = []
+        for i, draft in enumerate(drafts, start=1):
+            self.progress("Issuing invoices", i - 1, len(drafts))
+            year = draft.invoice_date.year
+            number = f"{cfg.invoice_prefix}-{year}-{store.next_number(conn, cfg.invoice_prefix, year):05d}"
+            invoice_id = store.insert_invoice(conn, draft, number, bill_to_snapshot(clients[draft.client_id]), run_id)
+            store.add_outbox(conn, "invoice", invoice_id, f"invoices/{draft.invoice_date:%Y-%m}/{number}.docx", run_id)
+            issued.append((number, draft.total))
+        self.progress("Issuing invoices", len(drafts), len(drafts))
+        return True, issued
+
+    def aging(self, conn: Connection) -> tuple[Aging, Reconciliation]:
+        aging = age(store.open_items(conn, self.as_of), store.unapplied_credits(conn, self.as_of), self.as_of,
+                    self.s.aging.buckets)
+        return aging, Reconciliation(aging.balance, store.ledger_balance(conn, self.as_of))
+
+    def template(self, name: str) -> Path:
+        own = self.s.templates / name
+        return own if own.exists() else data_path("letter_templates") / name
+
+    def render_outbox(self, conn: Connection) -> list[str]:
+        """Write every pending document; each one done is marked so a crash never repeats it."""
+        pending = store.pending_outbox(conn)
+        failures = []
+        for i, job in enumerate(pending, start=1):
+            self.progress("Writing documents", i - 1, len(pending))
+            try:
+                invoice, lines = store.invoice_with_lines(conn, job["ref_id"])
+                ctx = invoice_context(self.s, invoice, lines, store.invoice_credit_applied(conn, invoice["id"]))
+                kind = "business" if '"type": "Business"' in invoice["bill_to"] else "individual"
+                data = render_docx(self.template(f"invoice_{kind}.docx"), ctx)
+                write_atomic(self.out / job["path"], data)
+                ok, error = True, None
+            except Exception as exc:  # a broken template must not stop the other documents
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+                failures.append(f"{job['path']}: {error}")
+                log.error("document %s failed: %s", job["path"], error)
+            if not self.dry_run:
+                store.mark_outbox(conn, job["id"], ok, error)
+                conn.commit()
+        self.progress("Writing documents", len(pending), len(pending))
+        return failures
+
+    # -- after commit -------------------------------------------------------------------------------
+    def dispose_files(self, intakes: list[FileIntake]) -> None:
+        """Accepted files to processed/YYYY-MM/, unreadable ones to rejected/, problems workbooks beside."""
+        for f in intakes:
+            target = self.rejected_dir / problems_name(f.name)
+            wrote = write_problems_workbook(f, target)
+            if not wrote and not self.dry_run:
+                target.unlink(missing_ok=True)  # an older problems workbook for a now-clean file
+            if self.dry_run:
+                continue
+            dest_dir = self.s.rejected if f.unreadable else self.s.processed / f"{self.as_of:%Y-%m}"
+            name = f.name if f.unreadable else f"{self.stamp}_{f.name}"
+            if f.unreadable and f.name.endswith(".problems.xlsx"):
+                name = f"{self.stamp}_{f.name}"  # do not overwrite the problems workbook just written
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            dest = dest_dir / name
+            n = 1
+            while dest.exists():
+                dest, n = dest_dir / f"{Path(name).stem}-{n}{Path(name).suffix}", n + 1
+            shutil.move(str(f.path), dest)
+
+    def write_reports(self, aging: Aging, recon: Reconciliation, report: dict, problems: list[Problem],
+                      engine) -> Path:
+        with engine.connect() as conn:
+            clients = store.client_rows(conn)
+            last_payments = store.last_payment_dates(conn, self.as_of)
+        reports = self.out / "reports"
+        path = reports / f"aging-{self.as_of:%Y-%m-%d}.xlsx"
+        t = report["totals"]
+        counts = {"Files read": len(report["files"]), "Rows read": t["rows_read"], "Rows posted": t["posted"],
+                  "Rows already posted": t["already_posted"], "Rows rejected": t["rejected"],
+                  "Invoices issued": report["invoices"]["count"]}
+        write_aging_workbook(path, aging, recon, clients, last_payments, counts, problems)
+        shutil.copyfile(path, reports / "aging-latest.xlsx")
+        return path
+
+    # -- the report ---------------------------------------------------------------------------------
+    @staticmethod
+    def all_problems(intakes: list[FileIntake]) -> list[Problem]:
+        problems = []
+        for f in intakes:
+            problems.extend(f.problems)
+            for s in f.sheets:
+                problems.extend(sorted(s.problems, key=lambda p: (p.where.row or 0, p.where.col_index or 0)))
+        return problems
+
+    def report(self, run_id, intakes, waiting, ignored, tallies: list[SheetTally], invoices, aging: Aging,
+               recon: Reconciliation, problems: list[Problem]) -> dict:
+        by_file: dict[str, list[SheetTally]] = {}
+        for t in tallies:
+            by_file.setdefault(t.file, []).append(t)
+        files = []
+        for f in intakes:
+            sheets = by_file.get(f.name, [])
+            files.append({
+                "name": f.name, "sha256": f.sha256,
+                "status": "rejected" if f.unreadable else "processed",
+                "problems_workbook": problems_name(f.name) if any(p.level == "error" for p in problems
+                                                                  if p.where.file == f.name) else None,
+                "sheets": [t.as_dict() | {"already_posted_from": [
+                    {"business_date": d, "file": n, "rows": c} for (d, n), c in t.already_from.items()]}
+                    for t in sheets]})
+        totals = {k: sum(getattr(t, a) for t in tallies) for k, a in
+                  (("rows_read", "read"), ("posted", "posted"), ("already_posted", "already"),
+                   ("rejected", "rejected"))}
+        invoice_total = sum((t for _, t in invoices), ZERO)
+        return {
+            "run_id": run_id, "business_date": self.as_of, "started": self.started, "dry_run": self.dry_run,
+            "files": files,
+            "waiting": [{"name": p.name, "reason": r} for p, r in waiting],
+            "ignored": [p.name for p in ignored],
+            "totals": totals,
+            "invoices": {"count": len(invoices), "numbers": [n for n, _ in invoices],
+                         "total": str(invoice_total)},
+            "aging": {"as_of": aging.as_of, "buckets": {k: str(v) for k, v in aging.totals.items()},
+                      "unapplied_credit": str(aging.unapplied_credit), "balance": str(aging.balance),
+                      "reconciliation": recon.line(), "ties": recon.ties},
+            "problems": [problem_entry(p) for p in problems],
+        }
+
+
+# -- commands that read without posting --------------------------------------------------------------
+
+@dataclass
+class CheckResult:
+    path: Path
+    rows_read: int
+    would_post: int
+    already_posted: int
+    rejected: int
+    problems: list[Problem]
+    problems_workbook: Path | None
+    waiting: str | None = None
+
+
+def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = None) -> list[CheckResult]:
+    """`billing-batch check`: every check of a run (cross-checks against the ledger included) inside a
+    transaction that is rolled back, so nothing is posted; problems workbooks go to output/checks/."""
+    out_dir = out_dir or settings.output / "checks"
+    engine = open_ledger(settings.database_url)
+    results = []
+    try:
+        for path in paths:
+            try:
+                intake = read_file(path, settings)
+            except NotReady as exc:
+                results.append(CheckResult(path, 0, 0, 0, 0, [], None, str(exc)))
+                continue
+            with engine.connect() as conn:
+                trans = conn.begin()
+                run_id = store.start_run(conn, business_today(settings), datetime.now())
+                file_id = store.record_file(conn, run_id, intake.sha256, intake.name, datetime.now())
+                tallies = [] if intake.unreadable else Poster(conn, run_id, {intake.name: file_id}).post_all([intake])
+                trans.rollback()
+            target = out_dir / problems_name(intake.name)
+            wrote = write_problems_workbook(intake, target)
+            results.append(CheckResult(
+                path, intake.rows_read, sum(t.posted for t in tallies), sum(t.already for t in tallies),
+                sum(t.rejected for t in tallies), _Run.all_problems([intake]), target if wrote else None))
+    finally:
+        engine.dispose()
+    return results
+
+
+def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, Reconciliation]:
+    """`billing-batch report aging`: the aging workbook for any date, from the ledger alone."""
+    as_of = as_of or business_today(settings)
+    engine = open_ledger(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            aging = age(store.open_items(conn, as_of), store.unapplied_credits(conn, as_of), as_of,
+                        settings.aging.buckets)
+            recon = Reconciliation(aging.balance, store.ledger_balance(conn, as_of))
+            clients = store.client_rows(conn)
+            last_payments = store.last_payment_dates(conn, as_of)
+    finally:
+        engine.dispose()
+    path = settings.output / "reports" / f"aging-{as_of:%Y-%m-%d}.xlsx"
+    write_aging_workbook(path, aging, recon, clients, last_payments, {}, [])
+    return path, recon

@@ -1,0 +1,101 @@
+"""The managers' workbook, `aging-YYYY-MM-DD.xlsx` (SPEC §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+from openpyxl.styles import Font
+
+from billing_batch.billing.aging import Aging
+from billing_batch.problems import Problem
+from billing_batch.reports.xlsx import landscape, put, save_atomic, table_sheet
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    aging_balance: Decimal  # Σ buckets − Σ unapplied credit
+    ledger_balance: Decimal  # Σ invoices − Σ payments − Σ adjustments
+
+    @property
+    def ties(self) -> bool:
+        return self.aging_balance == self.ledger_balance
+
+    def line(self) -> str:
+        verdict = "ties" if self.ties else f"DOES NOT TIE (difference {self.aging_balance - self.ledger_balance})"
+        return (f"Buckets − unapplied credit = {self.aging_balance:,.2f}; invoices − payments − adjustments "
+                f"= {self.ledger_balance:,.2f}: {verdict}")
+
+
+def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str, int]) -> None:
+    ws = wb.active
+    ws.title = "Summary"
+    put(ws, 1, 1, "Accounts receivable aging").font = Font(bold=True, size=14)
+    put(ws, 2, 1, "As of")
+    put(ws, 2, 2, aging.as_of)
+    put(ws, 4, 1, "Bucket").font = Font(bold=True)
+    put(ws, 4, 2, "Amount").font = Font(bold=True)
+    for i, name in enumerate(aging.names, start=5):
+        put(ws, i, 1, name)
+        put(ws, i, 2, aging.totals[name], money=True)
+    r = 5 + len(aging.names)
+    rows = [("Total open", aging.open_total), ("Unapplied credit", -aging.unapplied_credit),
+            ("Balance", aging.balance)]
+    for label, amount in rows:
+        put(ws, r, 1, label).font = Font(bold=True)
+        put(ws, r, 2, amount, money=True)
+        r += 1
+    put(ws, r, 1, "Clients with a balance")
+    put(ws, r, 2, len(aging.clients))
+    r += 2
+    put(ws, r, 1, "Reconciliation").font = Font(bold=True)
+    put(ws, r, 2, recon.line()).font = Font(bold=True, color="006100" if recon.ties else "9C0006")
+    r += 2
+    put(ws, r, 1, "This run").font = Font(bold=True)
+    for label, value in counts.items():
+        r += 1
+        put(ws, r, 1, label)
+        put(ws, r, 2, value)
+    ws.column_dimensions["A"].width = 28
+    ws.column_dimensions["B"].width = 18
+    ws.freeze_panes = "A4"
+    ws.auto_filter.ref = f"A4:B{4 + len(aging.names)}"
+    chart = BarChart()
+    chart.title, chart.y_axis.title, chart.legend = "Open balance by age", "Amount", None
+    chart.add_data(Reference(ws, min_col=2, min_row=4, max_row=4 + len(aging.names)), titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, min_row=5, max_row=4 + len(aging.names)))
+    chart.width, chart.height = 16, 8
+    ws.add_chart(chart, "D4")
+    landscape(ws)
+
+
+def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, clients: dict[str, dict],
+                         last_payments: dict[str, date], counts: dict[str, int], problems: list[Problem]) -> None:
+    wb = Workbook()
+    _summary(wb, aging, recon, counts)
+    names = aging.names
+    table_sheet(
+        wb, "Aging by Client",
+        ["Client ID", "Client Name", "Type", *names, "Unapplied Credit", "Balance", "Oldest Due Date",
+         "Last Payment Date", "On Plan", "Collection Level"],
+        ([c.client_id, clients.get(c.client_id, {}).get("name", ""), clients.get(c.client_id, {}).get("type", ""),
+          *(c.buckets[n] for n in names), c.unapplied_credit, c.balance, c.oldest_due,
+          last_payments.get(c.client_id), "N", ""] for c in aging.clients),
+        money_cols=[*names, "Unapplied Credit", "Balance"], widths={"Client Name": 32})
+    table_sheet(
+        wb, "Open Items",
+        ["Invoice Number", "Client ID", "Invoice Date", "Due Date", "Days Past Due", "Bucket", "Amount", "Paid",
+         "Adjusted", "Balance"],
+        ([a.item.invoice_number, a.item.client_id, a.item.invoice_date, a.item.due_date, a.days_past_due, a.bucket,
+          a.item.amount, a.item.paid, a.item.adjusted, a.item.balance] for a in aging.items),
+        money_cols=["Amount", "Paid", "Adjusted", "Balance"], widths={"Invoice Number": 18})
+    table_sheet(
+        wb, "Problems", ["File", "Sheet", "Row", "Column", "Cell", "Value", "Problem"],
+        ([p.where.file, p.where.sheet or "", p.where.row, p.where.column or "", p.where.cell or "",
+          "" if p.value is None else str(p.value), p.message] for p in problems),
+        widths={"File": 30, "Problem": 90, "Value": 20})
+    save_atomic(wb, path)
