@@ -1,0 +1,101 @@
+"""The command line: help texts, exit codes, the lock, and the demo office accounted for row by row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from click.testing import CliRunner
+from filelock import FileLock
+
+from billing_batch.cli import main
+from billing_batch.demo import write_demo_inbox
+from tests.office import Office
+
+COMMANDS = [["init"], ["run"], ["check"], ["report"], ["report", "aging"]]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_top_level_help_lists_every_command():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    assert "nightly billing run" in result.output
+    for name in ("init", "run", "check", "report"):
+        assert f"  {name}" in result.output
+
+
+@pytest.mark.parametrize("command, words", [
+    (["init"], "Create an office folder"),
+    (["run"], "Run the nightly job"),
+    (["check"], "without posting anything"),
+    (["report", "aging"], "aging workbook as of any date"),
+])
+def test_each_command_describes_itself(command, words):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert words in " ".join(result.output.split())
+    if command != ["init"]:
+        assert "--config" in result.output
+
+
+def test_bad_config_is_reported_with_key_and_line_and_exit_1(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("office:\n  name: X\ninvoicing:\n  terms_dayz: 30\n")
+    result = CliRunner().invoke(main, ["run", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "config.yaml line 4: invoicing.terms_dayz" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_second_run_while_one_is_running_exits_1(sqlite_office: Office):
+    with FileLock(str(sqlite_office.root / ".billing-batch.lock")):
+        result = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config)])
+    assert result.exit_code == 1
+    assert "already running" in result.output
+
+
+def test_integrity_failure_rolls_back_and_exits_2(sqlite_office: Office, monkeypatch):
+    from billing_batch.ledger import store
+    from tests.test_end_to_end import drop_office
+
+    drop_office(sqlite_office)
+    monkeypatch.setattr(store, "ledger_balance", lambda conn, as_of: store.ZERO + 1)
+    result = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-03-31"])
+    assert result.exit_code == 2
+    assert "does not tie" in result.output
+    monkeypatch.undo()
+    assert len(list(sqlite_office.inbox.iterdir())) == 3  # nothing moved
+    again = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-03-31"])
+    assert again.exit_code == 0
+    assert "invoices issued: 3" in again.output  # nothing had been posted: number 1 is still free
+    assert "INV-2026-00001" in json.dumps(json.loads(next((sqlite_office.root / "output" / "runs").glob("*.json"))
+                                                     .read_text())["invoices"])
+
+
+def test_demo_office_every_row_accounted_for(tmp_path):
+    office = tmp_path / "demo"
+    assert invoke("init", office, "--demo").exit_code == 0
+    info_rows = write_demo_inbox(tmp_path / "expected", dt.date.today()).rows_by_file()
+    config = office / "config.yaml"
+    config.write_text(config.read_text().replace("settle_seconds: 2", "settle_seconds: 0"))
+    result = invoke("run", "--config", config)
+    assert result.exit_code == 0, result.output
+    report = json.loads(next((office / "output" / "runs").glob("*.json")).read_text())
+    t = report["totals"]
+    assert t["rows_read"] == sum(info_rows.values())  # every data row the demo wrote was read
+    assert t["posted"] + t["rejected"] + t["already_posted"] == t["rows_read"]
+    assert t["rejected"] == 7  # the demo's seven deliberate mistakes, each holding back its row
+    assert report["invoices"]["count"] > 40
+    assert len(list((office / "output" / "invoices").rglob("INV-*.docx"))) == report["invoices"]["count"]
+    assert (office / "output" / "reports" / f"aging-{dt.date.today():%Y-%m-%d}.xlsx").exists()
+    # The run again over the same (moved-back) files posts nothing new.
+    for f in (office / "processed").rglob("*.xlsx"):
+        f.rename(office / "inbox" / f.name.split("_", 1)[1])
+    again = invoke("run", "--config", config)
+    report2 = json.loads(sorted((office / "output" / "runs").glob("*.json"))[-1].read_text())
+    assert report2["totals"]["posted"] == 0 and report2["invoices"]["count"] == 0, again.output
+    assert report2["totals"]["already_posted"] == t["posted"]

@@ -1,0 +1,67 @@
+"""The ledger: migrations match the schema, issued documents cannot change, numbers are gapless."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import delete, update
+
+from billing_batch.ledger import store
+from billing_batch.ledger.db import IssuedDocumentChanged, open_ledger
+from billing_batch.ledger.schema import invoice_lines, invoices, metadata
+from billing_batch.pipeline import run_batch
+from tests.test_end_to_end import drop_office
+
+
+def test_migrations_create_exactly_the_schema(database_url):
+    engine = open_ledger(database_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_opening_twice_is_safe(database_url):
+    open_ledger(database_url).dispose()
+    engine = open_ledger(database_url)  # already at head: nothing to do, nothing fails
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+    engine.dispose()
+
+
+def test_issued_invoices_cannot_be_changed(office):
+    drop_office(office)
+    run_batch(office.settings, dt.date(2026, 3, 31))
+    engine = open_ledger(office.settings.database_url)
+    for statement in (update(invoices).values(total_cents=1), delete(invoices),
+                      update(invoice_lines).values(amount_cents=0), delete(invoice_lines)):
+        with engine.begin() as conn, pytest.raises(IssuedDocumentChanged):
+            conn.execute(statement)
+    with engine.connect() as conn:
+        assert conn.execute(invoices.select().where(invoices.c.number == "INV-2026-00002")).one().total_cents == 33005  # 330.05, no tax configured
+    engine.dispose()
+
+
+def test_numbers_are_gapless_per_series_and_year(database_url):
+    engine = open_ledger(database_url)
+    with engine.begin() as conn:
+        got = [store.next_number(conn, "INV", 2026) for _ in range(3)]
+        got += [store.next_number(conn, "INV", 2027), store.next_number(conn, "CN", 2026)]
+    with engine.begin() as conn:
+        store.next_number(conn, "INV", 2026)
+        conn.rollback()  # a rolled-back run leaves no hole
+    with engine.begin() as conn:
+        got.append(store.next_number(conn, "INV", 2026))
+    engine.dispose()
+    assert got == [1, 2, 3, 1, 1, 4]
+
+
+def test_sqlite_ledger_on_a_network_share_is_refused(monkeypatch, tmp_path):
+    from billing_batch.ledger import db
+
+    monkeypatch.setattr(db, "_filesystem_type", lambda path: "cifs")
+    with pytest.raises(db.LedgerError, match="network share"):
+        open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
