@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -228,10 +228,15 @@ class _Loader(yaml.SafeLoader):
     """YAML without floats: 8.25 becomes Decimal('8.25')."""
 
 
-_Loader.add_constructor(
-    "tag:yaml.org,2002:float",
-    lambda loader, node: Decimal(loader.construct_scalar(node).replace("_", "")),
-)
+def _exact_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal | str:
+    text = loader.construct_scalar(node).replace("_", "")
+    try:
+        return Decimal(text)  # .inf / .nan become Decimal infinities, refused by validation
+    except InvalidOperation:
+        return text  # e.g. 1:30.5; validation reports it with its key and line
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _exact_number)
 
 
 def _line_index(node: yaml.Node, prefix: tuple = ()) -> dict[tuple, int]:
@@ -274,6 +279,9 @@ def load_settings(path: Path) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError([f"{path.name}: expected settings as `key: value` lines"])
     lines = _line_index(node) if node is not None else {}
+    if "base_dir" in data:  # internal, not a setting: the office folder is where config.yaml is
+        raise ConfigError([f"{path.name} line {lines.get(('base_dir',), '?')}: base_dir is not a setting "
+                           "billing-batch knows; check the spelling or remove it"])
     try:
         return Settings.model_validate({**data, "base_dir": path.resolve().parent})
     except ValidationError as exc:

@@ -35,6 +35,8 @@ def to_cents(value: Decimal) -> int:
 
 
 def from_cents(cents: int) -> Decimal:
+    if not isinstance(cents, int):
+        raise TypeError(f"cents must be an int, not {type(cents).__name__}")
     return (Decimal(int(cents)) / 100).quantize(CENT)
 
 

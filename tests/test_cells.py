@@ -291,20 +291,11 @@ def test_parse_money_rejects(raw, message):
     assert str(exc.value) == message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: cells.parse_money reads an Excel float by repr(), so a formula result such as =0.1+0.2 "
-    "(cached 0.30000000000000004, shown by Excel as 0.30) or =10.1*3 (30.299999999999997, shown 30.30) "
-    "is rejected with 'has more than two decimals' although the cell shows whole cents; "
-    "Excel keeps 15 significant digits"))
 @pytest.mark.parametrize("raw, expected", [(0.1 + 0.2, "0.30"), (10.1 * 3, "30.30"), (1.1 + 2.2, "3.30")])
 def test_parse_money_reads_formula_floats_as_excel_shows_them(raw, expected):
     assert_decimal(parse_money(raw), expected)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: cells.parse_money/parse_percent let decimal.InvalidOperation escape instead of CellError "
-    "for an absurd cell (30-digit number, 1e30, inf, 'Infinity'); sheets.py only catches CellError, "
-    "so one bad cell crashes the whole run instead of becoming a problem at that cell"))
 @pytest.mark.parametrize(
     "parse, raw",
     [(parse_money, "1" * 30), (parse_money, 1e30), (parse_money, float("inf")), (parse_percent, "Infinity")],
@@ -442,11 +433,6 @@ def test_parse_quantity_rejects(raw, message):
     assert str(exc.value) == message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: cells.parse_quantity returns non-canonical Decimals: '1.50' -> Decimal('1.50') but 1.5 -> "
-    "Decimal('1.5'), and 10 -> Decimal('1E+1'); posting stores str(quantity) and hashes it for the "
-    "'same identity, different content' conflict check, so the same row re-dropped with the quantity "
-    "as a number instead of text is reported as a conflict"))
 @pytest.mark.parametrize("a, b, text", [("1.50", 1.5, "1.5"), (10, "10", "10"), ("1,000", 1000.0, "1000"),
                                         ("2.500", 2.5, "2.5")])
 def test_parse_quantity_equal_values_give_the_same_text(a, b, text):

@@ -11,13 +11,13 @@ from billing_batch.money import round_cents
 
 
 def rate_on(versions: Iterable[RateVersion], day: date) -> RateVersion | None:
-    """The version effective on `day`: the latest Effective From on or before it, within its period."""
-    best = None
-    for v in versions:
-        if v.effective_from <= day and (v.effective_to is None or day <= v.effective_to):
-            if best is None or v.effective_from > best.effective_from:
-                best = v
-    return best
+    """The version effective on `day`: the latest Effective From on or before it, if `day` is within
+    its period. An older version never comes back after a newer one ends (a discontinued service)."""
+    started = [v for v in versions if v.effective_from <= day]
+    if not started:
+        return None
+    best = max(started, key=lambda v: v.effective_from)
+    return best if best.effective_to is None or day <= best.effective_to else None
 
 
 def line_amount(quantity: Decimal, unit_price: Decimal) -> Decimal:

@@ -41,14 +41,37 @@ def is_blank(value: object) -> bool:
     return value in _BLANKS or (isinstance(value, str) and clean_text(value) == "")
 
 
+MAX_ABS = Decimal("1e11")  # nothing an office bills is near this; beyond it a cell is garbage
+
+
 def _decimal(value: object, what: str) -> Decimal:
+    """A number cell as Decimal. Floats go through repr() (exact shortest form); a float that is the
+    result of a formula (0.1+0.2 = 0.30000000000000004) is read as Excel shows it, to 15 digits."""
     if isinstance(value, bool):
         raise CellError(f"must be {what}, not TRUE/FALSE")
     if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    raise TypeError(value)
+        d = Decimal(value)
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise CellError(f"is not {what}")
+        d = Decimal(repr(value))
+        shown = Decimal(format(value, ".15g"))
+        if shown.as_tuple().exponent > d.as_tuple().exponent:
+            d = shown
+    else:
+        raise TypeError(value)
+    return _finite(d, what)
+
+
+def _finite(d: Decimal, what: str) -> Decimal:
+    if not d.is_finite() or abs(d) >= MAX_ABS:
+        raise CellError(f"is not {what} billing-batch can use (too large or not a number)")
+    return d
+
+
+def _plain(d: Decimal) -> Decimal:
+    """1.50 -> 1.5, 1E+1 -> 10: equal values get the same text (it is part of a row's content)."""
+    return Decimal(format(d.normalize(), "f"))
 
 
 def parse_money(value: object) -> Decimal:
@@ -62,7 +85,7 @@ def parse_money(value: object) -> Decimal:
         m = _MONEY_TEXT.match(text)
         if not m or (negative and m["neg"]):
             raise CellError("is not an amount; write it like 1234.50, 1,234.50 or (12.00) for a negative")
-        amount = Decimal(m["num"].replace(",", ""))
+        amount = _finite(Decimal(m["num"].replace(",", "")), "an amount")
         if negative or m["neg"]:
             amount = -amount
     if amount != amount.quantize(Decimal("0.01")):
@@ -71,15 +94,17 @@ def parse_money(value: object) -> Decimal:
 
 
 def parse_quantity(value: object) -> Decimal:
+    if isinstance(value, float) and (value != value or abs(value) == float("inf")):
+        raise CellError("is not a number; write the quantity like 1, 2 or 1.5")
     try:
         q = _decimal(value, "a number") if not isinstance(value, str) else Decimal(clean_text(value).replace(",", ""))
     except InvalidOperation:
         raise CellError("is not a number; write the quantity like 1, 2 or 1.5")
-    if not q.is_finite():
+    if not q.is_finite() or abs(q) >= MAX_ABS:
         raise CellError("is not a number; write the quantity like 1, 2 or 1.5")
     if q != q.quantize(Decimal("0.001")):
         raise CellError("has more than three decimals; round the quantity")
-    return q.normalize() if q == q.to_integral_value() else q
+    return _plain(q)
 
 
 def parse_integer(value: object) -> int:
@@ -103,9 +128,11 @@ def parse_percent(value: object, percent_format: bool = False) -> Decimal:
             pct = Decimal(text)
         except InvalidOperation:
             raise CellError("is not a percentage; write it like 20 or 20%")
+        if not pct.is_finite() or abs(pct) >= MAX_ABS:
+            raise CellError("is not a percentage; write it like 20 or 20%")
     if pct != pct.quantize(Decimal("0.01")):
         raise CellError("has more than two decimals; round the percentage")
-    return pct.normalize() if pct == pct.to_integral_value() else pct
+    return _plain(pct)
 
 
 def parse_yes_no(value: object) -> bool:

@@ -53,8 +53,9 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     put(ws, r, 2, len(aging.clients))
     r += 2
     put(ws, r, 1, "Reconciliation").font = Font(bold=True)
-    put(ws, r, 2, recon.line()).font = Font(bold=True, color="006100" if recon.ties else "9C0006")
-    r += 2
+    put(ws, r, 2, "Ties" if recon.ties else "DOES NOT TIE").font = Font(bold=True, color="006100" if recon.ties else "9C0006")
+    put(ws, r + 1, 1, recon.line())  # long: runs across the empty cells to its right
+    r += 3
     put(ws, r, 1, "This run").font = Font(bold=True)
     for label, value in counts.items():
         r += 1
@@ -69,7 +70,7 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     chart.add_data(Reference(ws, min_col=2, min_row=4, max_row=4 + len(aging.names)), titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=1, min_row=5, max_row=4 + len(aging.names)))
     chart.width, chart.height = 16, 8
-    ws.add_chart(chart, "D4")
+    ws.add_chart(chart, f"A{r + 3}")
     landscape(ws)
 
 
