@@ -25,9 +25,10 @@ from billing_batch.documents.contexts import bill_to_snapshot, invoice_context
 from billing_batch.documents.render import render_docx, write_atomic
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
 from billing_batch.ledger import store
+from billing_batch.ledger.apply import apply_credit_to_invoice, apply_payments
 from billing_batch.ledger.db import open_ledger
 from billing_batch.ledger.posting import Poster, SheetTally
-from billing_batch.money import ZERO
+from billing_batch.money import ZERO, to_cents
 from billing_batch.problems import Problem
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
@@ -131,6 +132,8 @@ class _Run:
                     tallies = Poster(conn, run_id, file_ids).post_all(intakes)
                 with self.stage("invoicing"):
                     billed, new_invoices = self.invoice(conn, run_id)
+                with self.stage("payments"):
+                    applied = apply_payments(conn, run_id)
                 with self.stage("aging"):
                     aging, recon = self.aging(conn)
                 if not recon.ties:
@@ -138,6 +141,7 @@ class _Run:
                                            "; nothing was posted. Report this to your administrator.")
                 problems = self.all_problems(intakes)
                 report = self.report(run_id, intakes, waiting, ignored, tallies, new_invoices, aging, recon, problems)
+                report["payments_applied"] = applied
                 store.finish_run(conn, run_id, "ok", billed, report)
                 if self.dry_run:
                     with self.stage("documents"):
@@ -194,6 +198,7 @@ class _Run:
             year = draft.invoice_date.year
             number = f"{cfg.invoice_prefix}-{year}-{store.next_number(conn, cfg.invoice_prefix, year):05d}"
             invoice_id = store.insert_invoice(conn, draft, number, bill_to_snapshot(clients[draft.client_id]), run_id)
+            apply_credit_to_invoice(conn, draft.client_id, invoice_id, draft.invoice_date, to_cents(draft.total), run_id)
             store.add_outbox(conn, "invoice", invoice_id, f"invoices/{draft.invoice_date:%Y-%m}/{number}.docx", run_id)
             issued.append((number, draft.total))
         self.progress("Issuing invoices", len(drafts), len(drafts))

@@ -35,7 +35,7 @@ def bill_to_snapshot(client: dict) -> dict:
     """Name and address as they stood when the invoice was issued (an invoice never changes)."""
     city_line = " ".join(filter(None, [client["city"] + ("," if client.get("region") else ""),
                                       client.get("region"), client["postal_code"]]))
-    lines = [client["address_line1"], client.get("address_line2"), city_line, client.get("country")]
+    lines = [client["address_line_1"], client.get("address_line_2"), city_line, client.get("country")]
     return {"client_id": client["client_id"], "name": client["name"], "type": client["type"],
             "attention": client.get("attention") or "", "address_lines": [l for l in lines if l],
             "postal_code": client["postal_code"], "delivery": client["delivery"]}

@@ -179,7 +179,7 @@ ADJUSTMENTS = Kind(
         C("Reason", T.TEXT, True),
     ),
     master=False,
-    identity=("Client ID", "Date", "Kind", "Amount", "Invoice Number"),
+    identity=("Client ID", "Date", "Kind", "Invoice Number", "Amount"),
 )
 
 PAYMENT_PLANS = Kind(
@@ -210,7 +210,7 @@ CONTACT_LOG = Kind(
         C("Notes", T.TEXT),
     ),
     master=False,
-    identity=("Client ID", "Contact Date", "Outcome", "Promise Date", "Promise Amount"),
+    identity=("Client ID", "Contact Date", "Outcome"),
 )
 
 # Master data first (SPEC §3.3), then transactions in the order the run applies them.

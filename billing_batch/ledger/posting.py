@@ -9,19 +9,23 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, Table, and_, select
 
 from billing_batch.billing.pricing import overlapping, rate_on
 from billing_batch.billing.records import RateVersion
 from billing_batch.intake.inbox import FileIntake
+from billing_batch.intake.kinds import CellType, Kind
 from billing_batch.intake.sheets import ParsedSheet, Row
 from billing_batch.ledger import store
-from billing_batch.ledger.schema import ALWAYS, clients, payer_fees, rates, service_lines
+from billing_batch.ledger.schema import ALWAYS, TRANSACTION_TABLES, clients, db_name, payer_fees, rates
 from billing_batch.money import to_cents
 from billing_batch.problems import Problem
 
-NOT_YET_POSTED = ("Payments", "Remittances", "Adjustments", "Payment Plans", "Contact Log")
+# Recorded once like every transaction, but their business stage is not in this version yet:
+# they stay `applied_run_id` NULL until it is, and the run report says so.
+RECORDED_ONLY = ("Remittances", "Adjustments", "Payment Plans")
 
 
 @dataclass
@@ -40,37 +44,48 @@ class SheetTally:
                 "posted": self.posted, "already_posted": self.already, "rejected": self.rejected}
 
 
-def _cents(v):
-    return None if v is None else to_cents(v)
+def db_value(col, value: object) -> object:
+    """A typed input value as the ledger stores it: money in cents, percent in basis points."""
+    if value is None:
+        return None
+    if col.type is CellType.MONEY:
+        return to_cents(value)
+    if col.type is CellType.PERCENT:
+        return int(value * 100)
+    if col.type is CellType.QUANTITY:
+        return format(value, "f")
+    return value
 
 
-_CLIENT_COLUMNS = {
-    "Client ID": ("client_id", str), "Name": ("name", str), "Type": ("type", str),
-    "Attention": ("attention", str), "Address Line 1": ("address_line1", str),
-    "Address Line 2": ("address_line2", str), "City": ("city", str), "Region": ("region", str),
-    "Postal Code": ("postal_code", str), "Country": ("country", str), "Email": ("email", str),
-    "Phone": ("phone", str), "Terms Days": ("terms_days", None), "Delivery": ("delivery", str),
-    "Tax Exempt": ("tax_exempt", None), "Payer": ("payer", str), "Member ID": ("member_id", str),
-    "Copay": ("copay_cents", _cents), "Coinsurance %": ("coinsurance_bp", lambda v: None if v is None else int(v * 100)),
-    "Monthly Budget": ("monthly_budget_cents", _cents), "Collections Hold": ("collections_hold", None),
-}
-_CLIENT_DEFAULTS = {"delivery": "Mail", "tax_exempt": False, "collections_hold": False}
-
-
-def _source(file_id: int, row: Row, run_id: int) -> dict:
-    return {"source_file_id": file_id, "source_sheet": row.sheet, "source_row": row.row, "run_id": run_id}
+def db_values(kind: Kind, values: dict, only: set[str] | None = None) -> dict:
+    return {db_name(c): db_value(c, values[c.name]) for c in kind.columns if only is None or c.name in only}
 
 
 def _digest(*parts: object) -> str:
     return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()
 
 
-def service_identity(values: dict) -> str | None:
-    """A service row's business identity (SPEC §3.3), or None when a part of it could not be read."""
-    if any(values[c] is None for c in ("Client ID", "Service Date", "Service Code")):
+def _identity_part(col, value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return value.casefold() if col.type is CellType.TEXT else value
+
+
+def row_identity(kind: Kind, values: dict) -> str | None:
+    """A transaction's business identity (SPEC §3.3), or None when a required part could not be read."""
+    cols = [kind.column(name) for name in kind.identity]
+    if any(values[c.name] is None for c in cols if c.required):
         return None
-    return _digest(values["Client ID"], values["Service Date"].isoformat(), values["Service Code"],
-                   (values["Provider"] or "").casefold(), values["Reference"] or "")
+    return _digest(kind.name, *(_identity_part(c, values[c.name]) for c in cols))
+
+
+def content_hash(kind: Kind, values: dict) -> str:
+    """Everything else the row says: the same identity with another content is a conflict."""
+    return _digest(*(_identity_part(c, values[c.name]) for c in kind.columns if c.name not in kind.identity))
 
 
 def occurrence_numbers(sheet: ParsedSheet) -> dict[int, tuple[str, int]]:
@@ -79,11 +94,15 @@ def occurrence_numbers(sheet: ParsedSheet) -> dict[int, tuple[str, int]]:
     counts: Counter = Counter()
     out = {}
     for row in sheet.rows:
-        identity = service_identity(row.values)
+        identity = row_identity(sheet.kind, row.values)
         if identity is not None:
             counts[identity] += 1
             out[row.row] = (identity, row.occurrence or counts[identity])
     return out
+
+
+def _source(file_id: int, row: Row, run_id: int) -> dict:
+    return {"source_file_id": file_id, "source_sheet": row.sheet, "source_row": row.row, "run_id": run_id}
 
 
 class Poster:
@@ -98,9 +117,11 @@ class Poster:
         order = {"Clients": 0, "Rates": 1, "Payer Fees": 2}
         for sheet in sorted(sheets, key=lambda s: order.get(s.kind.name, 9)):  # master data first (§3.3)
             tally = SheetTally(sheet.file, sheet.sheet, sheet.kind.name, read=len(sheet.rows))
-            poster = {"Clients": self._clients, "Rates": self._rates, "Payer Fees": self._payer_fees,
-                      "Service Log": self._services}.get(sheet.kind.name, self._not_yet)
-            poster(sheet, tally)
+            if sheet.kind.master:
+                {"Clients": self._clients, "Rates": self._rates, "Payer Fees": self._payer_fees}[sheet.kind.name](
+                    sheet, tally)
+            else:
+                self._transactions(sheet, tally)
             tally.rejected = len(sheet.bad_rows() & {r.row for r in sheet.rows})
             self.tallies.append(tally)
         return self.tallies
@@ -109,33 +130,33 @@ class Poster:
         bad = sheet.bad_rows()
         return [r for r in sheet.rows if r.row not in bad]
 
+    def _src(self, sheet: ParsedSheet, row: Row) -> dict:
+        return _source(self.file_ids[sheet.file], row, self.run_id)
+
     # -- master data -------------------------------------------------------------------------------
     def _clients(self, sheet: ParsedSheet, tally: SheetTally) -> None:
+        """Upserted by Client ID: a later file replaces the fields it gives (blank = the default)."""
         existing = store.client_rows(self.conn)
-        present = [c for c in sheet.columns if c in _CLIENT_COLUMNS]
+        defaults = {db_name(c): db_value(c, c.default) for c in sheet.kind.columns if c.default is not None}
         for row in self._good_rows(sheet):
-            values = {}
-            for col in present:
-                db_col, conv = _CLIENT_COLUMNS[col]
-                v = row.values[col]
-                values[db_col] = conv(v) if conv and v is not None else v
+            values = db_values(sheet.kind, row.values, only=set(sheet.columns))
             old = existing.get(values["client_id"])
             if old is None:
-                new = {**_CLIENT_DEFAULTS, **{k: v for k, v in values.items() if v is not None or k not in _CLIENT_DEFAULTS}}
-                self.conn.execute(clients.insert().values(**new, **_source(self.file_ids[sheet.file], row, self.run_id)))
+                new = {**defaults, **values}
+                self.conn.execute(clients.insert().values(**new, **self._src(sheet, row)))
                 existing[new["client_id"]] = new
                 tally.posted += 1
             elif all(old.get(k) == v for k, v in values.items()):
                 tally.already += 1
             else:
-                changes = {k: (v if v is not None or k not in _CLIENT_DEFAULTS else _CLIENT_DEFAULTS[k])
-                           for k, v in values.items()}
                 self.conn.execute(clients.update().where(clients.c.client_id == values["client_id"])
-                                  .values(**changes, **_source(self.file_ids[sheet.file], row, self.run_id)))
-                existing[values["client_id"]] = {**old, **changes}
+                                  .values(**values, **self._src(sheet, row)))
+                existing[values["client_id"]] = {**old, **values}
                 tally.posted += 1
 
     def _rates(self, sheet: ParsedSheet, tally: SheetTally) -> None:
+        """Versions by Effective From; a later card corrects a version with the same date; a version
+        whose period overlaps another of the same code is a problem."""
         versions = store.rate_versions(self.conn)
         seen: dict[tuple[str, date], int] = {}
         for row in self._good_rows(sheet):
@@ -154,81 +175,62 @@ class Poster:
             if clash:
                 a, b = clash[0]
                 other = b if a is new else a
+                starts = "always" if other.effective_from == ALWAYS else f"{other.effective_from:%Y-%m-%d}"
                 sheet.problems.append(Problem(
                     sheet.where(row.row, "Effective To" if a is new else "Effective From"),
-                    f"this version of {key[0]} overlaps the one effective from "
-                    f"{'always' if other.effective_from == ALWAYS else other.effective_from}; set Effective To "
-                    "the day before the later version starts", None))
+                    f"this version of {key[0]} overlaps the one effective from {starts}; set Effective To the "
+                    "day before the later version starts"))
                 continue
-            old = next((o for o in versions.get(key[0], []) if o.effective_from == key[1]), None)
-            values = dict(description=new.description, unit_price_cents=to_cents(new.unit_price),
-                          unit=v["Unit"] or "each", taxable=new.taxable, discretionary=new.discretionary,
-                          effective_to=new.effective_to, billing_code=v["Billing Code"])
-            src = _source(self.file_ids[sheet.file], row, self.run_id)
-            if old is None:
-                self.conn.execute(rates.insert().values(service_code=key[0], effective_from=key[1], **values, **src))
+            values = {**db_values(sheet.kind, v), "effective_from": key[1]}
+            if self._upsert(rates, {"service_code": key[0], "effective_from": key[1]}, values, sheet, row):
                 tally.posted += 1
             else:
-                current = self.conn.execute(select(rates).where(
-                    rates.c.service_code == key[0], rates.c.effective_from == key[1])).one()._mapping
-                if all(current[k] == val for k, val in values.items()):
-                    tally.already += 1
-                    continue
-                self.conn.execute(rates.update().where(and_(rates.c.service_code == key[0],
-                                                            rates.c.effective_from == key[1])).values(**values, **src))
-                tally.posted += 1
-            versions.setdefault(key[0], [])
+                tally.already += 1
             versions[key[0]] = others + [new]
 
     def _payer_fees(self, sheet: ParsedSheet, tally: SheetTally) -> None:
         for row in self._good_rows(sheet):
             v = row.values
-            key = dict(payer=v["Payer"], service_code=v["Service Code"], effective_from=v["Effective From"] or ALWAYS)
-            values = dict(allowed_cents=to_cents(v["Allowed Amount"]), covered=bool(v["Covered"]))
-            cond = and_(*(payer_fees.c[k] == val for k, val in key.items()))
-            current = self.conn.execute(select(payer_fees).where(cond)).first()
-            src = _source(self.file_ids[sheet.file], row, self.run_id)
-            if current is None:
-                self.conn.execute(payer_fees.insert().values(**key, **values, **src))
+            values = {**db_values(sheet.kind, v), "effective_from": v["Effective From"] or ALWAYS}
+            key = {k: values[k] for k in ("payer", "service_code", "effective_from")}
+            if self._upsert(payer_fees, key, values, sheet, row):
                 tally.posted += 1
-            elif all(current._mapping[k] == val for k, val in values.items()):
-                tally.already += 1
             else:
-                self.conn.execute(payer_fees.update().where(cond).values(**values, **src))
-                tally.posted += 1
+                tally.already += 1
+
+    def _upsert(self, table: Table, key: dict, values: dict, sheet: ParsedSheet, row: Row) -> bool:
+        """Insert, or update when different; False when the ledger already says exactly this."""
+        cond = and_(*(table.c[k] == val for k, val in key.items()))
+        current = self.conn.execute(select(table).where(cond)).first()
+        if current is None:
+            self.conn.execute(table.insert().values(**values, **self._src(sheet, row)))
+            return True
+        if all(current._mapping[k] == val for k, val in values.items()):
+            return False
+        self.conn.execute(table.update().where(cond).values(**values, **self._src(sheet, row)))
+        return True
 
     # -- transactions -----------------------------------------------------------------------------
-    def _services(self, sheet: ParsedSheet, tally: SheetTally) -> None:
-        known_clients = set(store.client_rows(self.conn))
-        versions = store.rate_versions(self.conn)
+    def _transactions(self, sheet: ParsedSheet, tally: SheetTally) -> None:
+        kind, table = sheet.kind, TRANSACTION_TABLES[sheet.kind.name]
+        checks = CrossChecks(self.conn)
         bad = sheet.bad_rows()
         numbers = occurrence_numbers(sheet)
         keyed = [(row, *numbers[row.row]) for row in sheet.rows if row.row not in bad and row.row in numbers]
-        posted = store.posted_services(self.conn, sorted({k[1] for k in keyed}))
+        posted = store.posted_identities(self.conn, table, sorted({k[1] for k in keyed}))
         inserts = []
         for row, identity, occurrence in keyed:
-            v = row.values
-            if v["Client ID"] not in known_clients:
-                sheet.problems.append(Problem(sheet.where(row.row, "Client ID"),
-                                              "is not in the client list; add the client (or fix the ID) and "
-                                              "drop the file again", v["Client ID"]))
+            problem = checks.check(sheet, row)
+            if problem:
+                sheet.problems.append(problem)
                 continue
-            if rate_on(versions.get(v["Service Code"], []), v["Service Date"]) is None:
-                what = "is not on the rate card" if v["Service Code"] not in versions else \
-                    f"has no rate effective on {v['Service Date']:%Y-%m-%d}"
-                sheet.problems.append(Problem(sheet.where(row.row, "Service Code"),
-                                              f"{what}; add it to the rate card or fix the code", v["Service Code"]))
-                continue
-            quantity = v["Quantity"]
-            content = _digest(quantity, _cents(v["Unit Price Override"]), v["Description"] or "")
+            content = content_hash(kind, row.values)
             earlier = posted.get((identity, occurrence))
             if earlier is None:
-                inserts.append(dict(
-                    identity=identity, occurrence=occurrence, content_hash=content, client_id=v["Client ID"],
-                    service_date=v["Service Date"], service_code=v["Service Code"], quantity=str(quantity),
-                    provider=v["Provider"], description=v["Description"],
-                    unit_price_override_cents=_cents(v["Unit Price Override"]), reference=v["Reference"],
-                    **_source(self.file_ids[sheet.file], row, self.run_id)))
+                record = dict(identity=identity, occurrence=occurrence, content_hash=content,
+                              **db_values(kind, row.values), **self._src(sheet, row))
+                checks.posted(sheet, row, record)
+                inserts.append(record)
                 posted[(identity, occurrence)] = {"hash": content, "date": None, "file": sheet.file, "row": row.row}
             elif earlier["hash"] == content:
                 tally.already += 1
@@ -236,16 +238,107 @@ class Poster:
             else:
                 when = f"on {earlier['date']:%Y-%m-%d} " if earlier["date"] else "earlier in this run "
                 sheet.problems.append(Problem(
-                    sheet.where(row.row, "Quantity"),
-                    f"conflicts with the same service posted {when}from {earlier['file']} (row {earlier['row']}) "
-                    "with a different quantity, price or description; posted services are not changed — "
-                    "use an Adjustment to correct the invoice, or remove this row"))
+                    sheet.where(row.row),
+                    f"conflicts with the same {kind.name} row posted {when}from {earlier['file']} (row "
+                    f"{earlier['row']}) that says something different; posted rows are never changed — "
+                    "correct it with an Adjustment, or remove this row"))
         if inserts:
-            self.conn.execute(service_lines.insert(), inserts)
+            self.conn.execute(table.insert(), inserts)
+            checks.link_reversals()
+            if kind.name in RECORDED_ONLY:
+                sheet.problems.append(Problem(sheet.where(), f"{len(inserts)} {kind.name} row(s) recorded; this "
+                                              "version of billing-batch does not apply them yet and will when it "
+                                              "does — nothing to do now", level="note"))
         tally.posted += len(inserts)
 
-    def _not_yet(self, sheet: ParsedSheet, tally: SheetTally) -> None:
-        for row in self._good_rows(sheet):
-            sheet.problems.append(Problem(sheet.where(row.row), f"{sheet.kind.name} rows are read and checked but "
-                                          "not posted by this version of billing-batch yet; keep the file and "
-                                          "drop it again after the upgrade"))
+
+class CrossChecks:
+    """What a row must agree with in the ledger: its client, its service code's rate on the date,
+    the invoice, claim, payer or payment it names. One problem per row (the first that fails)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.clients = set(store.client_rows(conn))
+        self._rates = None
+        self._invoices = None
+        self._payments: dict[tuple[str, str], list[dict]] | None = None
+        self._links: list[tuple[tuple[str, int], tuple[str, int]]] = []
+
+    def check(self, sheet: ParsedSheet, row: Row) -> Problem | None:
+        v, kind = row.values, sheet.kind.name
+        if "Client ID" in v and v["Client ID"] not in self.clients:
+            return Problem(sheet.where(row.row, "Client ID"), "is not in the client list; add the client (or fix "
+                           "the ID) and drop the file again", v["Client ID"])
+        if kind == "Service Log":
+            rates = self.rates.get(v["Service Code"], [])
+            if rate_on(rates, v["Service Date"]) is None:
+                what = "is not on the rate card" if not rates else \
+                    f"has no rate effective on {v['Service Date']:%Y-%m-%d}"
+                return Problem(sheet.where(row.row, "Service Code"),
+                               f"{what}; add it to the rate card or fix the code", v["Service Code"])
+        if v.get("Invoice Number") is not None:
+            owner = self.invoices.get(v["Invoice Number"])
+            if owner is None:
+                return Problem(sheet.where(row.row, "Invoice Number"), "is not an invoice billing-batch has issued; "
+                               "check the number on the invoice", v["Invoice Number"])
+            if owner != v["Client ID"]:
+                return Problem(sheet.where(row.row, "Invoice Number"), f"belongs to another client, not "
+                               f"{v['Client ID']}; check the Client ID and the invoice number", v["Invoice Number"])
+        if kind == "Payments" and v["Amount"] < 0 and self._reversed(v) is None:
+            return Problem(sheet.where(row.row, "Reference"), f"a reversal must name the Reference of a payment of "
+                           f"{-v['Amount']} from this client that has not been reversed yet; check the Reference "
+                           "and the amount", v["Reference"])
+        if kind == "Remittances":
+            claim = store.claim(self.conn, v["Claim Number"])
+            if claim is None:
+                return Problem(sheet.where(row.row, "Claim Number"), "is not a claim billing-batch has issued; "
+                               "check the claim number on the remittance", v["Claim Number"])
+            if claim["payer"].casefold() != v["Payer"].casefold():
+                return Problem(sheet.where(row.row, "Payer"), f"claim {v['Claim Number']} was sent to another "
+                               "payer; check the payer on the remittance", v["Payer"])
+        return None
+
+    @property
+    def rates(self):
+        if self._rates is None:
+            self._rates = store.rate_versions(self.conn)
+        return self._rates
+
+    @property
+    def invoices(self) -> dict[str, str]:
+        if self._invoices is None:
+            self._invoices = store.invoice_owners(self.conn)
+        return self._invoices
+
+    def _reversed(self, v: dict) -> dict | None:
+        """The original payment a reversal row undoes: same client and Reference, the same amount, positive,
+        not reversed already (posted earlier or earlier in this run)."""
+        if self._payments is None:
+            self._payments = store.reversible_payments(self.conn)
+        for p in self._payments.get((v["Client ID"], v["Reference"]), []):
+            if p["amount_cents"] == -to_cents(v["Amount"]) and not p["reversed"]:
+                return p
+        return None
+
+    def posted(self, sheet: ParsedSheet, row: Row, record: dict) -> None:
+        """Keep the in-run view of payments current, so a payment posted in this run can be reversed
+        later in the same run; reversals of payments not yet inserted are linked after the insert."""
+        if sheet.kind.name != "Payments":
+            return
+        v = row.values
+        if v["Amount"] < 0:
+            original = self._reversed(v)
+            original["reversed"] = True
+            record["reverses_payment_id"] = original["id"]
+            if original["id"] is None:
+                self._links.append(((record["identity"], record["occurrence"]), original["key"]))
+        else:
+            self._reversed(v)  # loads the ledger's payments once
+            self._payments.setdefault((v["Client ID"], v["Reference"]), []).append(
+                {"id": None, "amount_cents": record["amount_cents"], "reversed": False,
+                 "key": (record["identity"], record["occurrence"])})
+
+    def link_reversals(self) -> None:
+        for reversal, original in self._links:
+            store.link_reversal(self.conn, reversal, original)
+        self._links.clear()

@@ -13,17 +13,28 @@ Design, for the whole spec:
   A payment's unapplied credit = its amount − its allocations.
 - Work after commit (rendering documents, later printing and e-mail) is an `outbox` row, so a
   crash between commit and files is finished by the next run, never repeated.
-Later issues add remittances, claims, plans, letters and contacts in their own migrations.
+- Input tables are derived from the input kinds (intake/kinds.py) by one naming rule (`db_name`),
+  so a kind and its table cannot drift apart; the migration test compares them to the migrations.
+- Transactions whose business stage comes later (adjustments, remittances, plans, contacts) are
+  recorded once like the others with `applied_run_id` NULL, and applied when that stage runs.
+Later issues add plans' installments, letters and the insurance flow in their own migrations.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlalchemy import (
     Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
     UniqueConstraint,
 )
+
+from billing_batch.intake.kinds import (
+    ADJUSTMENTS, CLIENTS, CONTACT_LOG, PAYER_FEES, PAYMENT_PLANS, PAYMENTS, RATES, REMITTANCES, SERVICE_LOG,
+    CellType, Kind,
+)
+from billing_batch.intake.kinds import Column as Column_
 
 metadata = MetaData()
 
@@ -61,44 +72,53 @@ source_files = Table(
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
 )
 
-clients = Table(
-    "clients", metadata,
-    Column("client_id", String(64), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("type", String(20), nullable=False),
-    Column("attention", String(200)),
-    Column("address_line1", String(200), nullable=False),
-    Column("address_line2", String(200)),
-    Column("city", String(100), nullable=False),
-    Column("region", String(100)),
-    Column("postal_code", String(20), nullable=False),
-    Column("country", String(100)),
-    Column("email", String(200)),
-    Column("phone", String(50)),
-    Column("terms_days", Integer),
-    Column("delivery", String(10), nullable=False),
-    Column("tax_exempt", Boolean, nullable=False),
-    Column("payer", String(200)),
-    Column("member_id", String(100)),
-    Column("copay_cents", Integer),
-    Column("coinsurance_bp", Integer),  # basis points: 20% = 2000
-    Column("monthly_budget_cents", Integer),
-    Column("collections_hold", Boolean, nullable=False),
-    *_source(),
-)
+def db_name(column: Column_) -> str:
+    """The ledger column for an input column: `Unit Price Override` -> unit_price_override_cents."""
+    base = re.sub(r"[^a-z0-9]+", "_", column.name.lower()).strip("_")
+    return base + {CellType.MONEY: "_cents", CellType.PERCENT: "_bp"}.get(column.type, "")
+
+
+_DB_TYPES = {
+    CellType.ID: lambda: String(100), CellType.TEXT: lambda: String(500), CellType.CHOICE: lambda: String(40),
+    CellType.DATE: Date, CellType.MONEY: Integer, CellType.PERCENT: Integer, CellType.YES_NO: Boolean,
+    CellType.INTEGER: Integer, CellType.QUANTITY: lambda: String(20),
+}
+
+
+def _input_columns(kind: Kind, primary_key: str | None = None, not_null: tuple[str, ...] = ()) -> list[Column]:
+    """One ledger column per input column, NOT NULL where the input always gives a value."""
+    return [Column(db_name(c), _DB_TYPES[c.type](), primary_key=c.name == primary_key,
+                   nullable=not (c.required or c.default is not None or c.name in not_null))
+            for c in kind.columns]
+
+
+def _transaction_table(name: str, kind: Kind, *extra) -> Table:
+    """A posted transaction: identity + occurrence UNIQUE (posted once), content hash (conflicts)."""
+    return Table(
+        name, metadata,
+        Column("id", Integer, primary_key=True),
+        Column("identity", String(64), nullable=False),
+        Column("occurrence", Integer, nullable=False),
+        Column("content_hash", String(64), nullable=False),
+        *_input_columns(kind),
+        *extra,
+        *_source(),
+        UniqueConstraint("identity", "occurrence", name=f"uq_{name}_identity"),
+    )
+
+
+def _applied():
+    # The run whose business stage applied this record (allocations, credit notes, plans...);
+    # NULL = recorded, not yet applied: a later stage picks it up, nothing is lost.
+    return Column("applied_run_id", Integer, ForeignKey("runs.id"))
+
+
+clients = Table("clients", metadata, *_input_columns(CLIENTS, primary_key="Client ID"), *_source())
 
 rates = Table(
     "rates", metadata,
     Column("id", Integer, primary_key=True),
-    Column("service_code", String(64), nullable=False),
-    Column("effective_from", Date, nullable=False),
-    Column("effective_to", Date),
-    Column("description", String(300), nullable=False),
-    Column("unit_price_cents", Integer, nullable=False),
-    Column("unit", String(40), nullable=False),
-    Column("taxable", Boolean, nullable=False),
-    Column("discretionary", Boolean, nullable=False),
-    Column("billing_code", String(40)),
+    *_input_columns(RATES, not_null=("Effective From",)),
     *_source(),
     UniqueConstraint("service_code", "effective_from", name="uq_rates_code_from"),
 )
@@ -106,48 +126,31 @@ rates = Table(
 payer_fees = Table(
     "payer_fees", metadata,
     Column("id", Integer, primary_key=True),
-    Column("payer", String(200), nullable=False),
-    Column("service_code", String(64), nullable=False),
-    Column("effective_from", Date, nullable=False),
-    Column("allowed_cents", Integer, nullable=False),
-    Column("covered", Boolean, nullable=False),
+    *_input_columns(PAYER_FEES, not_null=("Effective From",)),
     *_source(),
     UniqueConstraint("payer", "service_code", "effective_from", name="uq_payer_fees"),
 )
 
-service_lines = Table(
-    "service_lines", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("identity", String(600), nullable=False),
-    Column("occurrence", Integer, nullable=False),
-    Column("content_hash", String(64), nullable=False),
-    Column("client_id", String(64), ForeignKey("clients.client_id"), nullable=False),
-    Column("service_date", Date, nullable=False),
-    Column("service_code", String(64), nullable=False),
-    Column("quantity", String(20), nullable=False),  # exact decimal text
-    Column("provider", String(200)),
-    Column("description", String(300)),
-    Column("unit_price_override_cents", Integer),
-    Column("reference", String(100)),
-    *_source(),
-    UniqueConstraint("identity", "occurrence", name="uq_service_identity"),
-)
+service_lines = _transaction_table("service_lines", SERVICE_LOG)
+payments = _transaction_table("payments", PAYMENTS, Column("reverses_payment_id", Integer, ForeignKey("payments.id")),
+                              _applied())
+remittances = _transaction_table("remittances", REMITTANCES, _applied())
+adjustments = _transaction_table("adjustments", ADJUSTMENTS, _applied())
+payment_plans = _transaction_table("payment_plans", PAYMENT_PLANS, _applied())
+contacts = _transaction_table("contacts", CONTACT_LOG, _applied())
+TRANSACTION_TABLES = {"Service Log": service_lines, "Payments": payments, "Remittances": remittances,
+                      "Adjustments": adjustments, "Payment Plans": payment_plans, "Contact Log": contacts}
 
-payments = Table(
-    "payments", metadata,
+claims = Table(
+    "claims", metadata,
     Column("id", Integer, primary_key=True),
-    Column("identity", String(600), nullable=False),
-    Column("occurrence", Integer, nullable=False),
-    Column("content_hash", String(64), nullable=False),
-    Column("client_id", String(64), ForeignKey("clients.client_id"), nullable=False),
-    Column("payment_date", Date, nullable=False),
-    Column("amount_cents", Integer, nullable=False),
-    Column("method", String(50)),
-    Column("reference", String(100)),
-    Column("invoice_number", String(40)),
-    Column("reverses_payment_id", Integer, ForeignKey("payments.id")),
-    *_source(),
-    UniqueConstraint("identity", "occurrence", name="uq_payment_identity"),
+    Column("number", String(40), nullable=False, unique=True),
+    Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
+    Column("payer", String(500), nullable=False),
+    Column("service_date", Date, nullable=False),
+    Column("billed_cents", Integer, nullable=False),
+    Column("expected_allowed_cents", Integer, nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
 )
 
 counters = Table(
@@ -161,7 +164,7 @@ invoices = Table(
     "invoices", metadata,
     Column("id", Integer, primary_key=True),
     Column("number", String(40), nullable=False, unique=True),
-    Column("client_id", String(64), ForeignKey("clients.client_id"), nullable=False),
+    Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
     Column("invoice_date", Date, nullable=False),
     Column("due_date", Date, nullable=False),
     Column("terms_days", Integer, nullable=False),
@@ -195,7 +198,7 @@ credit_notes = Table(
     Column("id", Integer, primary_key=True),
     Column("number", String(40), nullable=False, unique=True),
     Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
-    Column("client_id", String(64), ForeignKey("clients.client_id"), nullable=False),
+    Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
     Column("issue_date", Date, nullable=False),
     Column("amount_cents", Integer, nullable=False),
     Column("reason", String(300), nullable=False),

@@ -7,13 +7,14 @@ from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, exists, func, select, text
+from sqlalchemy import Connection, Table, and_, exists, func, select, text
 
+from billing_batch.billing.payments import Open
 from billing_batch.billing.records import (
     ClientTerms, InvoiceDraft, OpenItem, RateVersion, ServiceLine,
 )
 from billing_batch.ledger.schema import (
-    allocations, clients, counters, invoice_lines, invoices, outbox, payments, rates, runs,
+    allocations, claims, clients, counters, invoice_lines, invoices, outbox, payments, rates, runs,
     service_lines, source_files,
 )
 from billing_batch.money import ZERO, from_cents, to_cents
@@ -77,20 +78,50 @@ def client_terms(conn: Connection, default_terms: int) -> dict[str, ClientTerms]
 
 # -- service lines -----------------------------------------------------------------------------------
 
-def posted_services(conn: Connection, identities: list[str]) -> dict[tuple[str, int], dict]:
+def posted_identities(conn: Connection, table: Table, identities: list[str]) -> dict[tuple[str, int], dict]:
     """(identity, occurrence) -> content hash, business date and file of the posted row."""
     found = {}
     for start in range(0, len(identities), 500):
         chunk = identities[start:start + 500]
-        q = (select(service_lines.c.identity, service_lines.c.occurrence, service_lines.c.content_hash,
-                    service_lines.c.source_row, runs.c.business_date, source_files.c.name)
-             .join(runs, runs.c.id == service_lines.c.run_id)
-             .outerjoin(source_files, source_files.c.id == service_lines.c.source_file_id)
-             .where(service_lines.c.identity.in_(chunk)))
+        q = (select(table.c.identity, table.c.occurrence, table.c.content_hash, table.c.source_row,
+                    runs.c.business_date, source_files.c.name)
+             .join(runs, runs.c.id == table.c.run_id)
+             .outerjoin(source_files, source_files.c.id == table.c.source_file_id)
+             .where(table.c.identity.in_(chunk)))
         for r in conn.execute(q):
             found[(r.identity, r.occurrence)] = {"hash": r.content_hash, "date": r.business_date,
                                                  "file": r.name, "row": r.source_row}
     return found
+
+
+def invoice_owners(conn: Connection) -> dict[str, str]:
+    return dict(conn.execute(select(invoices.c.number, invoices.c.client_id)).all())
+
+
+def claim(conn: Connection, number: str) -> dict | None:
+    row = conn.execute(select(claims).where(claims.c.number == number)).first()
+    return dict(row._mapping) if row else None
+
+
+def reversible_payments(conn: Connection) -> dict[tuple[str, str], list[dict]]:
+    """Positive payments with a Reference, by (client, reference), and whether a reversal points at them."""
+    reversal = payments.alias("reversal")
+    reversed_ = exists().where(reversal.c.reverses_payment_id == payments.c.id)
+    out: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in conn.execute(select(payments.c.id, payments.c.client_id, payments.c.reference, payments.c.amount_cents,
+                                 payments.c.identity, payments.c.occurrence, reversed_.label("reversed"))
+                          .where(payments.c.amount_cents > 0, payments.c.reference.is_not(None))):
+        out[(r.client_id, r.reference)].append({"id": r.id, "amount_cents": r.amount_cents,
+                                                "reversed": bool(r.reversed), "key": (r.identity, r.occurrence)})
+    return out
+
+
+def link_reversal(conn: Connection, reversal: tuple[str, int], original: tuple[str, int]) -> None:
+    """Point a reversal at a payment inserted in the same run (its id was not known before)."""
+    original_id = conn.execute(select(payments.c.id).where(payments.c.identity == original[0],
+                                                           payments.c.occurrence == original[1])).scalar_one()
+    conn.execute(payments.update().where(payments.c.identity == reversal[0], payments.c.occurrence == reversal[1])
+                 .values(reverses_payment_id=original_id))
 
 
 def unbilled_lines(conn: Connection, as_of: date) -> list[ServiceLine]:
@@ -206,3 +237,53 @@ def last_payment_dates(conn: Connection, as_of: date) -> dict[str, date]:
     return dict(conn.execute(select(payments.c.client_id, func.max(payments.c.payment_date))
                              .where(payments.c.payment_date <= as_of, payments.c.amount_cents > 0)
                              .group_by(payments.c.client_id)).all())
+
+
+# -- applying money ------------------------------------------------------------------------------
+
+def open_invoices(conn: Connection, client_id: str) -> list[Open]:
+    """The client's invoices with a balance now (every allocation counted, whatever its date)."""
+    applied = func.coalesce(func.sum(allocations.c.amount_cents), 0)
+    q = (select(invoices.c.id, invoices.c.number, invoices.c.invoice_date, invoices.c.due_date,
+                (invoices.c.total_cents - applied).label("balance"))
+         .select_from(invoices.outerjoin(allocations, allocations.c.invoice_id == invoices.c.id))
+         .where(invoices.c.client_id == client_id)
+         .group_by(invoices.c.id, invoices.c.number, invoices.c.invoice_date, invoices.c.due_date,
+                   invoices.c.total_cents))
+    return [Open(r.id, r.number, r.invoice_date, r.due_date, r.balance) for r in conn.execute(q) if r.balance > 0]
+
+
+def unapplied_payments(conn: Connection) -> list[dict]:
+    """Payments posted but not yet applied, in date order."""
+    return [dict(r._mapping) for r in conn.execute(
+        select(payments).where(payments.c.applied_run_id.is_(None)).order_by(payments.c.payment_date, payments.c.id))]
+
+
+def payment_credit_left(conn: Connection, client_id: str) -> list[tuple[int, date, int]]:
+    """(payment id, payment date, cents not yet applied) of the client's payments with credit left,
+    oldest first. A reversed payment has none (its reversal takes back what was left)."""
+    applied = select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(
+        allocations.c.payment_id == payments.c.id).scalar_subquery()
+    reversal = payments.alias("reversal")
+    reversed_ = exists().where(reversal.c.reverses_payment_id == payments.c.id)
+    q = (select(payments.c.id, payments.c.payment_date, (payments.c.amount_cents - applied).label("left"))
+         .where(payments.c.client_id == client_id, payments.c.amount_cents > 0, ~reversed_,
+                payments.c.applied_run_id.is_not(None))
+         .order_by(payments.c.payment_date, payments.c.id))
+    return [(r.id, r.payment_date, r.left) for r in conn.execute(q) if r.left > 0]
+
+
+def payment_allocations(conn: Connection, payment_id: int) -> list[dict]:
+    return [dict(r._mapping) for r in conn.execute(
+        select(allocations).where(allocations.c.payment_id == payment_id).order_by(allocations.c.id))]
+
+
+def add_allocation(conn: Connection, invoice_id: int, source: str, amount_cents: int, alloc_date: date,
+                   run_id: int, payment_id: int | None = None, credit_note_id: int | None = None) -> None:
+    conn.execute(allocations.insert().values(invoice_id=invoice_id, source=source, amount_cents=amount_cents,
+                                             alloc_date=alloc_date, run_id=run_id, payment_id=payment_id,
+                                             credit_note_id=credit_note_id))
+
+
+def mark_applied(conn: Connection, table: Table, record_id: int, run_id: int) -> None:
+    conn.execute(table.update().where(table.c.id == record_id).values(applied_run_id=run_id))

@@ -67,7 +67,7 @@ def write_problems_workbook(intake: FileIntake, path: Path) -> bool:
                     cell = ws.cell(row=n, column=keep.index(p.where.col_index - 1) + 1)
                     cell.fill = BAD_FILL
                     cell.comment = Comment(p.message, "billing-batch")
-            put(ws, n, len(keep) + 1, " | ".join(f"{p.where.column or 'Row'}: {p.message}" for p in problems))
+            put(ws, n, len(keep) + 1, " | ".join(_say(p) for p in problems))
             if row_no in occurrences:
                 put(ws, n, len(keep) + 2, occurrences[row_no][1])
         finish_table(ws, headers, len(by_row) + 1, {PROBLEMS_COLUMN: 80})
@@ -79,3 +79,8 @@ def write_problems_workbook(intake: FileIntake, path: Path) -> bool:
     save_atomic(wb, path)
     return True
 
+
+
+def _say(p: Problem) -> str:
+    column = p.where.column
+    return p.message if not column or p.message.startswith(column) else f"{column}: {p.message}"
