@@ -194,3 +194,21 @@ def report_aging(config_path: Path, as_of) -> None:
     console.print(f"Reconciliation: {recon.line()}")
     if not recon.ties:
         sys.exit(2)
+
+
+@main.command()
+@config_option
+@as_of_option
+@click.argument("client_id")
+def statement(config_path: Path, as_of, client_id: str) -> None:
+    """Write a Word statement of account for one client: open items, payments and credits this month,
+    the aging of the balance, balance due and how to pay (into output/statements/)."""
+    from billing_batch.statements import UnknownClient, write_statement
+    from billing_batch.pipeline import business_today
+
+    settings = settings_from(config_path)
+    try:
+        path = write_statement(settings, client_id, as_of.date() if as_of else business_today(settings))
+    except (LedgerError, UnknownClient) as exc:
+        fail(str(exc))
+    console.print(f"Statement: {path}")

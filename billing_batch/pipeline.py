@@ -5,6 +5,7 @@ happens after it commits (or, for --dry-run, into output/dry-run/ before it is r
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -20,12 +21,13 @@ from sqlalchemy import Connection
 
 from billing_batch.billing.aging import Aging, age
 from billing_batch.billing.invoicing import billing_due, draft_invoices
+from billing_batch.billing.review import Finding, review_invoice
 from billing_batch.config import Settings
-from billing_batch.documents.contexts import bill_to_snapshot, invoice_context
+from billing_batch.documents.contexts import bill_to_snapshot, credit_note_context, invoice_context
 from billing_batch.documents.render import render_docx, write_atomic
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
 from billing_batch.ledger import store
-from billing_batch.ledger.apply import apply_credit_to_invoice, apply_payments
+from billing_batch.ledger.apply import apply_adjustments, apply_credit_to_invoice, apply_payments
 from billing_batch.ledger.db import open_ledger
 from billing_batch.ledger.posting import Poster, SheetTally
 from billing_batch.money import ZERO, to_cents
@@ -104,6 +106,7 @@ class _Run:
         self.out = settings.output / "dry-run" if dry_run else settings.output
         self.rejected_dir = self.out / "rejected" if dry_run else settings.rejected
         self.timings: dict[str, float] = {}
+        self.findings: list[Finding] = []
 
     @contextmanager
     def stage(self, name: str):
@@ -129,19 +132,28 @@ class _Run:
                 with self.stage("posting"):
                     file_ids = {f.name: store.record_file(conn, run_id, f.sha256, f.name, self.started)
                                 for f in intakes}
-                    tallies = Poster(conn, run_id, file_ids).post_all(intakes)
+                    poster = Poster(conn, run_id, file_ids)
+                    tallies = poster.post_all(intakes)
+                    self.findings += [Finding("Possible duplicate", client, f"also in {other}", None, day, code)
+                                      for client, day, code, _, other in store.possible_duplicates(conn, run_id)]
                 with self.stage("invoicing"):
                     billed, new_invoices = self.invoice(conn, run_id)
                 with self.stage("payments"):
                     applied = apply_payments(conn, run_id)
+                    adjusted = apply_adjustments(conn, run_id, self.s.invoicing.credit_note_prefix)
+                    late_problems = [poster.refuse("Adjustments", r.record, r.column, r.message)
+                                     for r in adjusted.refused]
                 with self.stage("aging"):
                     aging, recon = self.aging(conn)
                 if not recon.ties:
                     raise IntegrityFailure("the aging does not tie to the ledger: " + recon.line() +
                                            "; nothing was posted. Report this to your administrator.")
-                problems = self.all_problems(intakes)
+                problems = self.all_problems(intakes) + [p for p in late_problems if p]
                 report = self.report(run_id, intakes, waiting, ignored, tallies, new_invoices, aging, recon, problems)
+                report["review"] = [f.as_dict() for f in self.findings]
                 report["payments_applied"] = applied
+                report["adjustments_applied"] = adjusted.applied
+                report["credit_notes"] = len(adjusted.credit_notes)
                 store.finish_run(conn, run_id, "ok", billed, report)
                 if self.dry_run:
                     with self.stage("documents"):
@@ -190,7 +202,8 @@ class _Run:
         if not billing_due(cfg.cycle, self.as_of, store.last_billed_date(conn, self.as_of)):
             return False, []
         clients = store.client_rows(conn)
-        drafts, _ = draft_invoices(store.unbilled_lines(conn, self.as_of), store.rate_versions(conn),
+        rates = store.rate_versions(conn)
+        drafts, _ = draft_invoices(store.unbilled_lines(conn, self.as_of), rates,
                                    store.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate)
         issued = []
         for i, draft in enumerate(drafts, start=1):
@@ -201,6 +214,9 @@ class _Run:
             apply_credit_to_invoice(conn, draft.client_id, invoice_id, draft.invoice_date, to_cents(draft.total), run_id)
             store.add_outbox(conn, "invoice", invoice_id, f"invoices/{draft.invoice_date:%Y-%m}/{number}.docx", run_id)
             issued.append((number, draft.total))
+            r = self.s.review
+            self.findings += review_invoice(draft, number, rates, self.as_of, r.price_override_pct, r.max_quantity,
+                                            r.late_entry_days, r.large_invoice)
         self.progress("Issuing invoices", len(drafts), len(drafts))
         return True, issued
 
@@ -213,6 +229,17 @@ class _Run:
         own = self.s.templates / name
         return own if own.exists() else data_path("letter_templates") / name
 
+    def document(self, conn: Connection, job: dict) -> tuple[str, dict]:
+        """The template and context of an outbox job, from the ledger alone (re-rendering is exact)."""
+        if job["kind"] == "credit_note":
+            cn, invoice = store.credit_note_with_invoice(conn, job["ref_id"])
+            balance = store.invoice_balance_cents(conn, invoice["id"], through_credit_note=cn["id"])
+            return "credit_note.docx", credit_note_context(self.s, cn, invoice, balance)
+        invoice, lines = store.invoice_with_lines(conn, job["ref_id"])
+        kind = "business" if json.loads(invoice["bill_to"])["type"] == "Business" else "individual"
+        return (f"invoice_{kind}.docx",
+                invoice_context(self.s, invoice, lines, store.invoice_credit_applied(conn, invoice["id"])))
+
     def render_outbox(self, conn: Connection) -> list[str]:
         """Write every pending document; each one done is marked so a crash never repeats it."""
         pending = store.pending_outbox(conn)
@@ -220,11 +247,8 @@ class _Run:
         for i, job in enumerate(pending, start=1):
             self.progress("Writing documents", i - 1, len(pending))
             try:
-                invoice, lines = store.invoice_with_lines(conn, job["ref_id"])
-                ctx = invoice_context(self.s, invoice, lines, store.invoice_credit_applied(conn, invoice["id"]))
-                kind = "business" if '"type": "Business"' in invoice["bill_to"] else "individual"
-                data = render_docx(self.template(f"invoice_{kind}.docx"), ctx)
-                write_atomic(self.out / job["path"], data)
+                template, ctx = self.document(conn, job)
+                write_atomic(self.out / job["path"], render_docx(self.template(template), ctx))
                 ok, error = True, None
             except Exception as exc:  # a broken template must not stop the other documents
                 ok, error = False, f"{type(exc).__name__}: {exc}"
@@ -267,8 +291,9 @@ class _Run:
         t = report["totals"]
         counts = {"Files read": len(report["files"]), "Rows read": t["rows_read"], "Rows posted": t["posted"],
                   "Rows already posted": t["already_posted"], "Rows rejected": t["rejected"],
-                  "Invoices issued": report["invoices"]["count"]}
-        write_aging_workbook(path, aging, recon, clients, last_payments, counts, problems)
+                  "Invoices issued": report["invoices"]["count"], "Credit notes issued": report["credit_notes"],
+                  "Payments applied": report["payments_applied"], "Review warnings": len(self.findings)}
+        write_aging_workbook(path, aging, recon, clients, last_payments, counts, problems, self.findings)
         shutil.copyfile(path, reports / "aging-latest.xlsx")
         return path
 

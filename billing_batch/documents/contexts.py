@@ -61,3 +61,43 @@ def invoice_context(settings: Settings, invoice: dict, lines: list[dict], credit
                    "unit_price": fmt_money(l["unit_price_cents"], sym), "amount": fmt_money(l["amount_cents"], sym)}
                   for l in lines],
     }
+
+
+def credit_note_context(settings: Settings, credit_note: dict, invoice: dict, balance_after_cents: int) -> dict:
+    sym = settings.currency_symbol
+    return {
+        "office": office_context(settings),
+        "client": client_context(json.loads(invoice["bill_to"])),
+        "credit_note": {
+            "number": credit_note["number"], "date": fmt_date(credit_note["issue_date"]),
+            "invoice_number": invoice["number"], "invoice_date": fmt_date(invoice["invoice_date"]),
+            "reason": credit_note["reason"], "amount": fmt_money(credit_note["amount_cents"], sym),
+            "invoice_total": fmt_money(invoice["total_cents"], sym),
+            "balance_after": fmt_money(balance_after_cents, sym), "is_void": credit_note["kind"] == "void",
+        },
+    }
+
+
+def statement_context(settings: Settings, client: dict, statement: dict, open_items: list, activity: list,
+                      aging: list[tuple[str, Decimal]]) -> dict:
+    """`open_items`: AgedItem; `activity`: (date, description, reference, cents); amounts signed as the
+    client reads them (a payment reduces what they owe: negative)."""
+    sym = settings.currency_symbol
+    return {
+        "office": office_context(settings),
+        "client": client_context(bill_to_snapshot(client)),
+        "statement": {
+            "date": fmt_date(statement["as_of"]), "period_start": fmt_date(statement["period_start"]),
+            "period_end": fmt_date(statement["as_of"]), "balance_due": fmt_money(statement["balance"], sym),
+            "total_open": fmt_money(statement["total_open"], sym),
+            "unapplied_credit": fmt_money(-statement["unapplied_credit"], sym),
+            "has_credit": statement["unapplied_credit"] > 0,
+        },
+        "open_items": [{"number": a.item.invoice_number, "date": f"{a.item.invoice_date:%m/%d/%Y}",
+                        "due_date": f"{a.item.due_date:%m/%d/%Y}", "days_past_due": str(max(a.days_past_due, 0)),
+                        "amount": fmt_money(a.item.amount, sym), "paid": fmt_money(a.item.paid + a.item.adjusted, sym),
+                        "balance": fmt_money(a.item.balance, sym)} for a in open_items],
+        "activity": [{"date": f"{d:%m/%d/%Y}", "description": desc, "reference": ref or "",
+                      "amount": fmt_money(cents, sym)} for d, desc, ref, cents in activity],
+        "aging": [{"name": name, "amount": fmt_money(amount, sym)} for name, amount in aging],
+    }

@@ -1,16 +1,34 @@
-"""Build the Word invoice templates (docxtpl/Jinja tags) in code, with python-docx only.
+"""Build the Word document templates (docxtpl/Jinja tags) in code, with python-docx only.
 
 The templates are generated rather than hand-edited so that layout changes are reviewable in a
 diff, and so the committed ``letter_templates/*.docx`` can be checked against a fresh build.
+All of them share one look: letterhead, window-envelope address block, facts table, footer.
 
-Rendering context contract (values are already-formatted strings unless noted)::
+Rendering context contracts (values are already-formatted strings unless noted).
+Every template takes::
 
     office:  {name, address_lines: [str], phone, email, tax_id, remit_to_lines: [str],
               payment_instructions}
     client:  {id, name, attention (may be ""), address_lines: [str]}
+
+``invoice_individual.docx`` / ``invoice_business.docx`` also take::
+
     invoice: {number, date, due_date, terms, subtotal, tax, tax_label, has_credit (bool),
               credit_applied, total, balance_due}
     lines:   [{date, code, description, quantity, unit_price, amount}]
+
+``credit_note.docx`` (a Credit or a Void against an issued invoice; both client types) also takes::
+
+    credit_note: {number, date, invoice_number, invoice_date, reason, amount, invoice_total,
+                  balance_after, is_void (bool)}
+
+``statement.docx`` (statement of account; both client types) also takes::
+
+    statement:  {date, period_start, period_end, balance_due, total_open, unapplied_credit,
+                 has_credit (bool)}
+    open_items: [{number, date, due_date, days_past_due, amount, paid, balance}]
+    activity:   [{date, description, reference, amount}]   (may be empty)
+    aging:      [{name, amount}]                            (one row per bucket)
 
 Render with ``jinja_env=SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)``:
 docxtpl does not escape by default, and a ``&`` or ``<`` in a client name breaks the XML.
@@ -236,6 +254,18 @@ def _define_styles(doc) -> None:
         style.font.color.rgb = RGBColor.from_string(GREY)
 
 
+def _define_account_styles(doc) -> None:
+    """Styles the credit note and statement add to the invoice's (the invoices do not use them,
+    so they are not added there and the invoice templates stay as they were)."""
+    _paragraph_style(doc, "Section Heading", size=10.5, bold=True, color=NAVY, space_before=12,
+                     space_after=4, keep_with_next=True)
+    _paragraph_style(doc, "Letter Text", size=10.5, space_before=4, space_after=8)
+    # "STATEMENT OF ACCOUNT" does not fit the facts column at the invoice title's 20 pt.
+    _paragraph_style(doc, "Document Title Long", size=15, bold=True, color=NAVY,
+                     align=WD_ALIGN_PARAGRAPH.RIGHT, space_before=4, space_after=8,
+                     base="Document Title")
+
+
 # --------------------------------------------------------------------------- paragraphs
 
 
@@ -383,9 +413,10 @@ def _setup_page(doc) -> None:
     section.gutter = Cm(0)
 
 
-def _build_header_footer(doc) -> None:
-    """No header on page 1 (the letterhead is there); a continuation header on later pages,
-    and the same footer with "Page X of Y" on every page."""
+def _build_header_footer(doc, continuation: str) -> None:
+    """No header on page 1 (the letterhead is there); a continuation header on later pages
+    (``continuation`` names the document, e.g. "Invoice {{ invoice.number }}"), and the same
+    footer with "Page X of Y" on every page."""
     section = doc.sections[0]
     section.different_first_page_header_footer = True
 
@@ -393,7 +424,7 @@ def _build_header_footer(doc) -> None:
 
     cont = _para(
         section.header,
-        "{{ office.name }} · Invoice {{ invoice.number }} · {{ client.name }} (continued)",
+        "{{ office.name }} · %s · {{ client.name }} (continued)" % continuation,
         "Header",
         first=True,
     )
@@ -417,13 +448,22 @@ def _build_header_footer(doc) -> None:
 # --------------------------------------------------------------------------- body blocks
 
 
-def _build_letterhead_and_address(doc, kind: str) -> None:
+def _build_letterhead_and_address(
+    doc,
+    *,
+    title: str,
+    facts: list[tuple[str, str]],
+    attention: bool,
+    title_style: str = "Document Title",
+    label_width: float = 3.2,
+) -> None:
     """Top block: letterhead row of exact height, then the window-envelope address on the left
-    and the invoice facts on the right.
+    and the document title and facts (``(label, value)`` rows) on the right.
 
     Grid: address | gap | facts-a | facts-b. The letterhead name spans the first three columns
     (wide, so long office names fit on one line) and the contact details take the last; the
-    invoice facts span the last two.
+    document facts span the last two. ``attention`` adds the "Attn:" line (shown only when
+    ``client.attention`` is not empty).
     """
     contact_width = 5.6
     facts_width = TEXT_WIDTH_CM - ADDRESS_WIDTH_CM - 0.6
@@ -454,7 +494,7 @@ def _build_letterhead_and_address(doc, kind: str) -> None:
     _set_row(body, height=ADDRESS_MIN_HEIGHT, rule=WD_ROW_HEIGHT_RULE.AT_LEAST)
     address = body.cells[0]
     items = [("{{ client.name }}", "Address")]
-    if kind == "business":
+    if attention:
         items += [
             ("{%p if client.attention %}", "Address"),
             ("Attn: {{ client.attention }}", "Address"),
@@ -468,19 +508,12 @@ def _build_letterhead_and_address(doc, kind: str) -> None:
     _cell_paragraphs(address, items)
 
     facts_cell = body.cells[2].merge(body.cells[3])
-    _para(facts_cell, "INVOICE", "Document Title", first=True)
-    facts = _add_table(facts_cell, [3.2, facts_width - 3.2], 5)
-    _set_table_borders(facts, top=(4, RULE_GREY), bottom=(4, RULE_GREY),
+    _para(facts_cell, title, title_style, first=True)
+    table = _add_table(facts_cell, [label_width, facts_width - label_width], len(facts))
+    _set_table_borders(table, top=(4, RULE_GREY), bottom=(4, RULE_GREY),
                        insideH=(4, RULE_GREY))
-    _set_cell_margins(facts, left=0.15, right=0.15)
-    rows = [
-        ("Invoice Number", "{{ invoice.number }}"),
-        ("Invoice Date", "{{ invoice.date }}"),
-        ("Due Date", "{{ invoice.due_date }}"),
-        ("Terms", "{{ invoice.terms }}"),
-        ("Client ID", "{{ client.id }}"),
-    ]
-    for row, (label, value) in zip(facts.rows, rows):
+    _set_cell_margins(table, left=0.15, right=0.15)
+    for row, (label, value) in zip(table.rows, facts):
         _set_row(row)
         _para(row.cells[0], label, "Table Label", first=True)
         _set_cell_shading(row.cells[0], HEADER_FILL)
@@ -507,46 +540,47 @@ LINE_COLUMNS = [
 ]
 
 
-def _build_line_table(doc) -> None:
-    """Header row (repeats on every page), then a docxtpl row loop over ``lines``."""
-    widths = [c[2] for c in LINE_COLUMNS]
-    table = _add_table(doc, widths, 4)
+def _build_loop_table(container, columns, item: str, items: str, *, align=None):
+    """Header row (repeats on every page), then a docxtpl row loop ``for item in items``.
+
+    ``columns`` are (header, field, width cm, numeric) tuples; numeric columns align right.
+    """
+    widths = [c[2] for c in columns]
+    table = _add_table(container, widths, 4, align=align)
     _set_table_borders(table, top=(8, NAVY), bottom=(8, NAVY), insideH=(4, RULE_GREY))
     _set_cell_margins(table, left=0.12, right=0.12)
 
     header, loop_start, data, loop_end = table.rows
     _set_row(header, header=True)
-    for cell, (title, _field, _w, numeric) in zip(header.cells, LINE_COLUMNS):
+    for cell, (title, _field, _w, numeric) in zip(header.cells, columns):
         _para(cell, title, "Table Header Number" if numeric else "Table Header", first=True)
         _set_cell_shading(cell, HEADER_FILL)
         _set_cell_borders(cell, bottom=(8, NAVY))
 
     # docxtpl replaces a whole row holding a {%tr ...%} tag by the bare Jinja tag, so the
     # loop tags each get a row of their own; only the data row between them is repeated.
-    _para(loop_start.cells[0], "{%tr for line in lines %}", "Table Text", first=True)
+    _para(loop_start.cells[0], "{%%tr for %s in %s %%}" % (item, items), "Table Text",
+          first=True)
     _para(loop_end.cells[0], "{%tr endfor %}", "Table Text", first=True)
 
     _set_row(data)
-    for cell, (_title, field, _w, numeric) in zip(data.cells, LINE_COLUMNS):
-        _para(cell, "{{ line.%s }}" % field, "Table Number" if numeric else "Table Text",
+    for cell, (_title, field, _w, numeric) in zip(data.cells, columns):
+        _para(cell, "{{ %s.%s }}" % (item, field), "Table Number" if numeric else "Table Text",
               first=True)
+    return table
 
 
-def _build_totals(doc) -> None:
-    """Right-aligned totals; the credit row exists only when a credit was applied."""
-    _para(doc, "", "Spacer")
-    table = _add_table(doc, [4.6, 3.2], 7, align=WD_TABLE_ALIGNMENT.RIGHT)
+def _build_line_table(doc) -> None:
+    _build_loop_table(doc, LINE_COLUMNS, "line", "lines")
+
+
+def _build_totals_table(container, rows: list[tuple[str, str, str]],
+                        widths: tuple[float, float] = (4.6, 3.2)):
+    """Right-aligned label/amount rows. Row kinds: "plain"; "total" (rule above); "balance"
+    (bold, shaded); "tag" (a ``{%tr %}`` tag row, so rows between tags can be conditional)."""
+    table = _add_table(container, list(widths), len(rows), align=WD_TABLE_ALIGNMENT.RIGHT)
     _set_table_borders(table)
     _set_cell_margins(table, left=0.12, right=0.12)
-    rows = [
-        ("Subtotal", "{{ invoice.subtotal }}", "plain"),
-        ("Tax ({{ invoice.tax_label }})", "{{ invoice.tax }}", "plain"),
-        ("{%tr if invoice.has_credit %}", "", "tag"),
-        ("Credit applied", "{{ invoice.credit_applied }}", "plain"),
-        ("{%tr endif %}", "", "tag"),
-        ("Total", "{{ invoice.total }}", "total"),
-        ("Balance Due", "{{ invoice.balance_due }}", "balance"),
-    ]
     for row, (label, value, row_kind) in zip(table.rows, rows):
         _set_row(row)
         if row_kind == "tag":
@@ -561,10 +595,35 @@ def _build_totals(doc) -> None:
         if strong:
             for cell in row.cells:
                 _set_cell_shading(cell, HEADER_FILL)
+    return table
 
 
-def _build_how_to_pay(doc) -> None:
-    """Shaded box: how to pay on the left, remit-to address on the right; kept on one page."""
+def _build_totals(doc) -> None:
+    """Invoice totals; the credit row exists only when a credit was applied."""
+    _para(doc, "", "Spacer")
+    _build_totals_table(doc, [
+        ("Subtotal", "{{ invoice.subtotal }}", "plain"),
+        ("Tax ({{ invoice.tax_label }})", "{{ invoice.tax }}", "plain"),
+        ("{%tr if invoice.has_credit %}", "", "tag"),
+        ("Credit applied", "{{ invoice.credit_applied }}", "plain"),
+        ("{%tr endif %}", "", "tag"),
+        ("Total", "{{ invoice.total }}", "total"),
+        ("Balance Due", "{{ invoice.balance_due }}", "balance"),
+    ])
+
+
+INVOICE_PAY_LINES = [
+    ("Please write the invoice number on your payment.", "Box Text"),
+    ("Invoice {{ invoice.number }} · Balance due {{ invoice.balance_due }} by "
+     "{{ invoice.due_date }}", "Box Strong"),
+]
+
+
+def _build_how_to_pay(doc, reference_lines: list[tuple[str, str]] = INVOICE_PAY_LINES) -> None:
+    """Shaded box: how to pay on the left, remit-to address on the right; kept on one page.
+
+    ``reference_lines`` follow the payment instructions: what to write on the payment and the
+    amount due, as (text, style) paragraphs."""
     _para(doc, "", "Spacer")
     _para(doc, "", "Spacer")
     remit_width = 6.5
@@ -578,9 +637,7 @@ def _build_how_to_pay(doc) -> None:
     items = [
         ("How to pay", "Box Heading"),
         ("{{ office.payment_instructions }}", "Box Text"),
-        ("Please write the invoice number on your payment.", "Box Text"),
-        ("Invoice {{ invoice.number }} · Balance due {{ invoice.balance_due }} by "
-         "{{ invoice.due_date }}", "Box Strong"),
+        *reference_lines,
     ]
     _cell_paragraphs(pay, items)
     _cell_paragraphs(remit, [
@@ -595,24 +652,148 @@ def _build_how_to_pay(doc) -> None:
     _para(doc, "", "Spacer")
 
 
+# --------------------------------------------------------------------------- credit note
+
+
+def _build_credit_note_body(doc) -> None:
+    """What is credited against which invoice and why, then the invoice's balance after it."""
+    _para(doc, "Questions about this credit note? Call us at {{ office.phone }}.", "Notice")
+    for text in (
+        "{%p if credit_note.is_void %}",
+        "Invoice {{ credit_note.invoice_number }} is void: its full amount of "
+        "{{ credit_note.amount }} is credited.",
+        "{%p else %}",
+        "This credit note reduces invoice {{ credit_note.invoice_number }} by "
+        "{{ credit_note.amount }}.",
+        "{%p endif %}",
+    ):
+        _para(doc, text, "Letter Text")
+
+    reason = _add_table(doc, [3.2, TEXT_WIDTH_CM - 3.2], 1)
+    _set_table_borders(reason, top=(4, RULE_GREY), bottom=(4, RULE_GREY))
+    _set_cell_margins(reason, left=0.15, right=0.15)
+    row = reason.rows[0]
+    _set_row(row)
+    _para(row.cells[0], "Reason", "Table Label", first=True)
+    _set_cell_shading(row.cells[0], HEADER_FILL)
+    _para(row.cells[1], "{{ credit_note.reason }}", "Table Text", first=True)
+
+    _para(doc, "", "Spacer")
+    _para(doc, "", "Spacer")
+    _build_totals_table(doc, [
+        ("Invoice total", "{{ credit_note.invoice_total }}", "plain"),
+        ("This credit", "{{ credit_note.amount }}", "plain"),
+        ("Invoice balance after this credit", "{{ credit_note.balance_after }}", "balance"),
+    ], widths=(7.4, 3.2))
+    # A document must end with a paragraph, not a table.
+    _para(doc, "", "Spacer")
+
+
+# --------------------------------------------------------------------------- statement
+
+# Widths fit the longest values on one line at 9 pt: "September 30, 2026" (3.15 cm),
+# "INV-2026-00001", "$123,456.78"; "Days Past Due" wraps under its header on purpose.
+DATE_WIDTH = 3.15
+
+OPEN_ITEM_COLUMNS = [
+    # (header, field, width cm, numeric)
+    ("Invoice", "number", 2.75, False),
+    ("Date", "date", DATE_WIDTH, False),
+    ("Due", "due_date", DATE_WIDTH, False),
+    ("Days Past Due", "days_past_due", 1.7, True),
+    ("Amount", "amount", 2.2, True),
+    ("Paid/Credited", "paid", 2.4, True),
+    ("Balance", "balance", TEXT_WIDTH_CM - 2.75 - 2 * DATE_WIDTH - 1.7 - 2.2 - 2.4, True),
+]
+
+ACTIVITY_COLUMNS = [
+    ("Date", "date", DATE_WIDTH, False),
+    ("Description", "description", TEXT_WIDTH_CM - DATE_WIDTH - 3.2 - 2.6, False),
+    ("Reference", "reference", 3.2, False),
+    ("Amount", "amount", 2.6, True),
+]
+
+AGING_COLUMNS = [
+    ("Age", "name", 3.6, False),
+    ("Amount", "amount", 2.8, True),
+]
+
+
+def _when_empty(doc, items: str, message: str) -> None:
+    """A paragraph shown only when the list ``items`` is empty."""
+    _para(doc, "{%%p if not %s %%}" % items, "Letter Text")
+    _para(doc, message, "Letter Text")
+    _para(doc, "{%p endif %}", "Letter Text")
+
+
+def _build_statement_body(doc) -> None:
+    """Open items, this period's activity, then aging and balance side by side, then how to pay.
+
+    An empty list shows a sentence instead of a table with no rows.
+    """
+    _para(doc, "Questions about your account? Call us at {{ office.phone }}.", "Notice")
+
+    _para(doc, "Open items", "Section Heading")
+    _para(doc, "{%p if open_items %}", "Spacer")
+    _build_loop_table(doc, OPEN_ITEM_COLUMNS, "i", "open_items")
+    _para(doc, "{%p endif %}", "Spacer")
+    _when_empty(doc, "open_items", "No open items.")
+
+    _para(doc, "Activity this period ({{ statement.period_start }} – "
+               "{{ statement.period_end }})", "Section Heading")
+    _para(doc, "{%p if activity %}", "Spacer")
+    _build_loop_table(doc, ACTIVITY_COLUMNS, "a", "activity")
+    _para(doc, "{%p endif %}", "Spacer")
+    _when_empty(doc, "activity", "No payments or credits in this period.")
+
+    # Aging on the left, the balance on the right, in one borderless row kept on one page.
+    _para(doc, "", "Spacer")
+    right_width = 8.0
+    layout = _add_table(doc, [TEXT_WIDTH_CM - right_width, right_width], 1)
+    _set_table_borders(layout)
+    _set_cell_margins(layout, left=0, right=0)
+    row = layout.rows[0]
+    _set_row(row)
+    aging_cell, balance_cell = row.cells
+    _para(aging_cell, "Aging summary", "Section Heading", first=True)
+    _build_loop_table(aging_cell, AGING_COLUMNS, "b", "aging")
+    _para(balance_cell, "Account summary", "Section Heading", first=True)
+    balance_cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    _build_totals_table(balance_cell, [
+        ("Total of open items", "{{ statement.total_open }}", "plain"),
+        ("{%tr if statement.has_credit %}", "", "tag"),
+        ("Unapplied credit", "{{ statement.unapplied_credit }}", "plain"),
+        ("{%tr endif %}", "", "tag"),
+        ("Balance due", "{{ statement.balance_due }}", "balance"),
+    ], widths=(4.8, 3.2))
+    for cell in row.cells:
+        cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
+
+    _build_how_to_pay(doc, [
+        ("Please write your client ID on your payment.", "Box Text"),
+        ("Client {{ client.id }} · Balance due {{ statement.balance_due }} as of "
+         "{{ statement.date }}", "Box Strong"),
+    ])
+
+
 # --------------------------------------------------------------------------- package
 
 
 def _drop_part(source_part, reltype: str) -> None:
-    """Remove a relationship (and so its part) that the invoice does not need."""
+    """Remove a relationship (and so its part) that the template does not need."""
     rels = source_part.rels
     for rid, rel in list(rels.items()):
         if rel.reltype == reltype:
             rels.pop(rid)
 
 
-def _set_core_properties(doc, kind: str) -> None:
+def _set_core_properties(doc, title: str, subject: str) -> None:
     # Only author/title/subject/created/modified: with docxtpl imported, setting
     # last_modified_by/revision/keywords yields files Word calls corrupt (docxtpl #471).
     props = doc.core_properties
     props.author = "billing-batch"
-    props.title = f"Invoice template ({kind} client)"
-    props.subject = "billing-batch invoice"
+    props.title = title
+    props.subject = subject
     props.created = FIXED_TIMESTAMP
     props.modified = FIXED_TIMESTAMP
 
@@ -632,10 +813,8 @@ def _reproducible_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def build_template_bytes(kind: str) -> bytes:
-    """The bytes of one template (``kind`` is "individual" or "business")."""
-    if kind not in TEMPLATE_KINDS:
-        raise ValueError(f"unknown template kind {kind!r}")
+def _new_document(continuation: str, *, account_styles: bool = False):
+    """A blank document with the shared styles, page setup, continuation header and footer."""
     doc = Document()
     # The stock thumbnail shows an unrelated page, and stylesWithEffects only duplicates
     # styles.xml for Word 2010 while costing ~0.4 MB to re-compress on every render.
@@ -643,30 +822,96 @@ def build_template_bytes(kind: str) -> bytes:
     _drop_part(doc.part, "http://schemas.microsoft.com/office/2007/relationships/"
                               "stylesWithEffects")
     _define_styles(doc)
+    if account_styles:
+        _define_account_styles(doc)
     _setup_page(doc)
-    _build_header_footer(doc)
-
+    _build_header_footer(doc, continuation)
     # python-docx's blank document starts with no paragraphs; blocks are appended in order.
-    _build_letterhead_and_address(doc, kind)
-    _build_notice(doc, kind)
-    _build_line_table(doc)
-    _build_totals(doc)
-    _build_how_to_pay(doc)
-    _set_core_properties(doc, kind)
+    return doc
 
+
+def _package(doc, title: str, subject: str) -> bytes:
+    _set_core_properties(doc, title, subject)
     buffer = io.BytesIO()
     doc.save(buffer)
     return _reproducible_zip(buffer.getvalue())
 
 
+def build_template_bytes(kind: str) -> bytes:
+    """The bytes of one invoice template (``kind`` is "individual" or "business")."""
+    if kind not in TEMPLATE_KINDS:
+        raise ValueError(f"unknown template kind {kind!r}")
+    doc = _new_document("Invoice {{ invoice.number }}")
+    _build_letterhead_and_address(doc, title="INVOICE", attention=(kind == "business"), facts=[
+        ("Invoice Number", "{{ invoice.number }}"),
+        ("Invoice Date", "{{ invoice.date }}"),
+        ("Due Date", "{{ invoice.due_date }}"),
+        ("Terms", "{{ invoice.terms }}"),
+        ("Client ID", "{{ client.id }}"),
+    ])
+    _build_notice(doc, kind)
+    _build_line_table(doc)
+    _build_totals(doc)
+    _build_how_to_pay(doc)
+    return _package(doc, f"Invoice template ({kind} client)", "billing-batch invoice")
+
+
+def build_credit_note_bytes() -> bytes:
+    """The bytes of ``credit_note.docx`` (a Credit or Void; "VOID NOTICE" when is_void)."""
+    doc = _new_document("Credit note {{ credit_note.number }}", account_styles=True)
+    _build_letterhead_and_address(
+        doc,
+        title="{% if credit_note.is_void %}VOID NOTICE{% else %}CREDIT NOTE{% endif %}",
+        attention=True,
+        label_width=3.9,
+        facts=[
+            ("Credit Note Number", "{{ credit_note.number }}"),
+            ("Date", "{{ credit_note.date }}"),
+            ("For Invoice", "{{ credit_note.invoice_number }}"),
+            ("Invoice Date", "{{ credit_note.invoice_date }}"),
+            ("Client ID", "{{ client.id }}"),
+        ],
+    )
+    _build_credit_note_body(doc)
+    return _package(doc, "Credit note template", "billing-batch credit note")
+
+
+def build_statement_bytes() -> bytes:
+    """The bytes of ``statement.docx`` (one template for individual and business clients)."""
+    doc = _new_document("Statement {{ statement.date }}", account_styles=True)
+    _build_letterhead_and_address(
+        doc,
+        title="STATEMENT OF ACCOUNT",
+        title_style="Document Title Long",
+        attention=True,
+        facts=[
+            ("Statement Date", "{{ statement.date }}"),
+            ("Client ID", "{{ client.id }}"),
+            ("Balance Due", "{{ statement.balance_due }}"),
+        ],
+    )
+    _build_statement_body(doc)
+    return _package(doc, "Statement of account template", "billing-batch statement")
+
+
+# File name -> builder, in the order they are written.
+TEMPLATE_BUILDERS = {
+    **{f"invoice_{kind}.docx": (lambda kind=kind: build_template_bytes(kind))
+       for kind in TEMPLATE_KINDS},
+    "credit_note.docx": build_credit_note_bytes,
+    "statement.docx": build_statement_bytes,
+}
+
+
 def build_letter_templates(out_dir: pathlib.Path) -> list[pathlib.Path]:
-    """Write ``invoice_individual.docx`` and ``invoice_business.docx`` into ``out_dir``."""
+    """Write every template in ``TEMPLATE_BUILDERS`` (invoices, credit note, statement) into
+    ``out_dir``."""
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for kind in TEMPLATE_KINDS:
-        path = out_dir / f"invoice_{kind}.docx"
-        path.write_bytes(build_template_bytes(kind))
+    for name, build in TEMPLATE_BUILDERS.items():
+        path = out_dir / name
+        path.write_bytes(build())
         written.append(path)
     return written
 

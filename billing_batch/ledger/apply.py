@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import Connection
 
 from billing_batch.billing.payments import allocate
 from billing_batch.ledger import store
-from billing_batch.ledger.schema import payments
+from billing_batch.ledger.schema import adjustments, payments
+from billing_batch.money import fmt_money
 
 
 def apply_credit_to_invoice(conn: Connection, client_id: str, invoice_id: int, invoice_date: date,
@@ -41,3 +43,81 @@ def apply_payments(conn: Connection, run_id: int) -> int:
         store.mark_applied(conn, payments, p["id"], run_id)
         done += 1
     return done
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An adjustment that cannot be applied: the column to blame and what to tell staff."""
+    record: dict
+    column: str
+    message: str
+
+
+@dataclass
+class AdjustmentResult:
+    applied: int = 0
+    credit_notes: list[int] = field(default_factory=list)  # ids, for the outbox
+    refused: list[Refused] = field(default_factory=list)
+
+
+def apply_adjustments(conn: Connection, run_id: int, credit_prefix: str) -> AdjustmentResult:
+    """Write-offs, credit notes, voids and refunds (SPEC §4.2), each checked against the ledger as it
+    stands after this run's invoices and payments. Issued invoices are never changed: every effect is
+    a new allocation or a new credit note."""
+    result = AdjustmentResult()
+    for adj in store.unapplied_adjustments(conn):
+        refusal = _apply(conn, adj, run_id, credit_prefix, result)
+        if refusal:
+            result.refused.append(Refused(adj, *refusal))
+        else:
+            store.mark_applied(conn, adjustments, adj["id"], run_id)
+            result.applied += 1
+    return result
+
+
+def _apply(conn: Connection, adj: dict, run_id: int, credit_prefix: str,
+           result: AdjustmentResult) -> tuple[str, str] | None:
+    kind, amount, day = adj["kind"], adj["amount_cents"], adj["date"]
+    invoice = store.invoice_by_number(conn, adj["invoice_number"]) if adj["invoice_number"] else None
+    if kind == "Refund":
+        credit = store.payment_credit_left(conn, adj["client_id"])
+        available = sum(c for _, _, c in credit)
+        if amount > available:
+            return "Amount", f"is more than the client's unapplied credit of {fmt_money(available)}; refund at most that"
+        for payment_id, _, left in credit:
+            take = min(amount, left)
+            if take <= 0:
+                break
+            store.add_allocation(conn, None, store.REFUND, take, day, run_id, payment_id=payment_id,
+                                 adjustment_id=adj["id"])
+            amount -= take
+        return None
+    if kind == "Write-off":
+        items = [i for i in store.open_invoices(conn, adj["client_id"]) if invoice is None or i.invoice_id == invoice["id"]]
+        open_total = sum(i.balance for i in items)
+        if amount > open_total:
+            what = f"invoice {invoice['number']}'s" if invoice else "the client's"
+            return "Amount", f"is more than {what} open balance of {fmt_money(open_total)}; write off at most that"
+        for item, cents in allocate(amount, items):
+            store.add_allocation(conn, item.invoice_id, "write_off", cents, max(day, item.invoice_date), run_id,
+                                 adjustment_id=adj["id"])
+        return None
+    balance = store.invoice_balance_cents(conn, invoice["id"])
+    if kind == "Void":
+        if store.invoice_paid_cents(conn, invoice["id"]) > 0:
+            return "Invoice Number", ("has payments applied, so it cannot be voided; reverse the payment first, or "
+                                      "use a Credit for the unpaid part")
+        if balance <= 0:
+            return "Invoice Number", "has nothing left to void (already credited, written off or void)"
+        amount = balance
+    elif amount > balance:
+        return "Amount", f"is more than invoice {invoice['number']}'s open balance of {fmt_money(balance)}; credit at most that"
+    year = day.year
+    number = f"{credit_prefix}-{year}-{store.next_number(conn, credit_prefix, year):05d}"
+    cn_id = store.insert_credit_note(conn, number, "void" if kind == "Void" else "credit", invoice, day, amount,
+                                     adj["reason"], adj["id"], run_id)
+    store.add_allocation(conn, invoice["id"], "credit_note", amount, max(day, invoice["invoice_date"]), run_id,
+                         credit_note_id=cn_id, adjustment_id=adj["id"])
+    store.add_outbox(conn, "credit_note", cn_id, f"invoices/{day:%Y-%m}/{number}.docx", run_id)
+    result.credit_notes.append(cn_id)
+    return None

@@ -21,11 +21,11 @@ from billing_batch.intake.sheets import ParsedSheet, Row
 from billing_batch.ledger import store
 from billing_batch.ledger.schema import ALWAYS, TRANSACTION_TABLES, clients, db_name, payer_fees, rates
 from billing_batch.money import to_cents
-from billing_batch.problems import Problem
+from billing_batch.problems import Problem, Where
 
 # Recorded once like every transaction, but their business stage is not in this version yet:
 # they stay `applied_run_id` NULL until it is, and the run report says so.
-RECORDED_ONLY = ("Remittances", "Adjustments", "Payment Plans")
+RECORDED_ONLY = ("Remittances", "Payment Plans")
 
 
 @dataclass
@@ -111,6 +111,9 @@ class Poster:
     def __init__(self, conn: Connection, run_id: int, file_ids: dict[str, int]):
         self.conn, self.run_id, self.file_ids = conn, run_id, file_ids
         self.tallies: list[SheetTally] = []
+        # (kind, identity, occurrence) -> where a row posted in this run came from, so a later stage
+        # that cannot apply it can hand it back to staff like any other bad row.
+        self.origin: dict[tuple[str, str, int], tuple[ParsedSheet, Row, SheetTally]] = {}
 
     def post_all(self, intakes: list[FileIntake]) -> list[SheetTally]:
         sheets = [s for f in intakes if not f.unreadable for s in f.sheets]
@@ -125,6 +128,23 @@ class Poster:
             tally.rejected = len(sheet.bad_rows() & {r.row for r in sheet.rows})
             self.tallies.append(tally)
         return self.tallies
+
+    def refuse(self, kind_name: str, record: dict, column: str, message: str) -> Problem | None:
+        """Take back a row posted in this run that a business stage cannot apply: it becomes a problem of
+        its sheet (so it goes to the problems workbook) and leaves the ledger. A record from an earlier
+        run cannot be handed back: the returned problem reports it where it came from."""
+        origin = self.origin.get((kind_name, record["identity"], record["occurrence"]))
+        table = TRANSACTION_TABLES[kind_name]
+        if origin is None:
+            return Problem(Where(f"an earlier file (posted in run {record['run_id']})", record["source_sheet"],
+                                 record["source_row"], column), message)
+        sheet, row, tally = origin
+        problem = Problem(sheet.where(row.row, column), message, row.values.get(column))
+        sheet.problems.append(problem)
+        tally.posted -= 1
+        tally.rejected += 1
+        self.conn.execute(table.delete().where(table.c.id == record["id"]))
+        return None
 
     def _good_rows(self, sheet: ParsedSheet) -> list[Row]:
         bad = sheet.bad_rows()
@@ -231,6 +251,7 @@ class Poster:
                               **db_values(kind, row.values), **self._src(sheet, row))
                 checks.posted(sheet, row, record)
                 inserts.append(record)
+                self.origin[(kind.name, identity, occurrence)] = (sheet, row, tally)
                 posted[(identity, occurrence)] = {"hash": content, "date": None, "file": sheet.file, "row": row.row}
             elif earlier["hash"] == content:
                 tally.already += 1

@@ -197,21 +197,26 @@ credit_notes = Table(
     "credit_notes", metadata,
     Column("id", Integer, primary_key=True),
     Column("number", String(40), nullable=False, unique=True),
+    Column("kind", String(10), nullable=False),  # credit | void
     Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
     Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
     Column("issue_date", Date, nullable=False),
     Column("amount_cents", Integer, nullable=False),
-    Column("reason", String(300), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("adjustment_id", Integer, ForeignKey("adjustments.id"), nullable=False),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
 )
 
 allocations = Table(
     "allocations", metadata,
     Column("id", Integer, primary_key=True),
-    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
-    Column("source", String(20), nullable=False),  # payment | credit_note | write_off | ...
+    # NULL for a refund: payment credit paid back out, against no invoice.
+    Column("invoice_id", Integer, ForeignKey("invoices.id")),
+    # payment | credit (earlier credit applied to a new invoice) | refund | write_off | credit_note
+    Column("source", String(20), nullable=False),
     Column("payment_id", Integer, ForeignKey("payments.id")),
     Column("credit_note_id", Integer, ForeignKey("credit_notes.id")),
+    Column("adjustment_id", Integer, ForeignKey("adjustments.id")),
     Column("amount_cents", Integer, nullable=False),
     Column("alloc_date", Date, nullable=False),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),

@@ -14,12 +14,15 @@ from billing_batch.billing.records import (
     ClientTerms, InvoiceDraft, OpenItem, RateVersion, ServiceLine,
 )
 from billing_batch.ledger.schema import (
-    allocations, claims, clients, counters, invoice_lines, invoices, outbox, payments, rates, runs,
+    adjustments, allocations, claims, clients, counters, credit_notes, invoice_lines, invoices, outbox, payments, rates, runs,
     service_lines, source_files,
 )
 from billing_batch.money import ZERO, from_cents, to_cents
 
 ADVISORY_LOCK_KEY = 0x6269_6C6C  # "bill": one billing-batch run at a time per PostgreSQL ledger
+PAID = ("payment", "credit")  # money from the client applied to an invoice
+ADJUSTED = ("write_off", "credit_note")  # corrections that reduce an invoice
+REFUND = "refund"  # payment credit paid back to the client (no invoice)
 
 
 class AlreadyRunning(Exception):
@@ -195,10 +198,8 @@ def mark_outbox(conn: Connection, outbox_id: int, ok: bool, error: str | None = 
 
 def open_items(conn: Connection, as_of: date) -> list[OpenItem]:
     """Every invoice dated on or before `as_of` with what was paid and adjusted by then."""
-    paid = func.coalesce(func.sum(allocations.c.amount_cents).filter(
-        allocations.c.source.in_(("payment", "credit"))), 0)
-    adjusted = func.coalesce(func.sum(allocations.c.amount_cents).filter(
-        allocations.c.source.not_in(("payment", "credit"))), 0)
+    paid = func.coalesce(func.sum(allocations.c.amount_cents).filter(allocations.c.source.in_(PAID)), 0)
+    adjusted = func.coalesce(func.sum(allocations.c.amount_cents).filter(allocations.c.source.in_(ADJUSTED)), 0)
     q = (select(invoices.c.number, invoices.c.client_id, invoices.c.invoice_date, invoices.c.due_date,
                 invoices.c.total_cents, paid.label("paid"), adjusted.label("adjusted"))
          .select_from(invoices.outerjoin(allocations, and_(allocations.c.invoice_id == invoices.c.id,
@@ -222,15 +223,18 @@ def unapplied_credits(conn: Connection, as_of: date) -> dict[str, Decimal]:
 
 
 def ledger_balance(conn: Connection, as_of: date) -> Decimal:
-    """Σ invoices − Σ payments − Σ adjustments, as of the date, straight from the ledger's tables."""
-    invoiced = conn.execute(select(func.coalesce(func.sum(invoices.c.total_cents), 0))
-                            .where(invoices.c.invoice_date <= as_of)).scalar()
-    received = conn.execute(select(func.coalesce(func.sum(payments.c.amount_cents), 0))
-                            .where(payments.c.payment_date <= as_of)).scalar()
-    adjusted = conn.execute(select(func.coalesce(func.sum(allocations.c.amount_cents), 0))
-                            .where(allocations.c.alloc_date <= as_of,
-                                   allocations.c.source.not_in(("payment", "credit")))).scalar()
-    return from_cents(invoiced - received - adjusted) if invoiced or received or adjusted else ZERO
+    """Σ invoices − Σ payments − Σ adjustments (write-offs and credit notes less refunds), as of the
+    date, straight from the ledger's tables rather than from the open items."""
+    def total(q) -> int:
+        return conn.execute(q).scalar() or 0
+
+    invoiced = total(select(func.sum(invoices.c.total_cents)).where(invoices.c.invoice_date <= as_of))
+    received = total(select(func.sum(payments.c.amount_cents)).where(payments.c.payment_date <= as_of))
+    adjusted = total(select(func.sum(allocations.c.amount_cents))
+                     .where(allocations.c.alloc_date <= as_of, allocations.c.source.in_(ADJUSTED)))
+    refunded = total(select(func.sum(allocations.c.amount_cents))
+                     .where(allocations.c.alloc_date <= as_of, allocations.c.source == REFUND))
+    return from_cents(invoiced - received - adjusted + refunded)
 
 
 def last_payment_dates(conn: Connection, as_of: date) -> dict[str, date]:
@@ -278,12 +282,94 @@ def payment_allocations(conn: Connection, payment_id: int) -> list[dict]:
         select(allocations).where(allocations.c.payment_id == payment_id).order_by(allocations.c.id))]
 
 
-def add_allocation(conn: Connection, invoice_id: int, source: str, amount_cents: int, alloc_date: date,
-                   run_id: int, payment_id: int | None = None, credit_note_id: int | None = None) -> None:
+def add_allocation(conn: Connection, invoice_id: int | None, source: str, amount_cents: int, alloc_date: date,
+                   run_id: int, payment_id: int | None = None, credit_note_id: int | None = None,
+                   adjustment_id: int | None = None) -> None:
     conn.execute(allocations.insert().values(invoice_id=invoice_id, source=source, amount_cents=amount_cents,
                                              alloc_date=alloc_date, run_id=run_id, payment_id=payment_id,
-                                             credit_note_id=credit_note_id))
+                                             credit_note_id=credit_note_id, adjustment_id=adjustment_id))
+
+
+def invoice_by_number(conn: Connection, number: str) -> dict | None:
+    row = conn.execute(select(invoices).where(invoices.c.number == number)).first()
+    return dict(row._mapping) if row else None
+
+
+def invoice_paid_cents(conn: Connection, invoice_id: int) -> int:
+    return conn.execute(select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(
+        allocations.c.invoice_id == invoice_id, allocations.c.source.in_(PAID))).scalar()
+
+
+def unapplied_adjustments(conn: Connection) -> list[dict]:
+    return [dict(r._mapping) for r in conn.execute(
+        select(adjustments).where(adjustments.c.applied_run_id.is_(None)).order_by(adjustments.c.date,
+                                                                                  adjustments.c.id))]
+
+
+def insert_credit_note(conn: Connection, number: str, kind: str, invoice: dict, issue_date: date, amount_cents: int,
+                       reason: str, adjustment_id: int, run_id: int) -> int:
+    return conn.execute(credit_notes.insert().values(
+        number=number, kind=kind, invoice_id=invoice["id"], client_id=invoice["client_id"], issue_date=issue_date,
+        amount_cents=amount_cents, reason=reason, adjustment_id=adjustment_id, run_id=run_id)).inserted_primary_key[0]
+
+
+def credit_note_with_invoice(conn: Connection, credit_note_id: int) -> tuple[dict, dict]:
+    cn = dict(conn.execute(select(credit_notes).where(credit_notes.c.id == credit_note_id)).one()._mapping)
+    inv = dict(conn.execute(select(invoices).where(invoices.c.id == cn["invoice_id"])).one()._mapping)
+    return cn, inv
+
+
+def invoice_balance_cents(conn: Connection, invoice_id: int, through_credit_note: int | None = None) -> int:
+    """What is still owed on the invoice now; with `through_credit_note`, just after that credit note
+    (so a credit note's document shows the same balance whenever it is rendered)."""
+    total = conn.execute(select(invoices.c.total_cents).where(invoices.c.id == invoice_id)).scalar_one()
+    q = select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(allocations.c.invoice_id == invoice_id)
+    if through_credit_note is not None:
+        upto = select(allocations.c.id).where(allocations.c.credit_note_id == through_credit_note).scalar_subquery()
+        q = q.where(allocations.c.id <= upto)
+    return total - conn.execute(q).scalar()
 
 
 def mark_applied(conn: Connection, table: Table, record_id: int, run_id: int) -> None:
     conn.execute(table.update().where(table.c.id == record_id).values(applied_run_id=run_id))
+
+
+def client_activity(conn: Connection, client_id: str, start: date, end: date) -> list[tuple[date, str, str, int]]:
+    """Payments and credits of a client dated in [start, end]: (date, description, reference, cents as the
+    client reads them: what lowers the balance is negative)."""
+    out = []
+    for p in conn.execute(select(payments).where(payments.c.client_id == client_id,
+                                                 payments.c.payment_date.between(start, end))):
+        what = "Payment received" if p.amount_cents > 0 else "Payment returned (reversed)"
+        out.append((p.payment_date, what + (f" — {p.method}" if p.method else ""), p.reference, -p.amount_cents))
+    for r in conn.execute(select(credit_notes.c.issue_date, credit_notes.c.number, credit_notes.c.kind,
+                                 credit_notes.c.amount_cents, invoices.c.number.label("invoice"))
+                          .join(invoices, invoices.c.id == credit_notes.c.invoice_id)
+                          .where(credit_notes.c.client_id == client_id, credit_notes.c.issue_date.between(start, end))):
+        what = f"Invoice {r.invoice} voided" if r.kind == "void" else f"Credit note for invoice {r.invoice}"
+        out.append((r.issue_date, what, r.number, -r.amount_cents))
+    for r in conn.execute(select(adjustments.c.date, adjustments.c.kind, adjustments.c.invoice_number,
+                                 adjustments.c.amount_cents)
+                          .where(adjustments.c.client_id == client_id, adjustments.c.applied_run_id.is_not(None),
+                                 adjustments.c.kind.in_(("Write-off", "Refund")),
+                                 adjustments.c.date.between(start, end))):
+        if r.kind == "Refund":
+            out.append((r.date, "Refund of credit", "", r.amount_cents))
+        else:
+            on = f" on invoice {r.invoice_number}" if r.invoice_number else ""
+            out.append((r.date, f"Balance written off{on}", "", -r.amount_cents))
+    return sorted(out, key=lambda a: a[0])
+
+
+def possible_duplicates(conn: Connection, run_id: int) -> list[tuple[str, date, str, str, str]]:
+    """Services posted in this run whose client, date and code match a service from another file:
+    (client, date, code, this file, other file)."""
+    a, b = service_lines.alias("a"), service_lines.alias("b")
+    fa, fb = source_files.alias("fa"), source_files.alias("fb")
+    q = (select(a.c.client_id, a.c.service_date, a.c.service_code, fa.c.name, fb.c.name.label("other"))
+         .join(b, and_(a.c.client_id == b.c.client_id, a.c.service_date == b.c.service_date,
+                       a.c.service_code == b.c.service_code, a.c.id != b.c.id))
+         .join(fa, fa.c.id == a.c.source_file_id).join(fb, fb.c.id == b.c.source_file_id)
+         .where(a.c.run_id == run_id, fa.c.name != fb.c.name, b.c.id < a.c.id)
+         .distinct())
+    return [tuple(r) for r in conn.execute(q)]

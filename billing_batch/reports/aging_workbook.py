@@ -12,6 +12,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font
 
 from billing_batch.billing.aging import Aging
+from billing_batch.billing.review import Finding
 from billing_batch.problems import Problem
 from billing_batch.reports.xlsx import landscape, put, save_atomic, table_sheet
 
@@ -75,7 +76,8 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
 
 
 def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, clients: dict[str, dict],
-                         last_payments: dict[str, date], counts: dict[str, int], problems: list[Problem]) -> None:
+                         last_payments: dict[str, date], counts: dict[str, int], problems: list[Problem],
+                         findings: list[Finding] = ()) -> None:
     wb = Workbook()
     _summary(wb, aging, recon, counts)
     names = aging.names
@@ -94,6 +96,11 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
         ([a.item.invoice_number, a.item.client_id, a.item.invoice_date, a.item.due_date, a.days_past_due, a.bucket,
           a.item.amount, a.item.paid, a.item.adjusted, a.item.balance] for a in aging.items),
         money_cols=["Amount", "Paid", "Adjusted", "Balance"], widths={"Invoice Number": 18})
+    table_sheet(
+        wb, "Review", ["Check", "Client ID", "Client Name", "Invoice Number", "Service Date", "Service Code", "Detail"],
+        ([f.check, f.client_id, clients.get(f.client_id, {}).get("name", ""), f.invoice or "", f.service_date,
+          f.service_code or "", f.detail] for f in findings),
+        widths={"Check": 20, "Client Name": 30, "Detail": 60})
     table_sheet(
         wb, "Problems", ["File", "Sheet", "Row", "Column", "Cell", "Value", "Problem"],
         ([p.where.file, p.where.sheet or "", p.where.row, p.where.column or "", p.where.cell or "",
