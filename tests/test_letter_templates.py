@@ -1,11 +1,14 @@
-"""The generated Word invoice templates: reproducible, committed up to date, and rendering
-hostile text safely with docxtpl under an autoescaping, strict Jinja environment."""
+"""The generated Word templates (invoices, credit note, statement of account): reproducible,
+committed up to date, and rendering hostile text safely with docxtpl under an autoescaping,
+strict Jinja environment."""
 
 from __future__ import annotations
 
 import copy
 import io
 import pathlib
+import shutil
+import subprocess
 import sys
 import zipfile
 
@@ -28,8 +31,93 @@ from billing_batch.documents.template_build import (  # noqa: E402
 )
 
 KINDS = ("individual", "business")
+TEMPLATE_FILES = ["invoice_individual.docx", "invoice_business.docx", "credit_note.docx",
+                  "statement.docx"]
 HOSTILE_NAME = 'Smith & Sons <Ltd> "Ünïcode" O\'Brien'
 REBUILD_HINT = "run: python -m billing_batch.documents.template_build"
+
+
+def make_office() -> dict:
+    return {
+        "name": "Riverside Family Clinic & Therapy",
+        "address_lines": ["1200 Harbor Blvd, Suite 4", "Springfield, IL 62704"],
+        "phone": "(217) 555-0142",
+        "email": "billing@riverside.example",
+        "tax_id": "12-3456789",
+        "remit_to_lines": ["Riverside Family Clinic", "PO Box 889", "Springfield, IL 62705"],
+        "payment_instructions": "Pay by check payable to Riverside Family Clinic, or by "
+                                "ACH to account 000123456 (routing 071000013).",
+    }
+
+
+def make_client(attention: str = "Accounts Payable") -> dict:
+    return {
+        "id": "C-00417",
+        "name": HOSTILE_NAME,
+        "attention": attention,
+        "address_lines": ["77 Elm Street", "Apt <3B> & Annex", "Springfield, IL 62701"],
+    }
+
+
+def make_credit_note_context(*, is_void: bool = False, attention: str = "") -> dict:
+    return {
+        "office": make_office(),
+        "client": make_client(attention),
+        "credit_note": {
+            "number": "CN-2025-00007",
+            "date": "April 2, 2025",
+            "invoice_number": "INV-2025-00123",
+            "invoice_date": "March 31, 2025",
+            "reason": 'Billed twice for <session> on 3/14 & 3/15 "duplicate"',
+            "amount": "$10,941.50" if is_void else "$170.00",
+            "invoice_total": "$10,941.50",
+            "balance_after": "$0.00" if is_void else "$10,771.50",
+            "is_void": is_void,
+        },
+    }
+
+
+def make_statement_context(*, n_open: int = 45, n_activity: int = 12, attention: str = "",
+                           has_credit: bool = True) -> dict:
+    open_items = [
+        {
+            "number": f"INV-2025-{i:05d}",
+            "date": f"March {(i % 28) + 1}, 2025",
+            "due_date": f"April {(i % 28) + 1}, 2025",
+            "days_past_due": str(i * 3),
+            "amount": f"${100 + i:,.2f}",
+            "paid": f"${i:,.2f}",
+            "balance": f"${100:,.2f}",
+        }
+        for i in range(1, n_open + 1)
+    ]
+    activity = [
+        {
+            "date": f"May {(i % 28) + 1}, 2025",
+            "description": f"Payment #{i} by check & <ACH> \"thanks\"",
+            "reference": f"PAY-{i:04d}",
+            "amount": f"-${25 * i:,.2f}",
+        }
+        for i in range(1, n_activity + 1)
+    ]
+    buckets = ["Not Yet Due", "1-30", "31-60", "61-90", "91-120", "Over 120"]
+    return {
+        "office": make_office(),
+        "client": make_client(attention),
+        "statement": {
+            "date": "May 31, 2025",
+            "period_start": "May 1, 2025",
+            "period_end": "May 31, 2025",
+            "balance_due": "$4,375.00",
+            "total_open": "$4,500.00",
+            "unapplied_credit": "-$125.00",
+            "has_credit": has_credit,
+        },
+        "open_items": open_items,
+        "activity": activity,
+        "aging": [{"name": name, "amount": f"${750 * (k + 1):,.2f}"}
+                  for k, name in enumerate(buckets)],
+    }
 
 
 def make_context(*, attention: str = "Accounts Payable", n_lines: int = 60,
@@ -46,23 +134,8 @@ def make_context(*, attention: str = "Accounts Payable", n_lines: int = 60,
         for i in range(1, n_lines + 1)
     ]
     return {
-        "office": {
-            "name": "Riverside Family Clinic & Therapy",
-            "address_lines": ["1200 Harbor Blvd, Suite 4", "Springfield, IL 62704"],
-            "phone": "(217) 555-0142",
-            "email": "billing@riverside.example",
-            "tax_id": "12-3456789",
-            "remit_to_lines": ["Riverside Family Clinic", "PO Box 889",
-                               "Springfield, IL 62705"],
-            "payment_instructions": "Pay by check payable to Riverside Family Clinic, or by "
-                                    "ACH to account 000123456 (routing 071000013).",
-        },
-        "client": {
-            "id": "C-00417",
-            "name": HOSTILE_NAME,
-            "attention": attention,
-            "address_lines": ["77 Elm Street", "Apt <3B> & Annex", "Springfield, IL 62701"],
-        },
+        "office": make_office(),
+        "client": make_client(attention),
         "invoice": {
             "number": "INV-2025-000123",
             "date": "2025-03-31",
@@ -116,35 +189,48 @@ def zip_parts(data: bytes) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, pathlib.Path]:
     out = tmp_path_factory.mktemp("templates")
+    # Keys: "individual", "business" (the invoices), "credit_note", "statement".
     return {p.stem.removeprefix("invoice_"): p for p in build_letter_templates(out)}
 
 
 def test_build_is_byte_reproducible(tmp_path):
     first = build_letter_templates(tmp_path / "a")
     second = build_letter_templates(tmp_path / "b")
-    assert [p.name for p in first] == ["invoice_individual.docx", "invoice_business.docx"]
+    assert [p.name for p in first] == TEMPLATE_FILES
     for a, b in zip(first, second):
         assert a.read_bytes() == b.read_bytes(), a.name
-    with zipfile.ZipFile(first[0]) as archive:
-        assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    for path in first:
+        with zipfile.ZipFile(path) as archive:
+            assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_committed_templates_match_fresh_build(kind, built):
-    committed = default_output_dir() / f"invoice_{kind}.docx"
+@pytest.mark.parametrize("file_name", TEMPLATE_FILES)
+def test_committed_templates_match_fresh_build(file_name, built):
+    committed = default_output_dir() / file_name
     assert committed.is_file(), f"{committed} missing; {REBUILD_HINT}"
-    fresh = zip_parts(built[kind].read_bytes())
+    # Compared part by part (uncompressed), so another zlib build does not fail the check.
+    fresh = zip_parts(built[pathlib.Path(file_name).stem.removeprefix("invoice_")].read_bytes())
     saved = zip_parts(committed.read_bytes())
     assert sorted(saved) == sorted(fresh), REBUILD_HINT
     for name in fresh:
         assert saved[name] == fresh[name], f"{committed.name}:{name} is stale; {REBUILD_HINT}"
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_template_uses_only_the_contract_variables(kind, built):
-    variables = DocxTemplate(str(built[kind])).get_undeclared_template_variables(
+def test_committed_folder_has_no_unknown_templates():
+    committed = sorted(p.name for p in default_output_dir().glob("*.docx"))
+    assert committed == sorted(TEMPLATE_FILES), REBUILD_HINT
+
+
+@pytest.mark.parametrize("key,expected", [
+    ("individual", {"office", "client", "invoice", "lines"}),
+    ("business", {"office", "client", "invoice", "lines"}),
+    ("credit_note", {"office", "client", "credit_note"}),
+    ("statement", {"office", "client", "statement", "open_items", "activity", "aging"}),
+])
+def test_template_uses_only_the_contract_variables(key, expected, built):
+    variables = DocxTemplate(str(built[key])).get_undeclared_template_variables(
         jinja_env=strict_env())
-    assert variables == {"office", "client", "invoice", "lines"}
+    assert variables == expected
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -216,3 +302,214 @@ def test_missing_key_raises(kind, built, tmp_path):
     del broken["invoice"]["balance_due"]
     with pytest.raises(jinja2.UndefinedError):
         render(built[kind], broken, tmp_path / "broken.docx")
+
+
+# --------------------------------------------------------------------------- credit note and statement
+
+
+def all_tables(document):
+    """Every table in the body, nested ones included, in document order."""
+    from docx.table import Table
+    return [Table(tbl, document) for tbl in document.element.body.iter(qn("w:tbl"))]
+
+
+def table_with_header(document, first_header: str, second_header: str):
+    return next(t for t in all_tables(document)
+                if [c.text for c in t.rows[0].cells][:2] == [first_header, second_header])
+
+
+def row_texts(table) -> list[list[str]]:
+    return [[c.text for c in row.cells] for row in table.rows]
+
+
+@pytest.mark.parametrize("attention", ["", "Jane Roe"])
+def test_credit_note_renders_hostile_text(built, tmp_path, attention):
+    context = make_credit_note_context(attention=attention)
+    document = render(built["credit_note"], context, tmp_path / "cn.docx")
+    texts = paragraph_texts(document)
+    joined = "\n".join(texts)
+    note = context["credit_note"]
+
+    assert "CREDIT NOTE" in texts and "VOID NOTICE" not in joined
+    assert HOSTILE_NAME in texts
+    assert "Apt <3B> & Annex" in texts
+    assert "This credit note reduces invoice INV-2025-00123 by $170.00." in texts
+    assert "is void" not in joined
+    assert note["reason"] in texts
+    for label, value in [("Credit Note Number", note["number"]), ("Date", note["date"]),
+                         ("For Invoice", note["invoice_number"]),
+                         ("Invoice Date", note["invoice_date"]), ("Client ID", "C-00417")]:
+        assert any(row == [label, value] for t in all_tables(document) for row in row_texts(t)), \
+            label
+    totals = table_with_header(document, "Invoice total", note["invoice_total"])
+    assert row_texts(totals) == [
+        ["Invoice total", "$10,941.50"],
+        ["This credit", "$170.00"],
+        ["Invoice balance after this credit", "$10,771.50"],
+    ]
+    assert ("Attn: Jane Roe" in texts) == bool(attention)
+    assert not any(t.startswith("Attn:") for t in texts if not attention)
+    assert "{{" not in joined and "{%" not in joined
+
+    footer_text = "\n".join(p.text for p in document.sections[0].footer.paragraphs)
+    assert "Riverside Family Clinic & Therapy" in footer_text and "Page" in footer_text
+    header_text = "\n".join(p.text for p in document.sections[0].header.paragraphs)
+    assert f"Credit note CN-2025-00007 · {HOSTILE_NAME} (continued)" in header_text
+
+
+def test_void_credit_note_is_a_void_notice(built, tmp_path):
+    context = make_credit_note_context(is_void=True)
+    document = render(built["credit_note"], context, tmp_path / "void.docx")
+    texts = paragraph_texts(document)
+    everything = "\n".join(texts + [p.text for p in document.sections[0].header.paragraphs])
+
+    assert "VOID NOTICE" in texts
+    assert "CREDIT NOTE" not in everything
+    assert "Invoice INV-2025-00123 is void: its full amount of $10,941.50 is credited." in texts
+    assert "reduces invoice" not in everything
+    assert "$0.00" in texts and HOSTILE_NAME in texts
+
+
+@pytest.mark.parametrize("attention", ["", "Accounts Payable & <Billing>"])
+def test_statement_renders_hostile_text_and_every_item(built, tmp_path, attention):
+    context = make_statement_context(attention=attention)
+    document = render(built["statement"], context, tmp_path / "st.docx")
+    texts = paragraph_texts(document)
+    joined = "\n".join(texts)
+    statement = context["statement"]
+
+    assert "STATEMENT OF ACCOUNT" in texts
+    assert HOSTILE_NAME in texts  # exactly as given, in its own paragraph
+    assert ("Attn: " + attention in texts) == bool(attention)
+    if not attention:
+        assert not any(t.startswith("Attn:") for t in texts)
+    assert "{{" not in joined and "{%" not in joined
+
+    # Facts: date, client, balance due.
+    facts = table_with_header(document, "Statement Date", statement["date"])
+    assert row_texts(facts) == [["Statement Date", "May 31, 2025"], ["Client ID", "C-00417"],
+                                ["Balance Due", "$4,375.00"]]
+
+    # Open items: repeating header row, one row per item that never splits, amounts right.
+    open_table = table_with_header(document, "Invoice", "Date")
+    assert row_texts(open_table)[0] == [
+        "Invoice", "Date", "Due", "Days Past Due", "Amount", "Paid/Credited", "Balance"]
+    assert open_table.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None
+    assert row_texts(open_table)[1:] == [
+        [i["number"], i["date"], i["due_date"], i["days_past_due"], i["amount"], i["paid"],
+         i["balance"]] for i in context["open_items"]]
+    for row in open_table.rows:
+        assert row._tr.trPr.find(qn("w:cantSplit")) is not None
+        assert {effective_alignment(c.paragraphs[0]) for c in row.cells[3:]} == {
+            WD_ALIGN_PARAGRAPH.RIGHT}
+
+    # Activity: heading with the period, then every line exactly.
+    assert "Activity this period (May 1, 2025 – May 31, 2025)" in texts
+    activity = table_with_header(document, "Date", "Description")
+    assert row_texts(activity) == [["Date", "Description", "Reference", "Amount"]] + [
+        [a["date"], a["description"], a["reference"], a["amount"]] for a in context["activity"]]
+    assert activity.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None
+    assert "No payments or credits in this period." not in texts
+    assert "No open items." not in texts
+
+    # Aging: one row per bucket; then the balance block.
+    aging = table_with_header(document, "Age", "Amount")
+    assert row_texts(aging)[1:] == [[b["name"], b["amount"]] for b in context["aging"]]
+    totals = table_with_header(document, "Total of open items", "$4,500.00")
+    assert row_texts(totals) == [["Total of open items", "$4,500.00"],
+                                 ["Unapplied credit", "-$125.00"],
+                                 ["Balance due", "$4,375.00"]]
+    balance_label = totals.rows[-1].cells[0].paragraphs[0]
+    assert balance_label.style.font.bold
+
+    # How to pay, as on the invoices.
+    assert context["office"]["payment_instructions"] in texts
+    assert "Client C-00417 · Balance due $4,375.00 as of May 31, 2025" in texts
+    for line in context["office"]["remit_to_lines"]:
+        assert line in texts
+
+    header_text = "\n".join(p.text for p in document.sections[0].header.paragraphs)
+    assert f"Statement May 31, 2025 · {HOSTILE_NAME} (continued)" in header_text
+    footer_text = "\n".join(p.text for p in document.sections[0].footer.paragraphs)
+    assert "Riverside Family Clinic & Therapy · (217) 555-0142" in footer_text
+
+
+def test_statement_without_activity_or_credit(built, tmp_path):
+    context = make_statement_context(n_activity=0, has_credit=False)
+    document = render(built["statement"], context, tmp_path / "quiet.docx")
+    texts = paragraph_texts(document)
+
+    assert "No payments or credits in this period." in texts
+    assert not any([c.text for c in t.rows[0].cells][:2] == ["Date", "Description"]
+                   for t in all_tables(document))
+    assert "Unapplied credit" not in texts
+    assert "Balance due" in texts and "$4,375.00" in texts
+    for item in context["open_items"]:
+        assert item["number"] in texts
+
+
+def test_statement_without_open_items(built, tmp_path):
+    context = make_statement_context(n_open=0)
+    texts = paragraph_texts(render(built["statement"], context, tmp_path / "none.docx"))
+    assert "No open items." in texts
+    assert "Paid/Credited" not in texts
+    assert "Unapplied credit" in texts
+
+
+@pytest.mark.parametrize("key,make,path", [
+    ("credit_note", make_credit_note_context, ("credit_note", "balance_after")),
+    ("credit_note", make_credit_note_context, ("credit_note", "is_void")),
+    ("credit_note", make_credit_note_context, ("client", "attention")),
+    ("statement", make_statement_context, ("statement", "balance_due")),
+    ("statement", make_statement_context, ("statement", "has_credit")),
+    ("statement", make_statement_context, ("open_items", 7, "paid")),
+    ("statement", make_statement_context, ("activity", 0, "reference")),
+    ("statement", make_statement_context, ("aging", 2, "amount")),
+    ("statement", make_statement_context, ("activity",)),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_new_templates_missing_key_raises(key, make, path, built, tmp_path):
+    context = make()
+    owner = context
+    for step in path[:-1]:
+        owner = owner[step]
+    del owner[path[-1]]
+    with pytest.raises(jinja2.UndefinedError):
+        render(built[key], context, tmp_path / "broken.docx")
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftotext") is None,
+                    reason="LibreOffice / poppler not installed")
+def test_statement_pdf_repeats_the_open_items_header(built, tmp_path):
+    """A long statement lays out over pages: page 2 carries the continuation header and the
+    open-items header row again, and the totals and how-to-pay box are present."""
+    context = make_statement_context(n_open=45, n_activity=12)
+    # The longest date and amount a column must hold on one line.
+    context["open_items"][0].update(date="September 30, 2025", due_date="December 30, 2025",
+                                    amount="$123,456.78", paid="$123,456.78",
+                                    balance="$123,456.78")
+    context["activity"][0]["date"] = "September 30, 2025"
+    render(built["statement"], context, tmp_path / "statement.docx")
+    subprocess.run(
+        ["soffice", f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--headless",
+         "--convert-to", "pdf", "--outdir", str(tmp_path), str(tmp_path / "statement.docx")],
+        check=True, capture_output=True, timeout=180)
+    pdf = tmp_path / "statement.pdf"
+    pages = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
+                           capture_output=True, text=True).stdout.split("\f")
+    pages = [p for p in pages if p.strip()]
+    assert len(pages) >= 2
+    assert "STATEMENT OF ACCOUNT" in pages[0] and "(continued)" not in pages[0]
+    assert "Page 1 of %d" % len(pages) in pages[0]
+    second = pages[1]
+    assert "Statement May 31, 2025" in second and "(continued)" in second
+    assert "Past Due" in second and "Paid/Credited" in second  # the repeated header row
+    lines = pages[0].splitlines()
+    first_item = next(line for line in lines if "INV-2025-00001" in line)
+    assert "September 30, 2025" in first_item and "December 30, 2025" in first_item
+    assert first_item.count("$123,456.78") == 3
+    assert any("September 30, 2025" in line and "PAY-0001" in line
+               for page in pages for line in page.splitlines())
+    everything = "\n".join(pages)
+    for item in context["open_items"]:
+        assert item["number"] in everything
+    assert "How to pay" in everything and "Balance due" in everything
