@@ -17,6 +17,7 @@ EXCEL_EPOCH = date(1899, 12, 30)
 _BLANKS = ("", None)
 _YES = {"y", "yes", "true", "1"}
 _NO = {"n", "no", "false", "0"}
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _MONEY_TEXT = re.compile(r"^(?P<neg>-)?(?P<sym>[$€£])?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)$")
 
 
@@ -97,7 +98,13 @@ def parse_quantity(value: object) -> Decimal:
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         raise CellError("is not a number; write the quantity like 1, 2 or 1.5")
     try:
-        q = _decimal(value, "a number") if not isinstance(value, str) else Decimal(clean_text(value).replace(",", ""))
+        if isinstance(value, str):
+            text = clean_text(value)
+            if "," in text and not _THOUSANDS.match(text):  # 1,5 may be a decimal comma: never guess
+                raise InvalidOperation
+            q = Decimal(text.replace(",", ""))
+        else:
+            q = _decimal(value, "a number")
     except InvalidOperation:
         raise CellError("is not a number; write the quantity like 1, 2 or 1.5")
     if not q.is_finite() or abs(q) >= MAX_ABS:
@@ -176,9 +183,13 @@ def parse_choice(value: object, choices: tuple[str, ...]) -> str:
     raise CellError("must be one of: " + ", ".join(choices))
 
 
-def parse_cell(column: Column, value: object, date_format: str, percent_format: bool = False) -> object:
-    """The typed value of a non-blank cell, or CellError."""
+def parse_cell(column: Column, value: object, date_format: str, percent_format: bool = False,
+               pad_to: int | None = None) -> object:
+    """The typed value of a non-blank cell, or CellError. `pad_to`: the cell shows its number zero-padded
+    (a ZIP code formatted 00000): an ID keeps the zeros staff see."""
     t = column.type
+    if t is CellType.ID and pad_to and isinstance(value, (int, float)) and float(value).is_integer():
+        return str(int(value)).zfill(pad_to)
     if t in (CellType.ID, CellType.TEXT):
         return clean_text(value)
     if t is CellType.DATE:

@@ -101,18 +101,21 @@ def read_file(path: Path, settings: Settings) -> FileIntake:
         return intake
     missing_columns = []
     for raw in raw_sheets:
-        kind, header_row, found = detect(raw)
-        if kind is None:
-            if found:
+        found = detect(raw)
+        if found.kind is None:
+            where = Where(name, raw.name, found.header_row)
+            if found.fits:
+                missing_columns.append(Problem(where, f"the headers fit both {found.fits[0]} and {found.fits[1]}; "
+                                               "use the exact header names of the blank workbook"))
+            elif found.missing:
                 missing_columns.append(Problem(
-                    Where(name, raw.name, header_row),
-                    "this sheet looks like an input sheet but is missing the required column(s) "
-                    + ", ".join(found) + "; add them to the header row and drop the file again"))
+                    where, "this sheet looks like an input sheet but is missing the required column(s) "
+                    + ", ".join(found.missing) + "; add them to the header row and drop the file again"))
             else:
                 intake.problems.append(Problem(Where(name, raw.name),
                                                "matches no input kind; the sheet is ignored", level="note"))
             continue
-        parsed = parse_sheet(name, raw, kind, header_row, found, settings.date_format)
+        parsed = parse_sheet(name, raw, found.kind, found.header_row, found.columns, settings.date_format)
         parsed.problems.extend(validate(parsed))
         intake.sheets.append(parsed)
     intake.problems.extend(missing_columns)

@@ -39,6 +39,7 @@ class ParsedSheet:
     headers: list[object]  # the header row as written, for the problems workbook
     columns: dict[str, int]  # canonical column name -> 1-based Excel column
     raw_rows: dict[int, list[object]]  # Excel row -> cells as written
+    marks: "RawSheet | None" = None  # error, percent and zero-padded cells, for the problems workbook
     rows: list[Row] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -61,32 +62,55 @@ def _match(cells: list[object], kind: Kind) -> dict[str, int]:
     return found
 
 
-def detect(sheet: RawSheet) -> tuple[Kind, int, dict[str, int]] | tuple[None, int | None, list[str]]:
-    """(kind, header row, columns) for a recognised sheet; else (None, row, missing required columns)
-    for a sheet that looks like a kind but lacks columns, or (None, None, []) for an unrelated one."""
+@dataclass(frozen=True)
+class Detection:
+    """What a sheet's header row says: a kind (with its columns), or why none was chosen."""
+    kind: Kind | None = None
+    header_row: int | None = None
+    columns: dict[str, int] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()  # required columns of the kind the sheet looks like
+    fits: tuple[str, ...] = ()  # two kinds the headers fit equally well
+
+
+def detect(sheet: RawSheet) -> Detection:
+    """The first row within the first 10 that holds every required header of a kind.
+
+    Such a row may still be another kind's sheet with a column missing (an Adjustments sheet without
+    Reason has all of Payments' columns): when another kind matches more of the row's headers, or two
+    kinds match equally well, nothing is guessed."""
     best_partial: tuple[int, int, Kind, dict[str, int]] | None = None
     for r, cells in enumerate(sheet.rows[:HEADER_SEARCH_ROWS], start=1):
-        full = []
+        full, partial = [], []
         for kind in ALL_KINDS:
             found = _match(cells, kind)
             have = sum(1 for c in kind.required if c in found)
             if have == len(kind.required):
                 full.append((len(found), kind, found))
-            elif have >= 2 and (best_partial is None or have > best_partial[0]):
-                best_partial = (have, r, kind, found)
-        if full:
-            _, kind, found = max(full, key=lambda t: t[0])
-            return kind, r, found
+            elif have >= 2:
+                partial.append((len(found), kind, found))
+                if best_partial is None or have > best_partial[0]:
+                    best_partial = (have, r, kind, found)
+        if not full:
+            continue
+        full.sort(key=lambda t: -t[0])
+        matched, kind, found = full[0]
+        bigger = [p for p in partial if p[0] > matched]
+        if bigger:
+            _, other, other_found = max(bigger, key=lambda t: t[0])
+            return Detection(header_row=r, missing=tuple(c for c in other.required if c not in other_found))
+        if len(full) > 1 and full[1][0] == matched:
+            return Detection(header_row=r, fits=(kind.name, full[1][1].name))
+        return Detection(kind, r, found)
     if best_partial:
         _, r, kind, found = best_partial
-        return None, r, [c for c in kind.required if c not in found]
-    return None, None, []
+        return Detection(header_row=r, missing=tuple(c for c in kind.required if c not in found))
+    return Detection()
 
 
 def parse_sheet(file: str, sheet: RawSheet, kind: Kind, header_row: int, columns: dict[str, int],
                 date_format: str) -> ParsedSheet:
     headers = list(sheet.rows[header_row - 1])
-    parsed = ParsedSheet(file, sheet.name, kind, header_row, headers, columns, {})
+    parsed = ParsedSheet(file, sheet.name, kind, header_row, headers, columns, {}, sheet)
     known = set(columns.values())
     occurrence_col = next((i for i, h in enumerate(headers, start=1)
                            if header_key(h) == header_key(OCCURRENCE_COLUMN)), None)
@@ -94,9 +118,13 @@ def parse_sheet(file: str, sheet: RawSheet, kind: Kind, header_row: int, columns
         if i not in known and not is_blank(h) and header_key(h) not in OUR_COLUMNS:
             parsed.problems.append(Problem(Where(file, sheet.name, header_row, clean_text(h), i),
                                            "is not a column billing-batch uses; it is ignored", level="note"))
-    for r in range(header_row + 1, len(sheet.rows) + 1):
-        cells = sheet.rows[r - 1]
-        if all(is_blank(c) for c in cells) and not any((r, c) in sheet.errors for c in range(1, len(cells) + 1)):
+    # calamine's range ends at the last cell with a value: a formula alone in a later row shows only
+    # in the scan of errors, and must still be read (and reported).
+    error_rows = {r for r, _ in sheet.errors}
+    last = max([len(sheet.rows), *error_rows])
+    for r in range(header_row + 1, last + 1):
+        cells = sheet.rows[r - 1] if r <= len(sheet.rows) else []
+        if all(is_blank(c) for c in cells) and r not in error_rows:
             continue
         parsed.raw_rows[r] = cells
         values: dict[str, object] = {}
@@ -117,7 +145,8 @@ def parse_sheet(file: str, sheet: RawSheet, kind: Kind, header_row: int, columns
                     parsed.problems.append(Problem(where, f"{col.name} is required; fill it in and drop the file again"))
             else:
                 try:
-                    values[col.name] = parse_cell(col, raw, date_format, (r, c) in sheet.percent_cells)
+                    values[col.name] = parse_cell(col, raw, date_format, (r, c) in sheet.percent_cells,
+                                                  sheet.padded.get((r, c)))
                 except CellError as exc:
                     parsed.problems.append(Problem(where, f"{col.name} {exc}", clean_text(raw)))
                     values[col.name] = None

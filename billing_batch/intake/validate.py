@@ -49,7 +49,7 @@ _ROW_RULES: list[tuple] = [
      lambda r: r["Kind"] not in ("Credit", "Void") or r["Invoice Number"] is not None,
      "Invoice Number is required for a Credit or a Void"),
     ("Payments", "reversal", ("Reference",),
-     lambda r: r["Amount"] is None or r["Amount"] > 0 or r["Reference"] is not None,
+     lambda r: r["Amount"] is None or r["Amount"] >= 0 or r["Reference"] is not None,
      "a negative amount reverses a payment: give the Reference of the payment it reverses"),
     ("Contact Log", "promise", ("Promise Date",),
      lambda r: r["Outcome"] != "Promise to pay" or r["Promise Date"] is not None,

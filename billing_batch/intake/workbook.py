@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import posixpath
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +48,14 @@ class RawSheet:
     rows: list[list[object]]  # rows[0] is Excel row 1, cell [0] is column A
     errors: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) 1-based -> "#REF!" or ""
     percent_cells: set[tuple[int, int]] = field(default_factory=set)
+    padded: dict[tuple[int, int], int] = field(default_factory=dict)  # number shown zero-padded: width
 
 
 def check_zip(path: Path, limits: Limits) -> None:
     """Raise Unreadable or NotReady unless `path` is a plain, sane .xlsx package."""
     size = path.stat().st_size
+    if size == 0:
+        raise NotReady("the file is still empty (being copied?)")
     if size > limits.max_file_bytes:
         raise Unreadable(f"the file is {size / 1e6:.0f} MB, over the limit of {limits.max_file_bytes / 1e6:.0f} MB "
                          "(intake.max_file_mb); split it into smaller workbooks")
@@ -85,11 +89,31 @@ def check_zip(path: Path, limits: Limits) -> None:
         if "xl/workbook.xml" not in names or "[Content_Types].xml" not in names:
             raise Unreadable("this is a zip file but not an Excel workbook; save it from Excel as .xlsx")
         for info in infos:
-            if info.filename.endswith((".xml", ".rels")):
-                with zf.open(info) as member:
-                    start = member.read(2048)
-                if b"<!DOCTYPE" in start or b"<!ENTITY" in start:
-                    raise Unreadable("the workbook contains unsafe XML (a DTD); save a fresh copy from Excel")
+            if info.filename.endswith((".xml", ".rels")) and _has_dtd(zf, info):
+                raise Unreadable("the workbook contains unsafe XML (a DTD); save a fresh copy from Excel")
+
+
+_COMMENT = re.compile(rb"<!--.*?-->", re.S)
+_ROOT_START = re.compile(rb"<[A-Za-z_]")
+PROLOGUE_LIMIT = 1 << 20
+
+
+def _has_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """A DTD can only stand in the prologue, before the root element; read that far (comments may be
+    long) and no further. Excel never writes one; a prologue over 1 MB is treated as hostile too."""
+    buf = b""
+    with zf.open(info) as member:
+        while True:
+            chunk = member.read(65536)
+            buf += chunk
+            visible = _COMMENT.sub(b"", buf)
+            if b"<!DOCTYPE" in visible or b"<!ENTITY" in visible:
+                return True
+            open_comment = visible.rfind(b"<!--")
+            if _ROOT_START.search(visible if open_comment < 0 else visible[:open_comment]) or not chunk:
+                return False
+            if len(buf) > PROLOGUE_LIMIT:
+                return True
 
 
 def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
@@ -105,17 +129,28 @@ def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
     return parts
 
 
-def _percent_styles(zf: zipfile.ZipFile) -> set[str]:
-    """Style indexes (the `s` attribute of a cell) whose number format shows a percentage."""
+@dataclass(frozen=True)
+class Styles:
+    percent: frozenset[str]  # style indexes (a cell's `s`) whose number format shows a percentage
+    padded: dict[str, int]  # style index -> width, for formats like 00000 (ZIP codes shown with zeros)
+
+    def __bool__(self) -> bool:
+        return bool(self.percent or self.padded)
+
+
+def _styles(zf: zipfile.ZipFile) -> Styles:
     if "xl/styles.xml" not in zf.namelist():
-        return set()
+        return Styles(frozenset(), {})
     styles = SafeET.fromstring(zf.read("xl/styles.xml"))
-    custom = {int(f.get("numFmtId")) for f in styles.iter(f"{NS}numFmt") if "%" in (f.get("formatCode") or "")}
-    percent_ids = PERCENT_BUILTIN_FORMATS | custom
+    codes = {int(f.get("numFmtId")): f.get("formatCode") or "" for f in styles.iter(f"{NS}numFmt")}
+    percent_ids = PERCENT_BUILTIN_FORMATS | {i for i, code in codes.items() if "%" in code}
+    padded_ids = {i: len(code) for i, code in codes.items() if re.fullmatch(r"0{2,}", code)}
     xfs = styles.find(f"{NS}cellXfs")
     if xfs is None:
-        return set()
-    return {str(i) for i, xf in enumerate(xfs.iter(f"{NS}xf")) if int(xf.get("numFmtId", 0)) in percent_ids}
+        return Styles(frozenset(), {})
+    fmt = [int(xf.get("numFmtId", 0)) for xf in xfs.iter(f"{NS}xf")]
+    return Styles(frozenset(str(i) for i, f in enumerate(fmt) if f in percent_ids),
+                  {str(i): padded_ids[f] for i, f in enumerate(fmt) if f in padded_ids})
 
 
 def _col_row(ref: str) -> tuple[int, int]:
@@ -127,10 +162,13 @@ def _col_row(ref: str) -> tuple[int, int]:
     raise ValueError(ref)
 
 
-def _scan_marks(data: bytes, percent_styles: set[str], sheet: RawSheet) -> None:
-    """Mark error cells, formulas with no saved result and percent-formatted cells."""
-    want_percent = bool(percent_styles) and b' s="' in data
-    if b"<f" not in data and b't="e"' not in data and not want_percent:
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def _scan_marks(data: bytes, styles: Styles, sheet: RawSheet) -> None:
+    """Mark error cells, formulas with no saved result, and percent- or zero-padded-formatted cells."""
+    want_styles = bool(styles) and b' s="' in data
+    if b't="e"' not in data and not want_styles and not _FORMULA.search(data):
         return
     parser = etree.iterparse(
         io.BytesIO(data), events=("end",), tag=f"{NS}c",
@@ -145,8 +183,12 @@ def _scan_marks(data: bytes, percent_styles: set[str], sheet: RawSheet) -> None:
             elif c.find(f"{NS}f") is not None and (v is None or v.text is None):
                 if c.get("t") != "str" or v is None:
                     sheet.errors[_col_row(ref)] = ""
-            if want_percent and c.get("s") in percent_styles:
-                sheet.percent_cells.add(_col_row(ref))
+            if want_styles:
+                style = c.get("s")
+                if style in styles.percent:
+                    sheet.percent_cells.add(_col_row(ref))
+                elif style in styles.padded:
+                    sheet.padded[_col_row(ref)] = styles.padded[style]
         c.clear()
 
 
@@ -156,14 +198,14 @@ def read_sheets(path: Path) -> list[RawSheet]:
         book = python_calamine.CalamineWorkbook.from_path(str(path))
         with zipfile.ZipFile(path) as zf:
             parts = _sheet_parts(zf)
-            percent_styles = _percent_styles(zf)
+            styles = _styles(zf)
             sheets = []
             for name in book.sheet_names:
                 rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
                 sheet = RawSheet(name, rows)
                 part = parts.get(name)
                 if part and part in zf.namelist():
-                    _scan_marks(zf.read(part), percent_styles, sheet)
+                    _scan_marks(zf.read(part), styles, sheet)
                 sheets.append(sheet)
             return sheets
     except (python_calamine.CalamineError, etree.XMLSyntaxError, SafeET.ParseError, KeyError,

@@ -25,8 +25,19 @@ def problems_name(original: str) -> str:
     return original if original.endswith(".problems.xlsx") else f"{original}.problems.xlsx"
 
 
-def _raw(value: object) -> object:
-    return clean_text(value) if isinstance(value, str) else value
+def _copy_cell(cell, value: object, marks, at: tuple[int, int]) -> None:
+    """The cell as staff wrote it, so the workbook dropped back reads the same way: an error, or a
+    formula without a saved result (written as the error #N/A: no formula is copied from input),
+    stays an error; percent and zero-padded formats stay."""
+    if marks is not None and at in marks.errors:
+        cell.value = marks.errors[at] or "#N/A"
+        cell.data_type = "e"
+        return
+    put(cell.parent, cell.row, cell.column, clean_text(value) if isinstance(value, str) else value)
+    if marks is not None and at in marks.percent_cells:
+        cell.number_format = "0%"
+    elif marks is not None and at in marks.padded:
+        cell.number_format = "0" * marks.padded[at]
 
 
 def write_problems_workbook(intake: FileIntake, path: Path) -> bool:
@@ -61,7 +72,8 @@ def write_problems_workbook(intake: FileIntake, path: Path) -> bool:
         for n, (row_no, problems) in enumerate(sorted(by_row.items()), start=2):
             cells = sheet.raw_rows[row_no]
             for c, i in enumerate(keep, start=1):
-                put(ws, n, c, _raw(cells[i]) if i < len(cells) else None)
+                _copy_cell(ws.cell(row=n, column=c), cells[i] if i < len(cells) else None, sheet.marks,
+                           (row_no, i + 1))
             for p in problems:
                 if p.where.col_index and p.where.col_index - 1 in keep:
                     cell = ws.cell(row=n, column=keep.index(p.where.col_index - 1) + 1)
