@@ -25,6 +25,14 @@ class ConfigError(Exception):
         self.messages = messages
 
 
+def _check_zone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be a time zone name such as America/New_York or Europe/London")
+    return v
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -133,7 +141,13 @@ class Email(_Section):
 
 class Schedule(_Section):
     time: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "02:00"
+    timezone: str | None = None  # blank = the office's `timezone`
     inbox_check_minutes: Annotated[int, Field(ge=1, le=1440)] = 5
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        return v if v is None else _check_zone(v)
 
 
 class Intake(_Section):
@@ -169,11 +183,7 @@ class Settings(_Section):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("must be a time zone name such as America/New_York or Europe/London")
-        return v
+        return _check_zone(v)
 
     @field_validator("date_format")
     @classmethod
@@ -220,6 +230,11 @@ class Settings(_Section):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def schedule_tz(self) -> ZoneInfo:
+        """The zone of the nightly time and of the business date it runs for."""
+        return ZoneInfo(self.schedule.timezone or self.timezone)
 
 
 # -- loading ----------------------------------------------------------------------------------

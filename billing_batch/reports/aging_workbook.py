@@ -55,13 +55,14 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     r += 2
     put(ws, r, 1, "Reconciliation").font = Font(bold=True)
     put(ws, r, 2, "Ties" if recon.ties else "DOES NOT TIE").font = Font(bold=True, color="006100" if recon.ties else "9C0006")
-    put(ws, r + 1, 1, recon.line())  # long: runs across the empty cells to its right
-    r += 3
+    r += 2
     put(ws, r, 1, "This run").font = Font(bold=True)
     for label, value in counts.items():
         r += 1
         put(ws, r, 1, label)
         put(ws, r, 2, value)
+    # Long: it runs across the empty cells to its right, below the chart.
+    put(ws, max(r + 2, 24), 1, recon.line())
     ws.column_dimensions["A"].width = 28
     ws.column_dimensions["B"].width = 18
     ws.freeze_panes = "A4"
@@ -70,8 +71,8 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     chart.title, chart.y_axis.title, chart.legend = "Open balance by age", "Amount", None
     chart.add_data(Reference(ws, min_col=2, min_row=4, max_row=4 + len(aging.names)), titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=1, min_row=5, max_row=4 + len(aging.names)))
-    chart.width, chart.height = 16, 8
-    ws.add_chart(chart, f"A{r + 3}")
+    chart.width, chart.height = 15, 7.5
+    ws.add_chart(chart, "D4")
     landscape(ws)
 
 
