@@ -23,16 +23,17 @@ from billing_batch.billing.aging import Aging, age
 from billing_batch.billing.invoicing import billing_due, draft_invoices
 from billing_batch.billing.review import Finding, review_invoice
 from billing_batch.config import Settings
-from billing_batch.documents.contexts import bill_to_snapshot, credit_note_context, invoice_context
+from billing_batch.documents.contexts import bill_to_snapshot, credit_note_context, invoice_context, letter_context
 from billing_batch.documents.render import render_docx, write_atomic
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
 from billing_batch.ledger import store
+from billing_batch.ledger.collect import CollectionsResult, run_collections
 from billing_batch.ledger.apply import apply_adjustments, apply_credit_to_invoice, apply_payments
 from billing_batch.ledger.db import open_ledger
 from billing_batch.ledger.posting import Poster, SheetTally
 from billing_batch.money import ZERO, to_cents
 from billing_batch.problems import Problem
-from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
+from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook, write_referrals
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
 from billing_batch.reports.run_report import problem_entry, write_run_report
 from billing_batch.resources import data_path
@@ -143,6 +144,9 @@ class _Run:
                     adjusted = apply_adjustments(conn, run_id, self.s.invoicing.credit_note_prefix)
                     late_problems = [poster.refuse("Adjustments", r.record, r.column, r.message)
                                      for r in adjusted.refused]
+                with self.stage("collections"):
+                    collections = run_collections(conn, run_id, self.as_of, self.s)
+                    self.findings += collections.findings
                 with self.stage("aging"):
                     aging, recon = self.aging(conn)
                 if not recon.ties:
@@ -154,6 +158,9 @@ class _Run:
                 report["payments_applied"] = applied
                 report["adjustments_applied"] = adjusted.applied
                 report["credit_notes"] = len(adjusted.credit_notes)
+                report["letters"] = [{"client_id": c, "level": lvl} for _, c, lvl in collections.letters]
+                report["held_back"] = [{"client_id": d.client_id, "reason": d.held_back}
+                                       for d in collections.decisions if d.held_back]
                 store.finish_run(conn, run_id, "ok", billed, report)
                 if self.dry_run:
                     with self.stage("documents"):
@@ -173,7 +180,7 @@ class _Run:
                         failures = self.render_outbox(c)
             with self.stage("reports"):
                 self.dispose_files(intakes)
-                aging_path = self.write_reports(aging, recon, report, problems, engine)
+                aging_path = self.write_reports(aging, recon, report, problems, collections, engine)
             report["document_failures"] = failures
             report["timings"] = self.timings
             report_path = self.out / "runs" / f"run-{self.as_of:%Y-%m-%d}-{self.stamp}.json"
@@ -231,6 +238,10 @@ class _Run:
 
     def document(self, conn: Connection, job: dict) -> tuple[str, dict]:
         """The template and context of an outbox job, from the ledger alone (re-rendering is exact)."""
+        if job["kind"] == "letter":
+            content = json.loads(store.letter(conn, job["ref_id"])["content"])
+            kind = "business" if content["bill_to"]["type"] == "Business" else "individual"
+            return f"{content['template']}_{kind}.docx", letter_context(self.s, content)
         if job["kind"] == "credit_note":
             cn, invoice = store.credit_note_with_invoice(conn, job["ref_id"])
             balance = store.invoice_balance_cents(conn, invoice["id"], through_credit_note=cn["id"])
@@ -282,19 +293,25 @@ class _Run:
             shutil.move(str(f.path), dest)
 
     def write_reports(self, aging: Aging, recon: Reconciliation, report: dict, problems: list[Problem],
-                      engine) -> Path:
+                      collections: CollectionsResult, engine) -> Path:
         with engine.connect() as conn:
             clients = store.client_rows(conn)
             last_payments = store.last_payment_dates(conn, self.as_of)
+            last_letters = store.last_letters(conn)
         reports = self.out / "reports"
         path = reports / f"aging-{self.as_of:%Y-%m-%d}.xlsx"
         t = report["totals"]
         counts = {"Files read": len(report["files"]), "Rows read": t["rows_read"], "Rows posted": t["posted"],
                   "Rows already posted": t["already_posted"], "Rows rejected": t["rejected"],
                   "Invoices issued": report["invoices"]["count"], "Credit notes issued": report["credit_notes"],
-                  "Payments applied": report["payments_applied"], "Review warnings": len(self.findings)}
-        write_aging_workbook(path, aging, recon, clients, last_payments, counts, problems, self.findings)
+                  "Payments applied": report["payments_applied"], "Letters sent": len(report["letters"]),
+                  "Review warnings": len(self.findings)}
+        write_aging_workbook(path, aging, recon, clients, last_payments, counts, problems, self.findings,
+                             collections)
         shutil.copyfile(path, reports / "aging-latest.xlsx")
+        if collections.referrals:
+            write_referrals(reports / f"referrals-{self.as_of:%Y-%m-%d}.xlsx", collections.referrals, clients, aging,
+                            last_letters)
         return path
 
     # -- the report ---------------------------------------------------------------------------------

@@ -101,3 +101,23 @@ def statement_context(settings: Settings, client: dict, statement: dict, open_it
                       "amount": fmt_money(cents, sym)} for d, desc, ref, cents in activity],
         "aging": [{"name": name, "amount": fmt_money(amount, sym)} for name, amount in aging],
     }
+
+
+def letter_context(settings: Settings, content: dict) -> dict:
+    """A collection letter from what was recorded when it was decided (ledger `letters.content`)."""
+    sym = settings.currency_symbol
+    day = date.fromisoformat(str(content["date"]))
+    plan = content["plan"]
+    return {
+        "office": office_context(settings),
+        "client": client_context(content["bill_to"]),
+        "letter": {"date": fmt_date(day), "level": content["level"], "total_due": fmt_money(content["total_cents"], sym),
+                   "oldest_days": str(content["oldest_days"]),
+                   "pay_by": fmt_date(date.fromisoformat(str(content["pay_by"])))},
+        "items": [{"number": i["number"], "date": f"{date.fromisoformat(str(i['date'])):%m/%d/%Y}",
+                   "due_date": f"{date.fromisoformat(str(i['due_date'])):%m/%d/%Y}",
+                   "days_past_due": str(i["days_past_due"]), "balance": fmt_money(i["balance_cents"], sym)}
+                  for i in content["items"]],
+        "plan_offer": {"show": plan["show"], "eligible_balance": fmt_money(plan["eligible_cents"], sym),
+                       "installment": fmt_money(plan["installment_cents"], sym), "months": str(plan["months"])},
+    }

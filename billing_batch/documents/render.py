@@ -3,30 +3,39 @@
 Values are escaped (autoescape) and a missing key is an error (StrictUndefined) in a sandboxed
 Jinja environment: a client named `Smith & Sons <Ltd>` prints as written and cannot run template
 code. Files appear under their final name only when complete (temp file, fsync, os.replace).
+
+Rendering goes through `fast_render`: each template is prepared once per process and every
+document is byte for byte, part for part, what docxtpl would write (tests/test_fast_render.py).
+`render_many` renders a batch over all cores.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
 
-from docxtpl import DocxTemplate
-from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
+
+from billing_batch.documents.fast_render import Job, Rendered, iter_render_many, render_bytes, strict_env
+from billing_batch.documents.fast_render import render_many as _render_many
+
+__all__ = ["Job", "Rendered", "iter_render_many", "jinja_env", "render_docx", "render_many", "write_atomic"]
 
 
 def jinja_env() -> SandboxedEnvironment:
-    return SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+    return strict_env()
 
 
 def render_docx(template: Path, context: dict) -> bytes:
-    doc = DocxTemplate(str(template))
-    doc.render(context, jinja_env=jinja_env())
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()
+    return render_bytes(Path(template), context)
+
+
+def render_many(jobs: list[Job], workers: int | None = None) -> list[Rendered]:
+    """Render and write each (template_path, context, output_path) job, over `workers` processes
+    (default: every usable core; small batches stay in this process). Returns one `Rendered` per
+    job in job order; a job that fails has `error` set and the others are still written."""
+    return _render_many(jobs, workers)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -30,6 +30,16 @@ Every template takes::
     activity:   [{date, description, reference, amount}]   (may be empty)
     aging:      [{name, amount}]                            (one row per bucket)
 
+The collection letters ``<level>_<kind>.docx`` (level ``reminder``, ``second_notice``,
+``final_notice``, ``referral``; kind ``individual`` or ``business``) also take::
+
+    letter:     {date, level, total_due, oldest_days, pay_by}
+    items:      [{number, date, due_date, days_past_due, balance}]   (the overdue items)
+    plan_offer: {show (bool), eligible_balance, installment, months}
+
+Each letter's wording is its level's, so ``letter.level`` is not printed; ``pay_by`` is not used
+by the referral letters (the referral has happened as of ``letter.date``).
+
 Render with ``jinja_env=SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)``:
 docxtpl does not escape by default, and a ``&`` or ``<`` in a client name breaks the XML.
 
@@ -776,6 +786,213 @@ def _build_statement_body(doc) -> None:
     ])
 
 
+# --------------------------------------------------------------------------- collection letters
+
+COLLECTION_LEVELS = ("reminder", "second_notice", "final_notice", "referral")
+
+# Widths hold "September 30, 2026", "INV-2026-00001" and "$123,456.78" on one line at 9 pt.
+LETTER_ITEM_COLUMNS = [
+    # (header, field, width cm, numeric)
+    ("Invoice", "number", 3.5, False),
+    ("Invoice Date", "date", 3.7, False),
+    ("Due Date", "due_date", 3.7, False),
+    ("Days Past Due", "days_past_due", 2.9, True),
+    ("Balance", "balance", TEXT_WIDTH_CM - 3.5 - 2 * 3.7 - 2.9, True),
+]
+
+SALUTATIONS = {
+    "individual": "Dear {{ client.name }},",
+    # The business letter greets its accounts-payable reader by name when one is on file.
+    "business": "{% if client.attention %}Dear {{ client.attention }},"
+                "{% else %}Dear Accounts Payable,{% endif %}",
+}
+
+# Pluralised so a one-month plan does not read "1 months".
+PLAN_OFFER = (
+    "If paying the full amount at once is difficult, we can set up a payment plan for "
+    "{{ plan_offer.eligible_balance }} of this balance: {{ plan_offer.installment }} a month for "
+    "{{ plan_offer.months }} month{% if plan_offer.months|string != '1' %}s{% endif %}. "
+    "Call us to set it up."
+)
+
+
+class _Letter:
+    """What differs between the levels: title, subject, whether there is a pay-by date, and the
+    body paragraphs per client type. Everything else is the shared letter layout."""
+
+    def __init__(self, name: str, title: str, subject: str, *, pay_by: bool,
+                 individual: tuple[str, ...], business: tuple[str, ...]):
+        self.name = name
+        self.title = title
+        self.subject = subject
+        self.pay_by = pay_by
+        self.body = {"individual": individual, "business": business}
+
+
+# The day count quoted is the oldest item's (``letter.oldest_days``), not the level's threshold,
+# so the wording stays true when ``collections.levels`` is configured differently.
+COLLECTION_LETTERS = {
+    "reminder": _Letter(
+        "Payment reminder", "PAYMENT REMINDER", "Payment reminder", pay_by=True,
+        individual=(
+            "Our records show that the balance below is past due. If you have already paid, "
+            "thank you, and please disregard this letter.",
+            "If not, please pay {{ letter.total_due }} by {{ letter.pay_by }}. If you have a "
+            "question about your bill, or think something on it is wrong, please call us. We "
+            "are glad to help.",
+        ),
+        business=(
+            "Our records show that the balance below on your account with us is past due. If "
+            "you have already paid, thank you, and please disregard this letter.",
+            "If not, please arrange payment of {{ letter.total_due }} by {{ letter.pay_by }}. "
+            "If an invoice is missing from your records or you have a question about one, "
+            "please call us and we will gladly send a copy or look into it.",
+        ),
+    ),
+    "second_notice": _Letter(
+        "Second notice", "SECOND NOTICE", "Second notice", pay_by=True,
+        individual=(
+            "We wrote to you recently about the balance below and have not yet received "
+            "payment. Your oldest unpaid invoice is now {{ letter.oldest_days }} days past due.",
+            "Please pay {{ letter.total_due }} by {{ letter.pay_by }}. If you cannot pay the "
+            "full amount by then, please call us before that date to discuss it. If you have "
+            "already sent your payment, thank you; please call us so we can make sure it is "
+            "applied to your account.",
+        ),
+        business=(
+            "We wrote to you recently about the past-due balance on your account with us and "
+            "have not yet received payment. The oldest unpaid invoice is now "
+            "{{ letter.oldest_days }} days past due.",
+            "Please arrange payment of {{ letter.total_due }} by {{ letter.pay_by }}, or call "
+            "us before then to discuss it. If an invoice below is disputed or missing from your "
+            "records, please let us know so we can resolve it.",
+        ),
+    ),
+    "final_notice": _Letter(
+        "Final notice", "FINAL NOTICE", "Final notice", pay_by=True,
+        individual=(
+            "This is our final notice before we refer your account to a collection agency. We "
+            "have written to you about the balance below before, and it is still unpaid; your "
+            "oldest unpaid invoice is now {{ letter.oldest_days }} days past due.",
+            "To avoid this, please pay {{ letter.total_due }} or call us by "
+            "{{ letter.pay_by }}. If you cannot pay the full amount, please call us anyway: we "
+            "would much rather work this out with you directly.",
+        ),
+        business=(
+            "This is our final notice before we refer your account with us to a collection "
+            "agency. We have written to you about the balance below before, and it is still "
+            "unpaid; the oldest unpaid invoice is now {{ letter.oldest_days }} days past due.",
+            "To avoid this, please arrange payment of {{ letter.total_due }}, or call us, by "
+            "{{ letter.pay_by }}. If payment has already been sent or an invoice is in dispute, "
+            "please call us right away so we can update your account.",
+        ),
+    ),
+    "referral": _Letter(
+        "Collections referral", "NOTICE OF REFERRAL", "Collections referral", pay_by=False,
+        individual=(
+            "We have written to you several times about the past-due balance below, and it "
+            "remains unpaid. As of {{ letter.date }}, your account has been referred to a "
+            "collection agency.",
+            "You can still call us to pay the balance or to arrange payment. Any payment you "
+            "make to us will be credited to your account.",
+        ),
+        business=(
+            "We have written to you several times about the past-due balance on your account "
+            "with us, and it remains unpaid. As of {{ letter.date }}, your account has been "
+            "referred to a collection agency.",
+            "You can still call us to pay the balance or to arrange payment. Any payment you "
+            "send us will be credited to your account.",
+        ),
+    ),
+}
+
+
+def _define_letter_styles(doc) -> None:
+    """Styles only the collection letters use (added after the account styles)."""
+    _paragraph_style(doc, "Letter Subject", size=10.5, bold=True, color=NAVY, space_before=14,
+                     space_after=8, keep_with_next=True)
+    # The offer stands out with a navy bar on its left.
+    offer = _paragraph_style(doc, "Plan Offer", size=10.5, space_before=10, space_after=4,
+                             base="Letter Text")
+    offer.paragraph_format.left_indent = Cm(0.3)
+    borders = OxmlElement("w:pBdr")
+    bar = _border_element("left", (18, NAVY))
+    bar.set(qn("w:space"), "6")
+    borders.append(bar)
+    offer.element.get_or_add_pPr().find(qn("w:spacing")).addprevious(borders)
+    # "Questions?" and "Sincerely," stay on the page of the signature.
+    _paragraph_style(doc, "Letter Closing", size=10.5, space_before=4, space_after=8,
+                     keep_with_next=True, base="Letter Text")
+    _paragraph_style(doc, "Letter Signature", size=10.5, keep_with_next=True)
+
+
+def _add_total_row(table, label: str, value: str) -> None:
+    """A bold, shaded last row: ``label`` across all columns but the last, ``value`` in it."""
+    row = table.add_row()
+    _set_row(row)
+    cells = row.cells
+    label_cell = cells[0].merge(cells[-2])
+    amount_cell = cells[-1]
+    _para(label_cell, label, "Balance Label", first=True)
+    _para(amount_cell, value, "Balance Amount", first=True)
+    for cell in (label_cell, amount_cell):
+        _set_cell_shading(cell, HEADER_FILL)
+        _set_cell_borders(cell, top=(8, NAVY))
+
+
+def _build_overdue_items(doc) -> None:
+    """The overdue items (header row repeats on every page), then the bold "Total due" row."""
+    _para(doc, "", "Spacer")
+    table = _build_loop_table(doc, LETTER_ITEM_COLUMNS, "i", "items")
+    _add_total_row(table, "Total due", "{{ letter.total_due }}")
+
+
+def _build_plan_offer(doc) -> None:
+    """The payment-plan offer paragraph, only when ``plan_offer.show``."""
+    _para(doc, "{%p if plan_offer.show %}", "Plan Offer")
+    _para(doc, PLAN_OFFER, "Plan Offer")
+    _para(doc, "{%p endif %}", "Plan Offer")
+
+
+def _build_sign_off(doc) -> None:
+    _para(doc, "Questions? Call {{ office.phone }} or email {{ office.email }}.",
+          "Letter Closing")
+    _para(doc, "Sincerely,", "Letter Closing")
+    _para(doc, "Billing Office", "Letter Signature")
+    _para(doc, "{{ office.name }}", "Letter Signature")
+
+
+def _build_collection_letter(doc, letter: _Letter, kind: str) -> None:
+    """Letterhead and address, subject, salutation, body, overdue items with their total, plan
+    offer, how to pay, who to call and the sign-off."""
+    facts = [
+        ("Date", "{{ letter.date }}"),
+        ("Account", "{{ client.id }}"),
+        ("Total Due", "{{ letter.total_due }}"),
+    ]
+    if letter.pay_by:
+        facts.append(("Please Pay By", "{{ letter.pay_by }}"))
+    _build_letterhead_and_address(doc, title=letter.title, title_style="Document Title Long",
+                                  attention=(kind == "business"), facts=facts)
+    if kind == "business":
+        _build_notice(doc, kind)  # "Please forward to your accounts payable department."
+    _para(doc, "%s: account {{ client.id }} — balance {{ letter.total_due }} past due"
+          % letter.subject, "Letter Subject")
+    _para(doc, SALUTATIONS[kind], "Letter Text")
+    for text in letter.body[kind]:
+        _para(doc, text, "Letter Text")
+    _build_overdue_items(doc)
+    _build_plan_offer(doc)
+    amount = "Account {{ client.id }} · Total due {{ letter.total_due }}"
+    if letter.pay_by:
+        amount += " by {{ letter.pay_by }}"
+    _build_how_to_pay(doc, [
+        ("Please include your account number {{ client.id }} with your payment.", "Box Text"),
+        (amount, "Box Strong"),
+    ])
+    _build_sign_off(doc)
+
+
 # --------------------------------------------------------------------------- package
 
 
@@ -813,8 +1030,10 @@ def _reproducible_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _new_document(continuation: str, *, account_styles: bool = False):
-    """A blank document with the shared styles, page setup, continuation header and footer."""
+def _new_document(continuation: str, *, account_styles: bool = False,
+                  letter_styles: bool = False):
+    """A blank document with the shared styles, page setup, continuation header and footer.
+    ``letter_styles`` (the collection letters) needs ``account_styles``, whose styles it uses."""
     doc = Document()
     # The stock thumbnail shows an unrelated page, and stylesWithEffects only duplicates
     # styles.xml for Word 2010 while costing ~0.4 MB to re-compress on every render.
@@ -824,6 +1043,8 @@ def _new_document(continuation: str, *, account_styles: bool = False):
     _define_styles(doc)
     if account_styles:
         _define_account_styles(doc)
+    if letter_styles:
+        _define_letter_styles(doc)
     _setup_page(doc)
     _build_header_footer(doc, continuation)
     # python-docx's blank document starts with no paragraphs; blocks are appended in order.
@@ -894,18 +1115,36 @@ def build_statement_bytes() -> bytes:
     return _package(doc, "Statement of account template", "billing-batch statement")
 
 
+def build_collection_letter_bytes(level: str, kind: str) -> bytes:
+    """The bytes of ``<level>_<kind>.docx``: ``level`` in ``COLLECTION_LEVELS``, ``kind``
+    "individual" or "business"."""
+    if level not in COLLECTION_LETTERS:
+        raise ValueError(f"unknown collection level {level!r}")
+    if kind not in TEMPLATE_KINDS:
+        raise ValueError(f"unknown template kind {kind!r}")
+    letter = COLLECTION_LETTERS[level]
+    doc = _new_document("%s, account {{ client.id }}" % letter.name, account_styles=True,
+                        letter_styles=True)
+    _build_collection_letter(doc, letter, kind)
+    return _package(doc, f"{letter.name} letter template ({kind} client)",
+                    "billing-batch collection letter")
+
+
 # File name -> builder, in the order they are written.
 TEMPLATE_BUILDERS = {
     **{f"invoice_{kind}.docx": (lambda kind=kind: build_template_bytes(kind))
        for kind in TEMPLATE_KINDS},
     "credit_note.docx": build_credit_note_bytes,
     "statement.docx": build_statement_bytes,
+    **{f"{level}_{kind}.docx": (lambda level=level, kind=kind:
+                                build_collection_letter_bytes(level, kind))
+       for level in COLLECTION_LEVELS for kind in TEMPLATE_KINDS},
 }
 
 
 def build_letter_templates(out_dir: pathlib.Path) -> list[pathlib.Path]:
-    """Write every template in ``TEMPLATE_BUILDERS`` (invoices, credit note, statement) into
-    ``out_dir``."""
+    """Write every template in ``TEMPLATE_BUILDERS`` (invoices, credit note, statement,
+    collection letters) into ``out_dir``."""
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -222,6 +222,31 @@ allocations = Table(
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
 )
 
+# Collections (SPEC §4.4): the state decides, never exact dates. `series` starts again when the client
+# is paid up, so a later overdue balance starts from the first level; a (series, level) is sent once.
+collection_state = Table(
+    "collection_state", metadata,
+    Column("client_id", String(100), ForeignKey("clients.client_id"), primary_key=True),
+    Column("series", Integer, nullable=False),
+    Column("level", Integer, nullable=False),  # 0 = no letter in this series yet
+    Column("last_letter_date", Date),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+)
+
+letters = Table(
+    "letters", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
+    Column("series", Integer, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("level_name", String(60), nullable=False),
+    Column("letter_date", Date, nullable=False),
+    Column("amount_cents", Integer, nullable=False),
+    Column("content", Text, nullable=False),  # JSON: items, address, offer — what the letter says
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    UniqueConstraint("client_id", "series", "level", name="uq_letter_once"),
+)
+
 outbox = Table(
     "outbox", metadata,
     Column("id", Integer, primary_key=True),

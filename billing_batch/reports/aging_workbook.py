@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -13,8 +15,12 @@ from openpyxl.styles import Font
 
 from billing_batch.billing.aging import Aging
 from billing_batch.billing.review import Finding
+from billing_batch.money import ZERO, from_cents
 from billing_batch.problems import Problem
 from billing_batch.reports.xlsx import landscape, put, save_atomic, table_sheet
+
+if TYPE_CHECKING:
+    from billing_batch.ledger.collect import CollectionsResult
 
 
 @dataclass(frozen=True)
@@ -78,17 +84,18 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
 
 def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, clients: dict[str, dict],
                          last_payments: dict[str, date], counts: dict[str, int], problems: list[Problem],
-                         findings: list[Finding] = ()) -> None:
+                         findings: list[Finding] = (), collections: "CollectionsResult | None" = None) -> None:
     wb = Workbook()
     _summary(wb, aging, recon, counts)
     names = aging.names
+    levels = collections.levels if collections else {}
     table_sheet(
         wb, "Aging by Client",
         ["Client ID", "Client Name", "Type", *names, "Unapplied Credit", "Balance", "Oldest Due Date",
          "Last Payment Date", "On Plan", "Collection Level"],
         ([c.client_id, clients.get(c.client_id, {}).get("name", ""), clients.get(c.client_id, {}).get("type", ""),
           *(c.buckets[n] for n in names), c.unapplied_credit, c.balance, c.oldest_due,
-          last_payments.get(c.client_id), "N", ""] for c in aging.clients),
+          last_payments.get(c.client_id), "N", levels.get(c.client_id, "")] for c in aging.clients),
         money_cols=[*names, "Unapplied Credit", "Balance"], widths={"Client Name": 32})
     table_sheet(
         wb, "Open Items",
@@ -97,6 +104,16 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
         ([a.item.invoice_number, a.item.client_id, a.item.invoice_date, a.item.due_date, a.days_past_due, a.bucket,
           a.item.amount, a.item.paid, a.item.adjusted, a.item.balance] for a in aging.items),
         money_cols=["Amount", "Paid", "Adjusted", "Balance"], widths={"Invoice Number": 18})
+    if collections is not None:
+        table_sheet(
+            wb, "Collections",
+            ["Priority", "Client ID", "Client Name", "Phone", "Balance", "Days Past Due", "Collection Level",
+             "Last Letter", "Last Contact", "Promise Date", "Suggested Action"],
+            ([n, c.client_id, clients.get(c.client_id, {}).get("name", ""), c.phone, from_cents(c.balance_cents),
+              c.days_past_due, c.level_name, c.last_letter,
+              f"{c.last_contact[0]:%Y-%m-%d} {c.last_contact[1]}" if c.last_contact else "", c.promise_date, c.action]
+             for n, c in enumerate(collections.calls, start=1)),
+            money_cols=["Balance"], widths={"Client Name": 30, "Suggested Action": 50, "Last Contact": 26})
     table_sheet(
         wb, "Review", ["Check", "Client ID", "Client Name", "Invoice Number", "Service Date", "Service Code", "Detail"],
         ([f.check, f.client_id, clients.get(f.client_id, {}).get("name", ""), f.invoice or "", f.service_date,
@@ -107,4 +124,27 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
         ([p.where.file, p.where.sheet or "", p.where.row, p.where.column or "", p.where.cell or "",
           "" if p.value is None else str(p.value), p.message] for p in problems),
         widths={"File": 30, "Problem": 90, "Value": 20})
+    save_atomic(wb, path)
+
+
+def write_referrals(path: Path, client_ids: list[str], clients: dict[str, dict], aging: Aging,
+                    last_letters: dict[str, tuple[date, str]]) -> None:
+    """`referrals-YYYY-MM-DD.xlsx`: what a collection agency needs for each referred client."""
+    by_client = {c.client_id: c for c in aging.clients}
+
+    def row(cid: str) -> list:
+        c, owed = clients[cid], by_client.get(cid)
+        letter_date, letter = last_letters.get(cid, (None, ""))
+        return [cid, c["name"], c["type"], c.get("attention") or "", c["address_line_1"], c.get("address_line_2") or "",
+                c["city"], c.get("region") or "", c["postal_code"], c.get("country") or "", c.get("phone") or "",
+                c.get("email") or "", owed.balance if owed else ZERO, owed.oldest_due if owed else None, letter,
+                letter_date]
+
+    wb = Workbook()
+    table_sheet(
+        wb, "Referrals",
+        ["Client ID", "Client Name", "Type", "Attention", "Address Line 1", "Address Line 2", "City", "Region",
+         "Postal Code", "Country", "Phone", "Email", "Balance", "Oldest Due Date", "Last Letter", "Last Letter Date"],
+        (row(cid) for cid in client_ids),
+        money_cols=["Balance"], widths={"Client Name": 30, "Address Line 1": 30, "Email": 28}, first=True)
     save_atomic(wb, path)

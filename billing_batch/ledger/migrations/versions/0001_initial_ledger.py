@@ -275,6 +275,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('number')
     )
+    op.create_table('collection_state',
+    sa.Column('client_id', sa.String(length=100), nullable=False),
+    sa.Column('series', sa.Integer(), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('last_letter_date', sa.Date(), nullable=True),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['client_id'], ['clients.client_id'], ),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ),
+    sa.PrimaryKeyConstraint('client_id')
+    )
     op.create_table('invoices',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('number', sa.String(length=40), nullable=False),
@@ -296,6 +306,21 @@ def upgrade() -> None:
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.create_index('ix_invoices_client', ['client_id'], unique=False)
 
+    op.create_table('letters',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.String(length=100), nullable=False),
+    sa.Column('series', sa.Integer(), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('level_name', sa.String(length=60), nullable=False),
+    sa.Column('letter_date', sa.Date(), nullable=False),
+    sa.Column('amount_cents', sa.Integer(), nullable=False),
+    sa.Column('content', sa.Text(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['client_id'], ['clients.client_id'], ),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('client_id', 'series', 'level', name='uq_letter_once')
+    )
     op.create_table('credit_notes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('number', sa.String(length=40), nullable=False),
@@ -362,10 +387,12 @@ def downgrade() -> None:
     op.drop_table('allocations')
     op.drop_table('invoice_lines')
     op.drop_table('credit_notes')
+    op.drop_table('letters')
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.drop_index('ix_invoices_client')
 
     op.drop_table('invoices')
+    op.drop_table('collection_state')
     op.drop_table('claims')
     with op.batch_alter_table('service_lines', schema=None) as batch_op:
         batch_op.drop_index('ix_service_lines_client')
