@@ -1,0 +1,178 @@
+"""Collections (SPEC §4.4): which letters each run sends, suppression rules each with a twin, the call
+list, referrals, letters re-opened. Expected letters are worked out by hand from the due dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from billing_batch.ledger.schema import letters
+from billing_batch.pipeline import run_batch
+from tests.office import Office
+from tests.test_end_to_end import docx_paragraphs
+from tests.test_posting import PAY_HEADERS
+
+D = dt.date
+CLIENT_HEADERS = ["Client ID", "Name", "Type", "Attention", "Address Line 1", "City", "Postal Code", "Phone",
+                  "Terms Days", "Collections Hold", "Monthly Budget"]
+RATES = [["Service Code", "Description", "Unit Price", "Discretionary"],
+         ["OV", "Office visit", Decimal("100.00"), "N"],
+         ["WH", "Teeth whitening", Decimal("300.00"), "Y"]]
+LOG_HEADERS = ["Service Date", "Client ID", "Service Code", "Quantity", "Unit Price Override"]
+CONTACT_HEADERS = ["Contact Date", "Client ID", "Outcome", "Promise Date", "Promise Amount"]
+# Everything is billed on 03-31 with 30 days' terms: due 04-30. Days past due on each run date:
+DAY = {1: D(2026, 5, 1), 10: D(2026, 5, 10), 31: D(2026, 5, 31), 40: D(2026, 6, 9), 61: D(2026, 6, 30),
+       95: D(2026, 8, 3)}
+
+
+def client(cid, name="Client " + "x", kind="Individual", hold="N", budget=None, phone="(217) 555-0101"):
+    return [cid, name, kind, "Jane Roe" if kind == "Business" else None, "1 Main St", "Springfield", "62701",
+            phone, 30, hold, budget]
+
+
+def office_with(office: Office, clients: list[list], services: list[list]) -> None:
+    office.drop("clients.xlsx", {"Clients": [CLIENT_HEADERS, *clients]})
+    office.drop("rates.xlsx", {"Rates": RATES})
+    office.drop("log.xlsx", {"Service Log": [LOG_HEADERS, *services]})
+    run_batch(office.settings, D(2026, 3, 31))
+
+
+def sent(result) -> dict[str, str]:
+    return {l["client_id"]: l["level"] for l in result.report["letters"]}
+
+
+def test_letters_escalate_one_level_per_run_and_a_missed_week_is_caught_up(office: Office):
+    office_with(office, [client("C001", "Ann O'Neil & Co"), client("C002", "Bo Li")],
+                [[D(2026, 3, 2), "C001", "OV", 2, None], [D(2026, 3, 2), "C002", "OV", 1, None]])
+    # C001 runs every scheduled day; C002 shares the office, so it sees the same runs.
+    got = {day: sent(run_batch(office.settings, DAY[day])) for day in (1, 10)}
+    assert got == {1: {"C001": "Reminder", "C002": "Reminder"}, 10: {}}
+    # The run of day 31 is missed (machine off for a week and more): day 40 catches up one level.
+    assert sent(run_batch(office.settings, DAY[40])) == {"C001": "Second Notice", "C002": "Second Notice"}
+    assert sent(run_batch(office.settings, DAY[40])) == {}  # re-running the same date sends nothing new
+    assert sent(run_batch(office.settings, DAY[61])) == {"C001": "Final Notice", "C002": "Final Notice"}
+    r95 = run_batch(office.settings, DAY[95])
+    assert sent(r95) == {"C001": "Collections Referral", "C002": "Collections Referral"}
+    assert sent(run_batch(office.settings, DAY[95] + dt.timedelta(days=30))) == {}  # nothing above referral
+    referrals = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-03.xlsx")["Referrals"]
+    assert [r[0] for r in referrals.iter_rows(min_row=2, values_only=True)] == ["C001", "C002"]
+    engine = create_engine(office.settings.database_url)
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(letters)).scalar() == 8  # 4 levels × 2, each once
+    engine.dispose()
+
+
+def test_every_run_date_of_the_schedule(sqlite_office: Office):
+    office_with(sqlite_office, [client("C001")], [[D(2026, 3, 2), "C001", "OV", 1, None]])
+    got = [sent(run_batch(sqlite_office.settings, DAY[d])).get("C001") for d in (1, 10, 31, 40, 61, 95)]
+    assert got == ["Reminder", None, "Second Notice", None, "Final Notice", "Collections Referral"]
+
+
+def test_a_client_first_overdue_for_long_gets_one_level_at_a_time(sqlite_office: Office):
+    office_with(sqlite_office, [client("C001")], [[D(2026, 3, 2), "C001", "OV", 1, None]])
+    # First run after the invoice is already 95 days late: a Reminder, not a jump to the referral.
+    assert sent(run_batch(sqlite_office.settings, DAY[95])) == {"C001": "Reminder"}
+    assert sent(run_batch(sqlite_office.settings, DAY[95] + dt.timedelta(days=13))) == {}  # 14 days apart
+    assert sent(run_batch(sqlite_office.settings, DAY[95] + dt.timedelta(days=14))) == {"C001": "Second Notice"}
+
+
+def test_paying_up_resets_the_level(sqlite_office: Office):
+    office_with(sqlite_office, [client("C001")], [[D(2026, 3, 2), "C001", "OV", 1, None]])
+    assert sent(run_batch(sqlite_office.settings, DAY[1])) == {"C001": "Reminder"}
+    sqlite_office.drop("pay.xlsx", {"Payments": [PAY_HEADERS, [D(2026, 5, 5), "C001", Decimal("100.00"), "Card", "9", None]]})
+    run_batch(sqlite_office.settings, D(2026, 5, 6))
+    sqlite_office.drop("june.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 6, 1), "C001", "OV", 1, None]]})
+    run_batch(sqlite_office.settings, D(2026, 6, 1))  # INV-2 due 07-01
+    # Overdue again: a new series starts with the Reminder, not the Second Notice.
+    assert sent(run_batch(sqlite_office.settings, D(2026, 7, 2))) == {"C001": "Reminder"}
+
+
+RULE_CLIENTS = [client("HOLD", hold="Y"), client("NOHOLD"),
+                client("PROMISE"), client("OLDPROMISE"),
+                client("DISPUTE"), client("RESOLVED"),
+                client("SMALL"), client("ENOUGH")]
+
+
+def test_each_suppression_rule_stops_a_letter_and_its_twin_gets_one(office: Office):
+    services = [[D(2026, 3, 2), c[0], "OV", 1, None] for c in RULE_CLIENTS if c[0] not in ("SMALL", "ENOUGH")]
+    services += [[D(2026, 3, 2), "SMALL", "OV", 1, Decimal("4.99")],   # under the 5.00 minimum
+                 [D(2026, 3, 2), "ENOUGH", "OV", 1, Decimal("5.00")]]
+    office_with(office, RULE_CLIENTS, services)
+    office.drop("calls.xlsx", {"Contact Log": [
+        CONTACT_HEADERS,
+        [D(2026, 4, 28), "PROMISE", "Promise to pay", D(2026, 5, 3), Decimal("100.00")],    # until 05-08
+        [D(2026, 4, 10), "OLDPROMISE", "Promise to pay", D(2026, 4, 20), Decimal("100.00")],  # until 04-25
+        [D(2026, 4, 20), "DISPUTE", "Dispute", None, None],
+        [D(2026, 4, 20), "RESOLVED", "Dispute", None, None],
+        [D(2026, 4, 25), "RESOLVED", "Dispute resolved", None, None],
+    ]})
+    result = run_batch(office.settings, DAY[1])
+    assert sorted(sent(result)) == ["ENOUGH", "NOHOLD", "OLDPROMISE", "RESOLVED"]
+    held = {h["client_id"]: h["reason"] for h in result.report["held_back"]}
+    assert held == {"HOLD": "Collections Hold", "PROMISE": "Promise to pay (until 2026-05-08)",
+                    "DISPUTE": "Open dispute", "SMALL": "Below the minimum balance"}
+    # The promise lapses after its date plus grace: the next run sends the Reminder.
+    assert sent(run_batch(office.settings, D(2026, 5, 9))) == {"PROMISE": "Reminder"}
+
+
+def test_min_days_between_letters_holds_the_next_level(tmp_path):
+    office = Office.create(tmp_path / "o", f"sqlite:///{tmp_path / 'l.sqlite'}", collections__min_days_between_letters=45)
+    office_with(office, [client("C001")], [[D(2026, 3, 2), "C001", "OV", 1, None]])
+    assert sent(run_batch(office.settings, DAY[1])) == {"C001": "Reminder"}
+    r = run_batch(office.settings, DAY[31])  # qualifies for the Second Notice, only 30 days after the Reminder
+    assert sent(r) == {} and r.report["held_back"][0]["reason"].startswith("Last letter on 2026-05-01")
+    assert sent(run_batch(office.settings, D(2026, 6, 15))) == {"C001": "Second Notice"}  # 45 days later
+
+
+def test_letters_read_back_with_items_total_and_plan_offer(sqlite_office: Office):
+    office = sqlite_office
+    office_with(office, [client("C001", 'Ann & Bob <Smith>'), client("B002", "Acme Dental", kind="Business"),
+                         client("W003", "Wanda Bright")],
+                [[D(2026, 3, 2), "C001", "OV", 2, None], [D(2026, 3, 9), "C001", "WH", 1, None],
+                 [D(2026, 3, 2), "B002", "OV", 1, None], [D(2026, 3, 3), "W003", "WH", 1, None]])
+    office.drop("more.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 4, 2), "C001", "OV", 1, None]]})
+    run_batch(office.settings, D(2026, 4, 2))  # C001's INV-4 100.00 due 05-02: not overdue on 05-01
+    result = run_batch(office.settings, DAY[1])
+    assert sent(result) == {"C001": "Reminder", "B002": "Reminder", "W003": "Reminder"}
+    letters_dir = office.root / "output" / "letters" / "2026-05-01"
+    files = sorted(p.name for p in letters_dir.iterdir())
+    assert len(files) == 3 and all(f.endswith(("reminder_individual.docx", "reminder_business.docx")) for f in files)
+    texts = {p: docx_paragraphs(p) for p in letters_dir.glob("*.docx")}
+    c001 = next(p for p, t in texts.items() if "Ann & Bob <Smith>" in t)
+    text = "\n".join(texts[c001])
+    # Numbers go by client ID: B002 INV-1, C001 INV-2, W003 INV-3; C001's April visit is INV-4.
+    # INV-2: 2 visits 200.00 + whitening 300.00 = 500.00, the one overdue item; INV-4 is not due yet.
+    assert "INV-2026-00002" in text and "$500.00" in text and "INV-2026-00004" not in text
+    # Only the 200.00 of visits may go on a plan: 200.00 over 12 months is 16.67, so 25.00 × 8 months.
+    assert "$200.00" in text and "$25.00" in text and "8 months" in text
+    wanda = "\n".join(next(t for t in texts.values() if "Wanda Bright" in t))
+    assert "$300.00" in wanda and "payment plan" not in wanda.lower()  # only discretionary services
+    business = "\n".join(next(t for t in texts.values() if "Acme Dental" in t))
+    assert "Attn: Jane Roe" in business and "$100.00" in business
+
+
+def test_call_list_and_dry_run(sqlite_office: Office):
+    office = sqlite_office
+    office_with(office, [client("C001"), client("C002", phone=None), client("C003")],
+                [[D(2026, 3, 2), "C001", "OV", 3, None], [D(2026, 3, 2), "C002", "OV", 1, None],
+                 [D(2026, 3, 2), "C003", "OV", 1, None]])
+    run_batch(office.settings, DAY[1])
+    office.drop("calls.xlsx", {"Contact Log": [CONTACT_HEADERS,
+                                               [D(2026, 5, 20), "C003", "Plan requested", None, None]]})
+    dry = run_batch(office.settings, DAY[31], dry_run=True)
+    assert sent(dry) == {"C001": "Second Notice", "C002": "Second Notice", "C003": "Second Notice"}
+    assert (office.root / "output" / "dry-run" / "letters" / "2026-05-31").exists()
+    real = run_batch(office.settings, DAY[31])  # the dry run recorded nothing: the letters go out now
+    assert sent(real) == sent(dry)
+    ws = openpyxl.load_workbook(real.aging_path)["Collections"]
+    header = [c.value for c in ws[1]]
+    rows = [dict(zip(header, r)) for r in ws.iter_rows(min_row=2, values_only=True)]
+    # C002 has no phone; C001 owes 300.00, C003 100.00, both 31 days: by balance.
+    assert [(r["Priority"], r["Client ID"], r["Collection Level"]) for r in rows] == [
+        (1, "C001", "Second Notice"), (2, "C003", "Second Notice")]
+    assert rows[1]["Suggested Action"] == "Set up the payment plan the client asked for"
+    assert rows[1]["Last Contact"] == "2026-05-20 Plan requested"
