@@ -1,4 +1,5 @@
-"""The generated Word templates (invoices, credit note, statement of account): reproducible,
+"""The generated Word templates (invoices, credit note, statement of account, collection
+letters): reproducible,
 committed up to date, and rendering hostile text safely with docxtpl under an autoescaping,
 strict Jinja environment."""
 
@@ -31,8 +32,10 @@ from billing_batch.documents.template_build import (  # noqa: E402
 )
 
 KINDS = ("individual", "business")
+LEVELS = ("reminder", "second_notice", "final_notice", "referral")
+LETTER_FILES = [f"{level}_{kind}.docx" for level in LEVELS for kind in KINDS]
 TEMPLATE_FILES = ["invoice_individual.docx", "invoice_business.docx", "credit_note.docx",
-                  "statement.docx"]
+                  "statement.docx", *LETTER_FILES]
 HOSTILE_NAME = 'Smith & Sons <Ltd> "Ünïcode" O\'Brien'
 REBUILD_HINT = "run: python -m billing_batch.documents.template_build"
 
@@ -189,7 +192,8 @@ def zip_parts(data: bytes) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, pathlib.Path]:
     out = tmp_path_factory.mktemp("templates")
-    # Keys: "individual", "business" (the invoices), "credit_note", "statement".
+    # Keys: "individual", "business" (the invoices), "credit_note", "statement", and the
+    # letters' stems ("reminder_individual", ...).
     return {p.stem.removeprefix("invoice_"): p for p in build_letter_templates(out)}
 
 
@@ -226,6 +230,8 @@ def test_committed_folder_has_no_unknown_templates():
     ("business", {"office", "client", "invoice", "lines"}),
     ("credit_note", {"office", "client", "credit_note"}),
     ("statement", {"office", "client", "statement", "open_items", "activity", "aging"}),
+    *[(pathlib.Path(name).stem, {"office", "client", "letter", "items", "plan_offer"})
+      for name in LETTER_FILES],
 ])
 def test_template_uses_only_the_contract_variables(key, expected, built):
     variables = DocxTemplate(str(built[key])).get_undeclared_template_variables(
@@ -513,3 +519,230 @@ def test_statement_pdf_repeats_the_open_items_header(built, tmp_path):
     for item in context["open_items"]:
         assert item["number"] in everything
     assert "How to pay" in everything and "Balance due" in everything
+
+
+# --------------------------------------------------------------------------- collection letters
+
+LETTER_NAME = 'Smith & Sons <Ltd> "Ünïcode"'
+
+# A phrase only that level's letters say (checked case-insensitively in body and header).
+LEVEL_WORDING = {
+    "reminder": "please disregard this letter",
+    "second_notice": "second notice",
+    "final_notice": "final notice",
+    "referral": "referred",
+}
+LEVEL_TITLES = {
+    "reminder": "PAYMENT REMINDER",
+    "second_notice": "SECOND NOTICE",
+    "final_notice": "FINAL NOTICE",
+    "referral": "NOTICE OF REFERRAL",
+}
+LEVEL_SUBJECTS = {
+    "reminder": "Payment reminder",
+    "second_notice": "Second notice",
+    "final_notice": "Final notice",
+    "referral": "Collections referral",
+}
+
+
+def make_letter_context(*, level: str = "second_notice", n_items: int = 3,
+                        attention: str = "", show_plan: bool = True) -> dict:
+    items = [
+        {
+            "number": f"INV-2025-{i:05d}",
+            "date": f"June {(i % 28) + 1}, 2025",
+            "due_date": f"July {(i % 28) + 1}, 2025",
+            "days_past_due": str(140 - i),
+            "balance": f"${1000 + 17 * i:,.2f}",  # distinct per item, none equal the total
+        }
+        for i in range(1, n_items + 1)
+    ]
+    client = make_client(attention)
+    client["name"] = LETTER_NAME
+    client["id"] = "C1004"
+    return {
+        "office": make_office(),
+        "client": client,
+        "letter": {
+            "date": "September 30, 2025",
+            "level": {"reminder": "Reminder", "second_notice": "Second Notice",
+                      "final_notice": "Final Notice",
+                      "referral": "Collections Referral"}[level],
+            "total_due": "$98,765.43",
+            "oldest_days": "139",
+            "pay_by": "October 14, 2025",
+        },
+        "items": items,
+        "plan_offer": {"show": show_plan, "eligible_balance": "$2,400.00",
+                       "installment": "$200.00", "months": "12"},
+    }
+
+
+def plan_offer_text(context: dict) -> str:
+    offer = context["plan_offer"]
+    return (f"If paying the full amount at once is difficult, we can set up a payment plan for "
+            f"{offer['eligible_balance']} of this balance: {offer['installment']} a month for "
+            f"{offer['months']} months. Call us to set it up.")
+
+
+LETTER_CASES = [
+    # (n_items, show_plan, attention): the business letter greets the attention when given,
+    # else accounts payable; the individual letter ignores the attention.
+    (3, True, "Jane O'Hara & <AP>"),
+    (40, False, ""),
+]
+
+
+@pytest.mark.parametrize("n_items,show_plan,attention", LETTER_CASES,
+                         ids=["3-items-plan-attn", "40-items-no-plan"])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("level", LEVELS)
+def test_collection_letter_renders(level, kind, n_items, show_plan, attention, built,
+                                   tmp_path):
+    context = make_letter_context(level=level, n_items=n_items, attention=attention,
+                                  show_plan=show_plan)
+    document = render(built[f"{level}_{kind}"], context, tmp_path / f"{level}_{kind}.docx")
+    texts = paragraph_texts(document)
+    joined = "\n".join(texts)
+    header_text = "\n".join(p.text for p in document.sections[0].header.paragraphs)
+    letter = context["letter"]
+
+    assert "{{" not in joined and "{%" not in joined
+    assert LETTER_NAME in texts  # exactly, unescaped, its own paragraph (address block)
+    assert "Apt <3B> & Annex" in texts
+    assert LEVEL_TITLES[level] in texts
+    assert (f"{LEVEL_SUBJECTS[level]}: account C1004 — balance $98,765.43 past due"
+            in texts)
+
+    # Salutation and the reader: individual speaks to the client, business to accounts payable.
+    if kind == "individual":
+        assert f"Dear {LETTER_NAME}," in texts
+        assert not any(t.startswith("Attn:") for t in texts)
+        assert "accounts payable" not in joined.lower()
+        assert "your account with us" not in joined
+    else:
+        expected = f"Dear {attention}," if attention else "Dear Accounts Payable,"
+        assert expected in texts
+        assert ("Attn: " + attention in texts) == bool(attention)
+        if not attention:
+            assert not any(t.startswith("Attn:") for t in texts)
+        assert "Please forward to your accounts payable department." in texts
+        assert "your account with us" in joined
+
+    # Level wording: each level's phrase appears in its letter and in no other level's.
+    lowered = (joined + "\n" + header_text).lower()
+    for other, phrase in LEVEL_WORDING.items():
+        assert (phrase in lowered) == (other == level), (other, phrase)
+    if level in ("second_notice", "final_notice"):
+        assert f"now {letter['oldest_days']} days past due" in joined
+    if level == "final_notice":
+        assert "collection agency" in joined and letter["pay_by"] in joined
+    if level == "referral":
+        assert f"As of {letter['date']}, your account has been referred to a collection agency." \
+            in joined
+        assert "You can still call us to pay the balance or to arrange payment." in joined
+        assert letter["pay_by"] not in joined  # the referral has no pay-by date
+    else:
+        assert ["Please Pay By", letter["pay_by"]] in [
+            row for t in all_tables(document) for row in row_texts(t)]
+    if level == "reminder":
+        assert "collection agency" not in joined
+
+    # Overdue items: repeating header, every item exactly, rows never split, bold total row.
+    table = table_with_header(document, "Invoice", "Invoice Date")
+    rows = row_texts(table)
+    assert rows[0] == ["Invoice", "Invoice Date", "Due Date", "Days Past Due", "Balance"]
+    assert table.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None
+    assert rows[1:-1] == [[i["number"], i["date"], i["due_date"], i["days_past_due"],
+                           i["balance"]] for i in context["items"]]
+    assert len(rows) == n_items + 2
+    assert rows[-1] == ["Total due"] * 4 + [letter["total_due"]]
+    total_row = table.rows[-1]
+    assert all(c.paragraphs[0].style.font.bold for c in total_row.cells)
+    for row in table.rows:
+        assert row._tr.trPr.find(qn("w:cantSplit")) is not None
+        assert {effective_alignment(c.paragraphs[0]) for c in row.cells[3:]} == {
+            WD_ALIGN_PARAGRAPH.RIGHT}
+
+    # Plan offer only when offered, with its numbers.
+    if show_plan:
+        assert plan_offer_text(context) in texts
+    else:
+        assert "payment plan" not in joined
+        assert context["plan_offer"]["installment"] not in joined
+
+    # How to pay, who to call, sign-off.
+    assert context["office"]["payment_instructions"] in texts
+    assert "Please include your account number C1004 with your payment." in texts
+    pay_line = "Account C1004 · Total due $98,765.43"
+    assert (pay_line + (" by October 14, 2025" if level != "referral" else "")) in texts
+    for line in context["office"]["remit_to_lines"]:
+        assert line in texts
+    assert "Questions? Call (217) 555-0142 or email billing@riverside.example." in texts
+    assert texts[-3:] == ["Sincerely,", "Billing Office", "Riverside Family Clinic & Therapy"]
+
+    assert f"account C1004 · {LETTER_NAME} (continued)" in header_text
+    footer_text = "\n".join(p.text for p in document.sections[0].footer.paragraphs)
+    assert "Riverside Family Clinic & Therapy · (217) 555-0142" in footer_text
+    assert "Page" in footer_text
+
+
+def test_plan_offer_for_one_month_is_singular(built, tmp_path):
+    context = make_letter_context()
+    context["plan_offer"].update(months="1", installment="$40.00", eligible_balance="$40.00")
+    texts = paragraph_texts(render(built["reminder_individual"], context, tmp_path / "one.docx"))
+    assert any(t.endswith("$40.00 a month for 1 month. Call us to set it up.") for t in texts)
+
+
+@pytest.mark.parametrize("path", [
+    ("letter", "total_due"),
+    ("letter", "date"),
+    ("plan_offer", "show"),
+    ("plan_offer", "installment"),
+    ("items", 1, "balance"),
+    ("client", "attention"),
+    ("items",),
+], ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize("letter_name", ["second_notice_business", "referral_business"])
+def test_letter_missing_key_raises(letter_name, path, built, tmp_path):
+    context = make_letter_context(attention="Jane Roe")
+    owner = context
+    for step in path[:-1]:
+        owner = owner[step]
+    del owner[path[-1]]
+    with pytest.raises(jinja2.UndefinedError):
+        render(built[letter_name], context, tmp_path / "broken.docx")
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftotext") is None,
+                    reason="LibreOffice / poppler not installed")
+def test_second_notice_pdf_layout(built, tmp_path):
+    """A 40-item second notice lays out over two pages: page 2 has the continuation header and
+    the items header row again, and the total, plan offer, box and sign-off come after."""
+    context = make_letter_context(n_items=40, attention="Jane Roe")
+    context["items"][0].update(date="September 30, 2025", due_date="December 30, 2025",
+                               balance="$123,456.78")
+    render(built["second_notice_business"], context, tmp_path / "letter.docx")
+    subprocess.run(
+        ["soffice", f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--headless",
+         "--convert-to", "pdf", "--outdir", str(tmp_path), str(tmp_path / "letter.docx")],
+        check=True, capture_output=True, timeout=180)
+    pages = subprocess.run(["pdftotext", "-layout", str(tmp_path / "letter.pdf"), "-"],
+                           check=True, capture_output=True, text=True).stdout.split("\f")
+    pages = [p for p in pages if p.strip()]
+    assert len(pages) == 2
+    first, second = pages
+    assert "SECOND NOTICE" in first and "(continued)" not in first
+    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+    first_item = next(line for line in first.splitlines() if "INV-2025-00001" in line)
+    for value in ("September 30, 2025", "December 30, 2025", "$123,456.78"):
+        assert value in first_item  # each on the item's one line
+    assert "Second notice, account C1004" in second and "(continued)" in second
+    assert "Invoice Date" in second and "Days Past Due" in second  # repeated header row
+    everything = "\n".join(pages)
+    for item in context["items"]:
+        assert item["number"] in everything
+    assert "Total due" in second and "How to pay" in second
+    assert second.index("Total due") < second.index("payment plan") < second.index(
+        "How to pay") < second.index("Sincerely,") < second.index("Billing Office")
