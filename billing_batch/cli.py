@@ -125,7 +125,14 @@ def _print_summary(settings: Settings, result) -> None:
     console.print(f"  rows read: {t['rows_read']}   posted: {t['posted']}   already posted: "
                   f"{t['already_posted']}   rejected: {t['rejected']}")
     console.print(f"  invoices issued: {len(result.invoices)}   total: "
-                  f"{fmt_money(result.invoice_total, settings.currency_symbol)}")
+                  f"{fmt_money(result.invoice_total, settings.currency_symbol)}   credit notes: {r['credit_notes']}"
+                  f"   payments applied: {r['payments_applied']}")
+    by_level: dict[str, int] = {}
+    for letter in r["letters"]:
+        by_level[letter["level"]] = by_level.get(letter["level"], 0) + 1
+    console.print(f"  letters: {len(r['letters'])}" + "".join(f"   {k}: {v}" for k, v in by_level.items())
+                  + (f"   held back: {len(r['held_back'])}" if r["held_back"] else "")
+                  + (f"   review warnings: {len(r['review'])}" if r["review"] else ""))
     for w in r["waiting"]:
         console.print(f"  [yellow]waiting[/] {w['name']}: {w['reason']}")
     errors = [p for p in result.problems if p.level == "error"]
@@ -140,8 +147,10 @@ def _print_summary(settings: Settings, result) -> None:
     for f in result.document_failures:
         console.print(f"[red]document not written[/] {f} (retried on the next run)")
     out = result.report_path.parent.parent
-    if result.invoices:
+    if result.invoices or r["credit_notes"]:
         console.print(f"Invoices:        {out / 'invoices'}")
+    if r["letters"]:
+        console.print(f"Letters:         {out / 'letters' / f'{result.as_of:%Y-%m-%d}'}")
     console.print(f"Aging workbook:  {result.aging_path}")
     console.print(f"Run report:      {result.report_path}")
 

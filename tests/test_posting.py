@@ -184,14 +184,19 @@ def test_cross_checks_name_the_row_and_what_to_do(sqlite_office: Office):
         [D(2026, 4, 2), "C001", Decimal("25.00"), "Check", "5", None],
         [D(2026, 4, 4), "C001", Decimal("-25.00"), "Check", "5", None],              # reverses row 6: fine
     ]})
+    office.drop("fees.xlsx", {"Payer Fees": [["Payer", "Service Code", "Allowed Amount"], ["Aetna", "OV", Decimal("80.00")]]})
     office.drop("remit.xlsx", {"Remittances": [["Claim Number", "Payer", "Paid Date", "Paid"],
-                                               ["CLM-1", "Aetna", D(2026, 4, 2), Decimal("10.00")]]})
+                                               ["CLM-1", "aetna", D(2026, 4, 2), Decimal("10.00")],   # no such claim
+                                               ["CLM-2", "Cigna", D(2026, 4, 2), Decimal("10.00")]]})  # unknown payer
     r = run_batch(office.settings, D(2026, 4, 5))
     assert [(row, col) for _, row, col, _ in problems_of(r, "payments.xlsx")] == [
         (2, "Invoice Number"), (3, "Invoice Number"), (4, "Client ID"), (5, "Reference")]
     assert problems_of(r, "payments.xlsx")[1][3].startswith("belongs to another client, not C001")
-    assert problems_of(r, "remit.xlsx") == [("Remittances", 2, "Claim Number", "is not a claim billing-batch has "
-                                             "issued; check the claim number on the remittance")]
+    assert problems_of(r, "remit.xlsx") == [
+        ("Remittances", 2, "Claim Number", "is not a claim billing-batch has issued; check the claim number on the "
+                                           "remittance"),
+        ("Remittances", 3, "Payer", "is not a payer on the Payer Fees sheet; check the spelling or add the payer's "
+                                    "fees to the rate card")]
     engine = create_engine(office.settings.database_url)
     with engine.connect() as c:
         rows = c.execute(select(payments.c.reference, payments.c.amount_cents, payments.c.reverses_payment_id)

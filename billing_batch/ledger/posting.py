@@ -281,6 +281,7 @@ class CrossChecks:
         self.conn = conn
         self.clients = set(store.client_rows(conn))
         self._rates = None
+        self._payers = None
         self._invoices = None
         self._payments: dict[tuple[str, str], list[dict]] | None = None
         self._links: list[tuple[tuple[str, int], tuple[str, int]]] = []
@@ -310,6 +311,9 @@ class CrossChecks:
                            f"{-v['Amount']} from this client that has not been reversed yet; check the Reference "
                            "and the amount", v["Reference"])
         if kind == "Remittances":
+            if v["Payer"].casefold() not in self.payers:
+                return Problem(sheet.where(row.row, "Payer"), "is not a payer on the Payer Fees sheet; check the "
+                               "spelling or add the payer's fees to the rate card", v["Payer"])
             claim = store.claim(self.conn, v["Claim Number"])
             if claim is None:
                 return Problem(sheet.where(row.row, "Claim Number"), "is not a claim billing-batch has issued; "
@@ -318,6 +322,12 @@ class CrossChecks:
                 return Problem(sheet.where(row.row, "Payer"), f"claim {v['Claim Number']} was sent to another "
                                "payer; check the payer on the remittance", v["Payer"])
         return None
+
+    @property
+    def payers(self) -> set[str]:
+        if self._payers is None:
+            self._payers = store.payer_names(self.conn)
+        return self._payers
 
     @property
     def rates(self):

@@ -14,8 +14,8 @@ from billing_batch.billing.records import (
     ClientTerms, InvoiceDraft, OpenItem, RateVersion, ServiceLine,
 )
 from billing_batch.ledger.schema import (
-    adjustments, allocations, claims, clients, collection_state, contacts, counters, credit_notes, letters, invoice_lines, invoices, outbox, payments, rates, runs,
-    service_lines, source_files,
+    adjustments, allocations, claims, clients, collection_state, contacts, counters, credit_notes, invoice_lines,
+    invoices, letters, outbox, payer_fees, payments, rates, runs, service_lines, source_files,
 )
 from billing_batch.money import ZERO, from_cents, to_cents
 
@@ -99,6 +99,11 @@ def posted_identities(conn: Connection, table: Table, identities: list[str]) -> 
 
 def invoice_owners(conn: Connection) -> dict[str, str]:
     return dict(conn.execute(select(invoices.c.number, invoices.c.client_id)).all())
+
+
+def payer_names(conn: Connection) -> set[str]:
+    """Payers with a fee schedule, case-folded."""
+    return {p.casefold() for p in conn.execute(select(payer_fees.c.payer).distinct()).scalars()}
 
 
 def claim(conn: Connection, number: str) -> dict | None:
