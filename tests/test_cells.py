@@ -5,7 +5,6 @@ Every expectation below is worked out by hand from the spec, not by calling the 
 
 from __future__ import annotations
 
-import decimal
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -45,14 +44,7 @@ QUANTITY_DECIMALS = "has more than three decimals; round the quantity"
 NOT_WHOLE = "is not a whole number; write it like 30"
 
 
-@pytest.fixture(autouse=True)
-def _float_operations_trapped():
-    """Decimal results must never have been mixed with floats on the way (DESIGN, practice 5)."""
-    ctx = decimal.getcontext()
-    before = ctx.traps[decimal.FloatOperation]
-    ctx.traps[decimal.FloatOperation] = True
-    yield
-    ctx.traps[decimal.FloatOperation] = before
+# decimal.FloatOperation is trapped for every test by conftest.py.
 
 
 def assert_decimal(actual: object, expected: str) -> None:

@@ -21,13 +21,7 @@ from billing_batch.billing.records import ClientTerms, OpenItem, RateVersion, Se
 from billing_batch.money import CENT, ZERO, D, fmt_money, from_cents, round_cents, to_cents
 
 
-@pytest.fixture(autouse=True)
-def _float_operations_trapped():
-    ctx = decimal.getcontext()
-    before = ctx.traps[decimal.FloatOperation]
-    ctx.traps[decimal.FloatOperation] = True
-    yield
-    ctx.traps[decimal.FloatOperation] = before
+# decimal.FloatOperation is trapped for every test by conftest.py.
 
 
 def test_the_trap_is_really_on():
