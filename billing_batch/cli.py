@@ -221,3 +221,8 @@ def statement(config_path: Path, as_of, client_id: str) -> None:
     except (LedgerError, UnknownClient) as exc:
         fail(str(exc))
     console.print(f"Statement: {path}")
+
+
+from billing_batch.cli_schedule import schedule  # noqa: E402 (it imports from this module when run)
+
+main.add_command(schedule)

@@ -48,5 +48,5 @@ def schedule(config_path: Path) -> None:
         except SchedulerAlreadyRunning as exc:
             fail(str(exc))
         except KeyboardInterrupt:  # a second Ctrl-C: the run in progress, if any, is rolled back
-            console.print("stopped at once; a run in progress was rolled back and runs again next time")
+            console.print("stopped at once; a run in progress, if any, was rolled back and runs again next time")
             sys.exit(130)

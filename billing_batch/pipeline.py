@@ -373,33 +373,43 @@ class CheckResult:
     waiting: str | None = None
 
 
-def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = None) -> list[CheckResult]:
+def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = None,
+                context: list[Path] = ()) -> list[CheckResult]:
     """`billing-batch check`: every check of a run (cross-checks against the ledger included) inside a
-    transaction that is rolled back, so nothing is posted; problems workbooks go to output/checks/."""
+    transaction that is rolled back, so nothing is posted; problems workbooks go to output/checks/.
+    The files are checked together, as the run would post them (a new client list before the service
+    log that uses it); `context` files (the rest of the inbox) take part without being reported."""
     out_dir = out_dir or settings.output / "checks"
+    intakes: dict[Path, FileIntake] = {}
+    results = {}
+    for path in [*paths, *context]:
+        try:
+            intakes[path] = read_file(path, settings)
+        except NotReady as exc:
+            if path in paths:
+                results[path] = CheckResult(path, 0, 0, 0, 0, [], None, str(exc))
     engine = open_ledger(settings.database_url)
-    results = []
     try:
-        for path in paths:
-            try:
-                intake = read_file(path, settings)
-            except NotReady as exc:
-                results.append(CheckResult(path, 0, 0, 0, 0, [], None, str(exc)))
-                continue
-            with engine.connect() as conn:
-                trans = conn.begin()
-                run_id = store.start_run(conn, business_today(settings), datetime.now())
-                file_id = store.record_file(conn, run_id, intake.sha256, intake.name, datetime.now())
-                tallies = [] if intake.unreadable else Poster(conn, run_id, {intake.name: file_id}).post_all([intake])
-                trans.rollback()
-            target = out_dir / problems_name(intake.name)
-            wrote = write_problems_workbook(intake, target)
-            results.append(CheckResult(
-                path, intake.rows_read, sum(t.posted for t in tallies), sum(t.already for t in tallies),
-                sum(t.rejected for t in tallies), _Run.all_problems([intake]), target if wrote else None))
+        with engine.connect() as conn:
+            trans = conn.begin()
+            run_id = store.start_run(conn, business_today(settings), datetime.now())
+            file_ids = {f.name: store.record_file(conn, run_id, f.sha256, f.name, datetime.now())
+                        for f in intakes.values()}
+            tallies = Poster(conn, run_id, file_ids).post_all(list(intakes.values()))
+            trans.rollback()
     finally:
         engine.dispose()
-    return results
+    for path in paths:
+        if path in results:
+            continue
+        intake = intakes[path]
+        mine = [t for t in tallies if t.file == intake.name]
+        target = out_dir / problems_name(intake.name)
+        wrote = write_problems_workbook(intake, target)
+        results[path] = CheckResult(
+            path, intake.rows_read, sum(t.posted for t in mine), sum(t.already for t in mine),
+            sum(t.rejected for t in mine), _Run.all_problems([intake]), target if wrote else None)
+    return [results[p] for p in paths]
 
 
 def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, Reconciliation]:

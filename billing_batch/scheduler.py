@@ -24,6 +24,7 @@ rules of the run take care of the days in between.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -39,7 +40,6 @@ from filelock import FileLock, Timeout
 from sqlalchemy import func, select
 
 from billing_batch.config import Settings
-from billing_batch.documents.render import write_atomic
 from billing_batch.intake.inbox import scan_inbox, sha256_of
 from billing_batch.ledger.db import open_ledger
 from billing_batch.ledger.schema import runs
@@ -53,7 +53,7 @@ log = logging.getLogger("billing_batch.scheduler")
 UTC = timezone.utc
 Clock = Callable[[], datetime]  # returns an aware datetime
 NightlyJob = Callable[[Settings, date], RunResult]
-CheckJob = Callable[[Settings, list[Path]], list[CheckResult]]
+CheckJob = Callable[..., list[CheckResult]]  # (settings, paths, context=[other inbox files])
 RECEIPT_SUFFIX = ".receipt.txt"
 LOG_FILE = Path("logs") / "billing-batch.log"
 
@@ -187,14 +187,14 @@ class _Seen:
 
 def receipt_text(r: CheckResult, sha256: str, checked_at: datetime, nightly: str) -> str:
     """What staff read in output/checks/<name>.receipt.txt: counts only, never a cell's content."""
-    ready = r.would_post
+    ready = f"ready for tonight: {_rows(r.would_post)}"
     if r.problems_workbook is not None and r.rows_read == 0:
         head = f"cannot be accepted as it is: {r.problems_workbook.name} (in this folder) says why and what to do"
     elif r.problems_workbook is not None:
-        head = (f"needs fixing: {r.rejected} row(s) have problems; ready for tonight: {ready} rows. "
+        head = (f"needs fixing: {_rows(r.rejected)} with problems; {ready}. "
                 f"Fix the rows in {r.problems_workbook.name} (in this folder) and drop it into the inbox")
     else:
-        head = f"ready for tonight: {ready} rows"
+        head = ready
     lines = [
         head,
         "",
@@ -211,11 +211,20 @@ def receipt_text(r: CheckResult, sha256: str, checked_at: datetime, nightly: str
     return "\n".join(lines) + "\n"
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Complete or not there (temp file, then rename), with the umask's permissions so that staff
+    reading the office folder can open it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 # -- the scheduler -------------------------------------------------------------------------------------
-
-def _run_tonight(settings: Settings, day: date) -> RunResult:
-    return run_batch(settings, day)
-
 
 class Scheduler:
     """Runs the nightly job and the inbox check for one office until stopped.
@@ -224,7 +233,7 @@ class Scheduler:
     [CheckResult] and `wait` (seconds) are injectable; by default they are the system clock,
     `run_batch`, `check_files` and an interruptible sleep."""
 
-    def __init__(self, settings: Settings, *, clock: Clock = system_clock, nightly: NightlyJob = _run_tonight,
+    def __init__(self, settings: Settings, *, clock: Clock = system_clock, nightly: NightlyJob = run_batch,
                  check: CheckJob = check_files, wait: Callable[[float], object] | None = None,
                  wake_gap: timedelta = timedelta(minutes=5)):
         self.s = settings
@@ -247,7 +256,8 @@ class Scheduler:
             try:
                 self.start()
                 while not self._stop.is_set():
-                    self._wait(min(max(self._jobs.idle_seconds or 60.0, 0.0), 60.0))
+                    idle = self._jobs.idle_seconds
+                    self._wait(60.0 if idle is None else min(max(idle, 0.0), 60.0))
                     if not self._stop.is_set():
                         self.tick()
             finally:
@@ -412,7 +422,8 @@ class Scheduler:
                 break
             try:
                 seen = self._changed(path)
-                if seen is not None and (receipt := self._check_one(path, seen)) is not None:
+                others = [p for p in scan.ready if p != path]  # checked together, as tonight's run posts them
+                if seen is not None and (receipt := self._check_one(path, seen, others)) is not None:
                     receipts.append(receipt)
             except Exception:
                 log.exception("inbox check of %s failed; it is tried again in the next round", path.name)
@@ -430,8 +441,8 @@ class Scheduler:
             return None
         return new
 
-    def _check_one(self, path: Path, seen: _Seen) -> Path | None:
-        [result] = self._check(self.s, [path])
+    def _check_one(self, path: Path, seen: _Seen, others: list[Path]) -> Path | None:
+        [result] = self._check(self.s, [path], context=others)
         if result.waiting:
             log.info("inbox check: %s is not ready yet (%s)", path.name, result.waiting)
             return None
@@ -440,7 +451,7 @@ class Scheduler:
             (checks / problems_name(path.name)).unlink(missing_ok=True)  # an older one for a now-clean file
         receipt = checks / f"{path.name}{RECEIPT_SUFFIX}"
         checked_at = self._jobs.now().astimezone(self.nightly_time.zone)
-        write_atomic(receipt, receipt_text(result, seen.sha256, checked_at, self.s.schedule.time).encode("utf-8"))
+        _write_text(receipt, receipt_text(result, seen.sha256, checked_at, self.s.schedule.time))
         self._seen[path.name] = seen
         log.info("inbox check: %s (sha256 %s): %d rows read, %d will post, %d already posted, %d need fixing -> %s%s",
                  path.name, seen.sha256[:12], result.rows_read, result.would_post, result.already_posted,
@@ -472,7 +483,7 @@ def office_logging(settings: Settings, to_stderr: bool = True, level: int = logg
     handlers: list[logging.Handler] = [RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")]
     if to_stderr:
         handlers.append(logging.StreamHandler())
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S%z")
     logger = logging.getLogger("billing_batch")
     saved = logger.level, logger.propagate
     for h in handlers:

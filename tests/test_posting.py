@@ -256,3 +256,22 @@ def test_check_command_posts_nothing_and_writes_a_problems_workbook(sqlite_offic
     assert 'Service Log, row 3, Service Code (C3): "ZZ" — is not on the rate card' in " ".join(result.output.split())
     assert (office.root / "output" / "checks" / "new log.xlsx.problems.xlsx").exists()
     assert count(office, service_lines) == 7  # nothing posted
+
+
+def test_check_looks_at_files_together_as_the_run_would_post_them(sqlite_office: Office, tmp_path):
+    from billing_batch.pipeline import check_files
+    from tests.office import write_workbook
+
+    office = sqlite_office
+    drop_office(office)
+    run_batch(office.settings, D(2026, 3, 31))
+    clients = write_workbook(tmp_path / "new client.xlsx", {"Clients": [
+        CLIENT_HEADERS, ["C009", "New Person", "Individual", None, "5 Oak St", "Springfield", "IL", "62701", 30, None]]})
+    log = write_workbook(tmp_path / "log.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 4, 1), "C009", "OV", 1, None, None]]})
+    [alone] = check_files(office.settings, [log])
+    assert [p.where.column for p in alone.problems] == ["Client ID"] and alone.would_post == 0
+    together = check_files(office.settings, [clients, log])
+    assert [(r.rows_read, r.would_post, r.problems) for r in together] == [(1, 1, []), (1, 1, [])]
+    [with_context] = check_files(office.settings, [log], context=[clients])
+    assert (with_context.would_post, with_context.problems) == (1, [])
+    assert count(office, service_lines) == 7  # nothing was posted
