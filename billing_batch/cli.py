@@ -223,6 +223,32 @@ def statement(config_path: Path, as_of, client_id: str) -> None:
     console.print(f"Statement: {path}")
 
 
+@main.group()
+def templates() -> None:
+    """The Word templates in the office's templates folder."""
+
+
+@templates.command("check")
+@config_option
+def templates_check(config_path: Path) -> None:
+    """Render every template the run uses (invoices, credit note, statement, collection letters) with
+    sample data and report any that fails, e.g. after editing one in Word. Exit 1 if one fails."""
+    from billing_batch.documents.samples import check_templates
+
+    settings = settings_from(config_path)
+    failed = 0
+    for c in check_templates(settings):
+        where = "office copy" if c.own else "built-in (no office copy)"
+        if c.error:
+            failed += 1
+            console.print(f"[red]FAILED[/] {c.name} ({where}): {c.error}")
+        else:
+            console.print(f"[green]ok[/]     {c.name} ({where})")
+    if failed:
+        fail(f"{failed} template(s) cannot be used; fix them in Word (or copy the built-in one back from "
+             "the repository's letter_templates/)")
+
+
 from billing_batch.cli_schedule import schedule  # noqa: E402 (it imports from this module when run)
 
 main.add_command(schedule)

@@ -99,3 +99,20 @@ def test_demo_office_every_row_accounted_for(tmp_path):
     report2 = json.loads(sorted((office / "output" / "runs").glob("*.json"))[-1].read_text())
     assert report2["totals"]["posted"] == 0 and report2["invoices"]["count"] == 0, again.output
     assert report2["totals"]["already_posted"] == t["posted"]
+
+
+def test_templates_check_passes_on_the_built_ins_and_names_a_broken_template(sqlite_office: Office):
+    ok = invoke("templates", "check", "--config", sqlite_office.config)
+    assert ok.exit_code == 0
+    assert ok.output.count("ok ") == 12  # 2 invoices, credit note, statement, 8 letters
+    # Break the office's reminder: a variable the run does not provide.
+    from docx import Document
+
+    path = sqlite_office.root / "templates" / "reminder_individual.docx"
+    doc = Document(str(path))
+    doc.add_paragraph("{{ client.shoe_size }}")
+    doc.save(str(path))
+    bad = invoke("templates", "check", "--config", sqlite_office.config)
+    assert bad.exit_code == 1
+    assert "FAILED reminder_individual.docx (office copy): UndefinedError" in bad.output
+    assert "shoe_size" in bad.output

@@ -1,0 +1,83 @@
+"""`billing-batch templates check`: render every template the run uses with sample data, so an
+office that edits its Word templates learns of a mistake before the nightly run does."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from jinja2 import TemplateError
+
+from billing_batch.billing.aging import AgedItem
+from billing_batch.billing.records import OpenItem
+from billing_batch.config import Settings
+from billing_batch.documents.contexts import (
+    credit_note_context, invoice_context, letter_context, statement_context,
+)
+from billing_batch.documents.render import render_docx
+from billing_batch.resources import data_path
+
+DAY = date(2026, 3, 14)
+CLIENT = {"client_id": "C0042", "name": 'Sample & Sons <Ltd> "Zoë"', "type": "Business", "attention": "Jane Roe",
+          "address_line_1": "1 Sample Street", "address_line_2": None, "city": "Springfield", "region": "IL",
+          "postal_code": "62701", "country": None, "delivery": "Mail"}
+BILL_TO = json.dumps({"client_id": "C0042", "name": CLIENT["name"], "type": "Business", "attention": "Jane Roe",
+                      "address_lines": ["1 Sample Street", "Springfield, IL 62701"], "postal_code": "62701",
+                      "delivery": "Mail"})
+INVOICE = {"id": 1, "number": "INV-2026-00042", "invoice_date": DAY, "due_date": DAY + timedelta(days=30),
+           "terms_days": 30, "subtotal_cents": 12345, "tax_cents": 100, "tax_rate": "8.25", "total_cents": 12445,
+           "bill_to": BILL_TO}
+LINES = [{"service_date": DAY, "service_code": "OV", "description": "Office visit", "quantity": "1",
+          "unit_price_cents": 12345, "amount_cents": 12345}]
+
+
+@dataclass(frozen=True)
+class TemplateCheck:
+    name: str
+    path: Path
+    own: bool  # the office's copy (False: the built-in one is used)
+    error: str | None = None
+
+
+def sample_contexts(settings: Settings) -> dict[str, dict]:
+    item = AgedItem(OpenItem("INV-2026-00042", "C0042", DAY, DAY + timedelta(days=30), Decimal("124.45"),
+                             Decimal("0"), Decimal("0")), 45, "31-60")
+    letter = {"template": "reminder", "level": "Reminder", "bill_to": json.loads(BILL_TO), "date": DAY,
+              "pay_by": DAY + timedelta(days=14), "oldest_days": 45, "total_cents": 12445,
+              "items": [{"number": "INV-2026-00042", "date": DAY, "due_date": DAY, "days_past_due": 45,
+                         "balance_cents": 12445}],
+              "plan": {"show": True, "eligible_cents": 12445, "installment_cents": 2500, "months": 5}}
+    contexts = {
+        "invoice_individual.docx": invoice_context(settings, INVOICE, LINES, 500),
+        "invoice_business.docx": invoice_context(settings, INVOICE, LINES, 0),
+        "credit_note.docx": credit_note_context(
+            settings, {"number": "CN-2026-00007", "issue_date": DAY, "reason": "Sample", "amount_cents": 2000,
+                       "kind": "credit"}, INVOICE, 10445),
+        "statement.docx": statement_context(
+            settings, CLIENT, {"as_of": DAY, "period_start": DAY.replace(day=1), "total_open": Decimal("124.45"),
+                               "unapplied_credit": Decimal("0"), "balance": Decimal("124.45")},
+            [item], [(DAY, "Payment received", "1001", -5000)], [("31-60", Decimal("124.45"))]),
+    }
+    for level in settings.collections.levels:
+        for kind in ("individual", "business"):
+            contexts[f"{level.template}_{kind}.docx"] = letter_context(settings, {**letter, "level": level.name})
+    return contexts
+
+
+def check_templates(settings: Settings) -> list[TemplateCheck]:
+    results = []
+    for name, context in sample_contexts(settings).items():
+        own = settings.templates / name
+        path = own if own.exists() else data_path("letter_templates") / name
+        try:
+            render_docx(path, context)
+            error = None
+        except TemplateError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a damaged .docx, a broken tag
+            error = f"{type(exc).__name__}: {exc}"
+        results.append(TemplateCheck(name, path, own.exists(), error))
+    return results
