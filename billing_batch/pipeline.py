@@ -24,7 +24,7 @@ from billing_batch.billing.invoicing import billing_due, draft_invoices
 from billing_batch.billing.review import Finding, review_invoice
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import bill_to_snapshot, credit_note_context, invoice_context, letter_context
-from billing_batch.documents.render import render_docx, write_atomic
+from billing_batch.documents.render import iter_render_many, write_atomic
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
 from billing_batch.ledger import store
 from billing_batch.ledger.collect import CollectionsResult, run_collections
@@ -205,27 +205,32 @@ class _Run:
         return intakes, waiting, scan.ignored
 
     def invoice(self, conn: Connection, run_id: int) -> tuple[bool, list[tuple[str, Decimal]]]:
-        cfg = self.s.invoicing
+        cfg, r = self.s.invoicing, self.s.review
         if not billing_due(cfg.cycle, self.as_of, store.last_billed_date(conn, self.as_of)):
             return False, []
         clients = store.client_rows(conn)
         rates = store.rate_versions(conn)
         drafts, _ = draft_invoices(store.unbilled_lines(conn, self.as_of), rates,
                                    store.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate)
-        issued = []
-        for i, draft in enumerate(drafts, start=1):
-            self.progress("Issuing invoices", i - 1, len(drafts))
-            year = draft.invoice_date.year
-            number = f"{cfg.invoice_prefix}-{year}-{store.next_number(conn, cfg.invoice_prefix, year):05d}"
-            invoice_id = store.insert_invoice(conn, draft, number, bill_to_snapshot(clients[draft.client_id]), run_id)
-            apply_credit_to_invoice(conn, draft.client_id, invoice_id, draft.invoice_date, to_cents(draft.total), run_id)
-            store.add_outbox(conn, "invoice", invoice_id, f"invoices/{draft.invoice_date:%Y-%m}/{number}.docx", run_id)
-            issued.append((number, draft.total))
-            r = self.s.review
+        if not drafts:
+            return True, []
+        self.progress("Issuing invoices", 0, len(drafts))
+        year = self.as_of.year  # every draft is dated the business date
+        first = store.reserve_numbers(conn, cfg.invoice_prefix, year, len(drafts))
+        batch = [(d, f"{cfg.invoice_prefix}-{year}-{first + i:05d}", bill_to_snapshot(clients[d.client_id]))
+                 for i, d in enumerate(drafts)]
+        ids = store.insert_invoices(conn, batch, run_id)
+        with_credit = store.clients_with_credit(conn)
+        for draft, number, _ in batch:
+            if draft.client_id in with_credit:
+                apply_credit_to_invoice(conn, draft.client_id, ids[number], draft.invoice_date,
+                                        to_cents(draft.total), run_id)
             self.findings += review_invoice(draft, number, rates, self.as_of, r.price_override_pct, r.max_quantity,
                                             r.late_entry_days, r.large_invoice)
+        store.add_outboxes(conn, [("invoice", ids[n], f"invoices/{d.invoice_date:%Y-%m}/{n}.docx") for d, n, _ in batch],
+                           run_id)
         self.progress("Issuing invoices", len(drafts), len(drafts))
-        return True, issued
+        return True, [(n, d.total) for d, n, _ in batch]
 
     def aging(self, conn: Connection) -> tuple[Aging, Reconciliation]:
         aging = age(store.open_items(conn, self.as_of), store.unapplied_credits(conn, self.as_of), self.as_of,
@@ -236,7 +241,7 @@ class _Run:
         own = self.s.templates / name
         return own if own.exists() else data_path("letter_templates") / name
 
-    def document(self, conn: Connection, job: dict) -> tuple[str, dict]:
+    def document(self, conn: Connection, job: dict, invoices: dict) -> tuple[str, dict]:
         """The template and context of an outbox job, from the ledger alone (re-rendering is exact)."""
         if job["kind"] == "letter":
             content = json.loads(store.letter(conn, job["ref_id"])["content"])
@@ -246,30 +251,43 @@ class _Run:
             cn, invoice = store.credit_note_with_invoice(conn, job["ref_id"])
             balance = store.invoice_balance_cents(conn, invoice["id"], through_credit_note=cn["id"])
             return "credit_note.docx", credit_note_context(self.s, cn, invoice, balance)
-        invoice, lines = store.invoice_with_lines(conn, job["ref_id"])
+        invoice, lines, credit = invoices[job["ref_id"]]
         kind = "business" if json.loads(invoice["bill_to"])["type"] == "Business" else "individual"
-        return (f"invoice_{kind}.docx",
-                invoice_context(self.s, invoice, lines, store.invoice_credit_applied(conn, invoice["id"])))
+        return f"invoice_{kind}.docx", invoice_context(self.s, invoice, lines, credit)
 
     def render_outbox(self, conn: Connection) -> list[str]:
-        """Write every pending document; each one done is marked so a crash never repeats it."""
+        """Write every pending document, over all cores; each chunk done is marked in the ledger, so a
+        crash never repeats a finished document and the next run finishes the rest."""
         pending = store.pending_outbox(conn)
-        failures = []
-        for i, job in enumerate(pending, start=1):
-            self.progress("Writing documents", i - 1, len(pending))
+        invoices = store.invoices_for_documents(conn, [j["ref_id"] for j in pending if j["kind"] == "invoice"])
+        jobs, by_path, batch, failures = [], {}, [], []
+        paths = {job["id"]: job["path"] for job in pending}
+        for job in pending:
             try:
-                template, ctx = self.document(conn, job)
-                write_atomic(self.out / job["path"], render_docx(self.template(template), ctx))
-                ok, error = True, None
-            except Exception as exc:  # a broken template must not stop the other documents
-                ok, error = False, f"{type(exc).__name__}: {exc}"
-                failures.append(f"{job['path']}: {error}")
-                log.error("document %s failed: %s", job["path"], error)
-            if not self.dry_run:
-                store.mark_outbox(conn, job["id"], ok, error)
-                conn.commit()
-        self.progress("Writing documents", len(pending), len(pending))
+                template, ctx = self.document(conn, job, invoices)
+            except Exception as exc:  # a document that cannot be prepared must not stop the others
+                batch.append((job["id"], f"{type(exc).__name__}: {exc}"))
+                continue
+            out = self.out / job["path"]
+            jobs.append((self.template(template), ctx, out))
+            by_path[out] = job
+        for n, rendered in enumerate(iter_render_many(jobs), start=1):
+            batch.append((by_path[Path(rendered.path)]["id"], rendered.error))
+            if n % 200 == 0 or n == len(jobs):
+                self.progress("Writing documents", n, len(jobs))
+                self._mark(conn, batch)
+                failures += [f"{paths[i]}: {e}" for i, e in batch if e]
+                batch = []
+        self._mark(conn, batch)
+        failures += [f"{paths[i]}: {e}" for i, e in batch if e]
+        for error in failures:
+            log.error("document not written: %s", error)
         return failures
+
+    def _mark(self, conn: Connection, outcomes: list[tuple[int, str | None]]) -> None:
+        if outcomes and not self.dry_run:
+            store.mark_outboxes(conn, outcomes)
+            conn.commit()
 
     # -- after commit -------------------------------------------------------------------------------
     def dispose_files(self, intakes: list[FileIntake]) -> None:

@@ -275,3 +275,26 @@ def test_check_looks_at_files_together_as_the_run_would_post_them(sqlite_office:
     [with_context] = check_files(office.settings, [log], context=[clients])
     assert (with_context.would_post, with_context.problems) == (1, [])
     assert count(office, service_lines) == 7  # nothing was posted
+
+
+def test_bounced_payment_and_its_replacement_in_the_same_run(sqlite_office: Office):
+    """00042's INV-1 (123.99) is paid in full on 04-01; in the next drop the cheque bounces and a new
+    payment of 100.00 comes in: INV-1, paid in full before this run, is re-opened and takes the 100.00,
+    leaving 23.99 open and no credit."""
+    office = sqlite_office
+    drop_office(office)
+    run_batch(office.settings, D(2026, 3, 31))
+    office.drop("pay.xlsx", {"Payments": [PAY_HEADERS, [D(2026, 4, 1), "00042", Decimal("123.99"), "Check", "77", None]]})
+    run_batch(office.settings, D(2026, 4, 2))
+    office.drop("bounce.xlsx", {"Payments": [
+        PAY_HEADERS,
+        # The new payment first: a bulk insert whose first row lacks a column would drop the reversal's link.
+        [D(2026, 4, 4), "00042", Decimal("100.00"), "Card", "78", None],
+        [D(2026, 4, 3), "00042", Decimal("-123.99"), "Check", "77", None]]})
+    r = run_batch(office.settings, D(2026, 4, 5))
+    assert r.report["payments_applied"] == 2
+    wb = openpyxl.load_workbook(r.aging_path)
+    header = [c.value for c in wb["Open Items"][1]]
+    rows = {row[0]: dict(zip(header, row)) for row in wb["Open Items"].iter_rows(min_row=2, values_only=True)}
+    assert Decimal(str(rows["INV-2026-00001"]["Balance"])).quantize(Decimal("0.01")) == Decimal("23.99")
+    assert r.report["aging"]["unapplied_credit"] == "0.00" and r.report["aging"]["ties"]

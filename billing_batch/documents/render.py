@@ -5,48 +5,62 @@ Jinja environment: a client named `Smith & Sons <Ltd>` prints as written and can
 code. Files appear under their final name only when complete (temp file, fsync, os.replace).
 
 Rendering goes through `fast_render`: each template is prepared once per process and every
-document is byte for byte, part for part, what docxtpl would write (tests/test_fast_render.py).
-`render_many` renders a batch over all cores.
+document is, part for part and byte for byte, what docxtpl writes (tests/test_fast_render.py).
+`render_many` renders and writes a batch over all cores.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from jinja2.sandbox import SandboxedEnvironment
 
-from billing_batch.documents.fast_render import Job, Rendered, iter_render_many, render_bytes, strict_env
-from billing_batch.documents.fast_render import render_many as _render_many
+from billing_batch.documents import fast_render
+from billing_batch.documents.fast_render import Job, Rendered, iter_render_many, write_durably
 
-__all__ = ["Job", "Rendered", "iter_render_many", "jinja_env", "render_docx", "render_many", "write_atomic"]
+__all__ = ["Job", "Rendered", "iter_render_many", "jinja_env", "render_docx", "render_many", "write_atomic",
+           "write_durably"]
 
 
 def jinja_env() -> SandboxedEnvironment:
-    return strict_env()
+    return fast_render.strict_env()
 
 
 def render_docx(template: Path, context: dict) -> bytes:
-    return render_bytes(Path(template), context)
+    return fast_render.render_bytes(Path(template), context)
 
 
-def render_many(jobs: list[Job], workers: int | None = None) -> list[Rendered]:
+def render_many(jobs: Iterable[Job], workers: int | None = None) -> list[Rendered]:
     """Render and write each (template_path, context, output_path) job, over `workers` processes
-    (default: every usable core; small batches stay in this process). Returns one `Rendered` per
-    job in job order; a job that fails has `error` set and the others are still written."""
-    return _render_many(jobs, workers)
+    (default: every usable core; small batches stay in this process). Returns one `Rendered`
+    (path, error) per job in job order; a job that fails has `error` set ("Type: message") and
+    the others are still written. Files are written as `write_atomic` writes them, fsynced in
+    groups. `iter_render_many` yields the same outcomes as each chunk lands, so a caller can mark
+    its outbox rows done in batches while the rest renders."""
+    return fast_render.render_many(jobs, workers)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Write `path` so that it appears whole or not at all (temp file, fsync, rename), readable by the
+    office like any file it saves (mkstemp alone would make it private to this user)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -357,6 +357,7 @@ class CrossChecks:
         if sheet.kind.name != "Payments":
             return
         v = row.values
+        record["reverses_payment_id"] = None  # every row of a bulk insert has the same keys
         if v["Amount"] < 0:
             original = self._reversed(v)
             original["reversed"] = True

@@ -441,3 +441,106 @@ def last_letters(conn: Connection) -> dict[str, tuple[date, str]]:
                           .order_by(letters.c.letter_date, letters.c.id)):
         out[r.client_id] = (r.letter_date, r.level_name)
     return out
+
+
+# -- bulk paths for big runs --------------------------------------------------------------------------
+
+def reserve_numbers(conn: Connection, series: str, year: int, count: int) -> int:
+    """Allocate `count` consecutive numbers of a gapless series at once; returns the first."""
+    row = conn.execute(select(counters.c.last).where(counters.c.series == series, counters.c.year == year)
+                       .with_for_update()).first()
+    if row is None:
+        conn.execute(counters.insert().values(series=series, year=year, last=count))
+        return 1
+    conn.execute(counters.update().where(counters.c.series == series, counters.c.year == year)
+                 .values(last=row.last + count))
+    return row.last + 1
+
+
+def insert_invoices(conn: Connection, batch: list[tuple[InvoiceDraft, str, dict]], run_id: int) -> dict[str, int]:
+    """Insert (draft, number, bill_to) invoices and their lines in bulk; returns number -> id."""
+    if not batch:
+        return {}
+    conn.execute(invoices.insert(), [
+        dict(number=number, client_id=d.client_id, invoice_date=d.invoice_date, due_date=d.due_date,
+             terms_days=d.terms_days, subtotal_cents=to_cents(d.subtotal), tax_cents=to_cents(d.tax),
+             tax_rate=str(d.tax_rate), total_cents=to_cents(d.total), bill_to=json.dumps(bill_to), run_id=run_id)
+        for d, number, bill_to in batch])
+    ids = dict(conn.execute(select(invoices.c.number, invoices.c.id).where(invoices.c.run_id == run_id)).all())
+    conn.execute(invoice_lines.insert(), [
+        dict(invoice_id=ids[number], line_no=i, service_line_id=l.service_line_id, service_date=l.service_date,
+             service_code=l.service_code, description=l.description, quantity=str(l.quantity),
+             unit_price_cents=to_cents(l.unit_price), amount_cents=to_cents(l.amount), taxable=l.taxable,
+             discretionary=l.discretionary)
+        for d, number, _ in batch for i, l in enumerate(d.lines, start=1)])
+    return ids
+
+
+def add_outboxes(conn: Connection, rows: list[tuple[str, int, str]], run_id: int) -> None:
+    if rows:
+        conn.execute(outbox.insert(), [dict(kind=k, ref_id=ref, path=path, status="pending", attempts=0,
+                                            run_id=run_id) for k, ref, path in rows])
+
+
+def clients_with_credit(conn: Connection) -> set[str]:
+    """Clients whose applied payments have credit left (so a new invoice takes some)."""
+    return {c for c, credit in unapplied_credits(conn, date.max).items() if credit > 0}
+
+
+def all_open_invoices(conn: Connection, client_ids: set[str]) -> dict[str, list[Open]]:
+    """Every invoice of the given clients with its balance now (paid ones too: a reversal in the same
+    run may re-open them), in one query."""
+    applied = func.coalesce(func.sum(allocations.c.amount_cents), 0)
+    q = (select(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
+                invoices.c.due_date, (invoices.c.total_cents - applied).label("balance"))
+         .select_from(invoices.outerjoin(allocations, allocations.c.invoice_id == invoices.c.id))
+         .group_by(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
+                   invoices.c.due_date, invoices.c.total_cents))
+    out: dict[str, list[Open]] = defaultdict(list)
+    for r in conn.execute(q):
+        if r.client_id in client_ids:
+            out[r.client_id].append(Open(r.id, r.number, r.invoice_date, r.due_date, r.balance))
+    return out
+
+
+def add_allocations(conn: Connection, rows: list[dict]) -> None:
+    if rows:
+        conn.execute(allocations.insert(), rows)
+
+
+def mark_all_applied(conn: Connection, table: Table, ids: list[int], run_id: int) -> None:
+    for start in range(0, len(ids), 500):
+        conn.execute(table.update().where(table.c.id.in_(ids[start:start + 500])).values(applied_run_id=run_id))
+
+
+def invoices_for_documents(conn: Connection, invoice_ids: list[int]) -> dict[int, tuple[dict, list[dict], int]]:
+    """invoice id -> (invoice, lines, credit applied at issue) for many invoices in a few queries."""
+    out: dict[int, tuple[dict, list[dict], int]] = {}
+    for start in range(0, len(invoice_ids), 500):
+        chunk = invoice_ids[start:start + 500]
+        heads = {r.id: dict(r._mapping) for r in conn.execute(select(invoices).where(invoices.c.id.in_(chunk)))}
+        lines: dict[int, list[dict]] = defaultdict(list)
+        for r in conn.execute(select(invoice_lines).where(invoice_lines.c.invoice_id.in_(chunk))
+                              .order_by(invoice_lines.c.invoice_id, invoice_lines.c.line_no)):
+            lines[r.invoice_id].append(dict(r._mapping))
+        credit = dict(conn.execute(
+            select(allocations.c.invoice_id, func.sum(allocations.c.amount_cents))
+            .join(invoices, invoices.c.id == allocations.c.invoice_id)
+            .where(allocations.c.invoice_id.in_(chunk), allocations.c.source == "credit",
+                   allocations.c.alloc_date == invoices.c.invoice_date)
+            .group_by(allocations.c.invoice_id)).all())
+        for i, head in heads.items():
+            out[i] = (head, lines[i], credit.get(i, 0))
+    return out
+
+
+def mark_outboxes(conn: Connection, outcomes: list[tuple[int, str | None]]) -> None:
+    """(outbox id, error or None) for a batch of jobs."""
+    done = [i for i, err in outcomes if err is None]
+    for start in range(0, len(done), 500):
+        conn.execute(outbox.update().where(outbox.c.id.in_(done[start:start + 500]))
+                     .values(status="done", attempts=outbox.c.attempts + 1, last_error=None))
+    for i, err in outcomes:
+        if err is not None:
+            conn.execute(outbox.update().where(outbox.c.id == i).values(
+                status="failed", attempts=outbox.c.attempts + 1, last_error=err))
