@@ -51,7 +51,7 @@ def _history(conn, ops: list[tuple]) -> list[dt.date]:
             line = InvoiceLineDraft(None, day, "X", "x", 1, amount, amount, False, False)
             draft = InvoiceDraft(client, day, day + dt.timedelta(days=30), 30, (line,), amount, 0, from_cents(0))
             number = f"INV-{day.year}-{store.next_number(conn, 'INV', day.year):05d}"
-            inv = store.insert_invoice(conn, draft, number, {"client_id": client}, run)
+            inv = store.insert_invoices(conn, [(draft, number, {"client_id": client})], run)[number]
             apply_credit_to_invoice(conn, client, inv, day, cents, run)
         elif kind == "payment":
             cents, named = args

@@ -154,34 +154,10 @@ def next_number(conn: Connection, series: str, year: int) -> int:
     return row.last + 1
 
 
-def insert_invoice(conn: Connection, draft: InvoiceDraft, number: str, bill_to: dict, run_id: int) -> int:
-    invoice_id = conn.execute(invoices.insert().values(
-        number=number, client_id=draft.client_id, invoice_date=draft.invoice_date, due_date=draft.due_date,
-        terms_days=draft.terms_days, subtotal_cents=to_cents(draft.subtotal), tax_cents=to_cents(draft.tax),
-        tax_rate=str(draft.tax_rate), total_cents=to_cents(draft.total), bill_to=json.dumps(bill_to),
-        run_id=run_id)).inserted_primary_key[0]
-    conn.execute(invoice_lines.insert(), [
-        dict(invoice_id=invoice_id, line_no=i, service_line_id=l.service_line_id, service_date=l.service_date,
-             service_code=l.service_code, description=l.description, quantity=str(l.quantity),
-             unit_price_cents=to_cents(l.unit_price), amount_cents=to_cents(l.amount), taxable=l.taxable,
-             discretionary=l.discretionary)
-        for i, l in enumerate(draft.lines, start=1)])
-    return invoice_id
 
 
-def invoice_with_lines(conn: Connection, invoice_id: int) -> tuple[dict, list[dict]]:
-    inv = dict(conn.execute(select(invoices).where(invoices.c.id == invoice_id)).one()._mapping)
-    lines = [dict(r._mapping) for r in conn.execute(
-        select(invoice_lines).where(invoice_lines.c.invoice_id == invoice_id).order_by(invoice_lines.c.line_no))]
-    return inv, lines
 
 
-def invoice_credit_applied(conn: Connection, invoice_id: int) -> int:
-    """Cents of earlier credit applied to this invoice when it was issued (shown on it)."""
-    inv_date = select(invoices.c.invoice_date).where(invoices.c.id == invoice_id).scalar_subquery()
-    return conn.execute(select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(
-        allocations.c.invoice_id == invoice_id, allocations.c.source == "credit",
-        allocations.c.alloc_date == inv_date)).scalar()
 
 
 def add_outbox(conn: Connection, kind: str, ref_id: int, path: str, run_id: int) -> None:
@@ -194,9 +170,6 @@ def pending_outbox(conn: Connection) -> list[dict]:
         select(outbox).where(outbox.c.status != "done").order_by(outbox.c.id))]
 
 
-def mark_outbox(conn: Connection, outbox_id: int, ok: bool, error: str | None = None) -> None:
-    conn.execute(outbox.update().where(outbox.c.id == outbox_id).values(
-        status="done" if ok else "failed", attempts=outbox.c.attempts + 1, last_error=error))
 
 
 # -- aging ---------------------------------------------------------------------------------------------
