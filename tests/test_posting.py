@@ -298,3 +298,18 @@ def test_bounced_payment_and_its_replacement_in_the_same_run(sqlite_office: Offi
     rows = {row[0]: dict(zip(header, row)) for row in wb["Open Items"].iter_rows(min_row=2, values_only=True)}
     assert Decimal(str(rows["INV-2026-00001"]["Balance"])).quantize(Decimal("0.01")) == Decimal("23.99")
     assert r.report["aging"]["unapplied_credit"] == "0.00" and r.report["aging"]["ties"]
+
+
+def test_the_same_new_client_twice_in_one_sheet_the_later_row_wins(sqlite_office: Office):
+    office = sqlite_office
+    office.drop("clients.xlsx", {"Clients": [
+        CLIENT_HEADERS,
+        ["C001", "Old Name", "Individual", None, "1 Mill Lane", "Springfield", "IL", "62701", 30, "N"],
+        ["C001", "New Name", "Individual", None, "2 Mill Lane", "Springfield", "IL", "62701", 15, "N"]]})
+    run_batch(office.settings, D(2026, 3, 31))
+    engine = create_engine(office.settings.database_url)
+    from billing_batch.ledger.schema import clients
+    with engine.connect() as c:
+        rows = c.execute(select(clients.c.name, clients.c.address_line_1, clients.c.terms_days, clients.c.source_row)).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("New Name", "2 Mill Lane", 15, 3)]

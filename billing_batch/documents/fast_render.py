@@ -51,6 +51,7 @@ import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
@@ -314,9 +315,11 @@ _cache_lock = threading.Lock()
 
 def prepared(template: Path) -> PreparedTemplate | None:
     """The prepared template for `template` as it is on disk now (None: docxtpl renders it)."""
-    path = Path(template).resolve()
-    st = path.stat()
-    key = (str(path), st.st_mtime_ns, st.st_size)
+    path = Path(template)
+    if not path.is_absolute():
+        path = path.resolve()
+    st = path.stat()  # one system call per document: an edited template is prepared again
+    key = (str(path), st.st_mtime_ns, st.st_size, st.st_ino)
     with _cache_lock:
         if key in _cache:
             return _cache[key]
@@ -472,30 +475,49 @@ def iter_render_many(jobs: Iterable[Job], workers: int | None = None) -> Iterato
             yield from _render_chunk(chunk)
         return
     for template in {Path(job[0]) for job in head}:
-        prepared(template)  # forked workers inherit the preparation
+        try:
+            prepared(template)  # forked workers inherit the preparation
+        except Exception:  # noqa: BLE001 - a template that cannot be read fails its own jobs, below
+            pass
     with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-        pending: deque[Future | list[Rendered]] = deque()  # chunk outcomes, in job order
-        exhausted = False
+        # Chunk outcomes in job order: rendered here (a list) or (future, chunk) sent to a worker.
+        pending: deque[list[Rendered] | tuple[Future, list[Job]]] = deque()
+        exhausted = broken = False
+
+        def outcomes(entry) -> list[Rendered]:
+            nonlocal broken
+            if isinstance(entry, list):
+                return entry
+            future, chunk = entry
+            try:
+                return future.result()
+            except BrokenProcessPool:  # a worker died (killed, out of memory): finish here
+                broken = True
+                return _render_chunk(chunk)  # rewriting a file it wrote gives the same bytes
+
         while True:
-            busy = sum(1 for p in pending if isinstance(p, Future) and not p.done())
-            while not exhausted and busy < 2 * workers:  # every worker has its next chunk waiting
+            busy = sum(1 for e in pending if isinstance(e, tuple) and not e[0].done())
+            while not exhausted and not broken and busy < 2 * workers:  # a chunk waiting for each worker
                 chunk = next(chunks, None)
                 if chunk is None:
                     exhausted = True
-                else:
-                    pending.append(pool.submit(_render_chunk, chunk))
-                    busy += 1
-            while pending and (isinstance(pending[0], list) or pending[0].done()):
-                head_outcomes = pending.popleft()
-                yield from head_outcomes if isinstance(head_outcomes, list) else head_outcomes.result()
+                    break
+                try:
+                    pending.append((pool.submit(_render_chunk, chunk), chunk))
+                except BrokenProcessPool:
+                    broken = True
+                    pending.append(_render_chunk(chunk))
+                busy += 1
+            while pending and (isinstance(pending[0], list) or pending[0][0].done()):
+                yield from outcomes(pending.popleft())
             if not pending:
                 return
             chunk = None if exhausted else next(chunks, None)
             if chunk is None:
                 exhausted = True
-                wait([pending[0]], return_when=FIRST_COMPLETED)
+                wait([pending[0][0]], return_when=FIRST_COMPLETED)
             else:
-                pending.append(_render_chunk(chunk))  # the workers are busy: this process helps
+                pending.append(_render_chunk(chunk))  # every worker is busy: this process helps
 
 
 def render_many(jobs: Iterable[Job], workers: int | None = None) -> list[Rendered]:

@@ -131,24 +131,24 @@ def parse_sheet(file: str, sheet: RawSheet, kind: Kind, header_row: int, columns
         for col in kind.columns:
             c = columns.get(col.name)
             raw = cells[c - 1] if c and c <= len(cells) else ""
-            where = parsed.where(r, col.name)
             if c and (r, c) in sheet.errors:
                 err = sheet.errors[(r, c)]
                 msg = (f"the formula here shows the error {err}; fix the formula or type the value" if err else
                        "holds a formula with no saved result; open the file in Excel or LibreOffice, save it, "
                        "and drop it again (or type the value)")
-                parsed.problems.append(Problem(where, msg, err or None))
+                parsed.problems.append(Problem(parsed.where(r, col.name), msg, err or None))
                 values[col.name] = None
             elif is_blank(raw):
                 values[col.name] = col.default
                 if col.required:
-                    parsed.problems.append(Problem(where, f"{col.name} is required; fill it in and drop the file again"))
+                    parsed.problems.append(Problem(parsed.where(r, col.name),
+                                                   f"{col.name} is required; fill it in and drop the file again"))
             else:
                 try:
                     values[col.name] = parse_cell(col, raw, date_format, (r, c) in sheet.percent_cells,
                                                   sheet.padded.get((r, c)))
                 except CellError as exc:
-                    parsed.problems.append(Problem(where, f"{col.name} {exc}", clean_text(raw)))
+                    parsed.problems.append(Problem(parsed.where(r, col.name), f"{col.name} {exc}", clean_text(raw)))
                     values[col.name] = None
         occurrence = None
         if occurrence_col and occurrence_col <= len(cells) and not is_blank(cells[occurrence_col - 1]):

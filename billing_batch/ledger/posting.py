@@ -158,21 +158,27 @@ class Poster:
         """Upserted by Client ID: a later file replaces the fields it gives (blank = the default)."""
         existing = store.client_rows(self.conn)
         defaults = {db_name(c): db_value(c, c.default) for c in sheet.kind.columns if c.default is not None}
+        inserts: dict[str, dict] = {}  # new clients, inserted in one statement at the end
         for row in self._good_rows(sheet):
             values = db_values(sheet.kind, row.values, only=set(sheet.columns))
-            old = existing.get(values["client_id"])
+            cid = values["client_id"]
+            old = existing.get(cid)
             if old is None:
-                new = {**defaults, **values}
-                self.conn.execute(clients.insert().values(**new, **self._src(sheet, row)))
-                existing[new["client_id"]] = new
+                inserts[cid] = {**defaults, **values, **self._src(sheet, row)}
+                existing[cid] = inserts[cid]
                 tally.posted += 1
             elif all(old.get(k) == v for k, v in values.items()):
                 tally.already += 1
-            else:
-                self.conn.execute(clients.update().where(clients.c.client_id == values["client_id"])
-                                  .values(**values, **self._src(sheet, row)))
-                existing[values["client_id"]] = {**old, **values}
+            elif cid in inserts:  # the same new client twice in one sheet: the later row wins
+                inserts[cid].update(values, **self._src(sheet, row))
                 tally.posted += 1
+            else:
+                self.conn.execute(clients.update().where(clients.c.client_id == cid)
+                                  .values(**values, **self._src(sheet, row)))
+                existing[cid] = {**old, **values}
+                tally.posted += 1
+        if inserts:
+            self.conn.execute(clients.insert(), list(inserts.values()))
 
     def _rates(self, sheet: ParsedSheet, tally: SheetTally) -> None:
         """Versions by Effective From; a later card corrects a version with the same date; a version

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
 
 from sqlalchemy import (
     Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
@@ -72,6 +73,7 @@ source_files = Table(
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
 )
 
+@cache
 def db_name(column: Column_) -> str:
     """The ledger column for an input column: `Unit Price Override` -> unit_price_override_cents."""
     base = re.sub(r"[^a-z0-9]+", "_", column.name.lower()).strip("_")
@@ -263,6 +265,9 @@ outbox = Table(
 Index("ix_service_lines_client", service_lines.c.client_id, service_lines.c.service_date)
 Index("ix_allocations_invoice", allocations.c.invoice_id, allocations.c.alloc_date)
 Index("ix_invoices_client", invoices.c.client_id)
+Index("ix_payments_client", payments.c.client_id)
+Index("ix_payments_reverses", payments.c.reverses_payment_id)
+Index("ix_allocations_payment", allocations.c.payment_id)
 
 # Issued documents: insert-only (SPEC §6.2).
 IMMUTABLE_TABLES = ("invoices", "invoice_lines", "credit_notes")

@@ -456,8 +456,16 @@ def add_outboxes(conn: Connection, rows: list[tuple[str, int, str]], run_id: int
 
 
 def clients_with_credit(conn: Connection) -> set[str]:
-    """Clients whose applied payments have credit left (so a new invoice takes some)."""
-    return {c for c, credit in unapplied_credits(conn, date.max).items() if credit > 0}
+    """Clients with credit a new invoice can take: applied, unreversed payments with something left
+    (the rule of `payment_credit_left`, for every client in one query)."""
+    applied = select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(
+        allocations.c.payment_id == payments.c.id).scalar_subquery()
+    reversal = payments.alias("reversal")
+    q = (select(payments.c.client_id).distinct()
+         .where(payments.c.amount_cents > 0, payments.c.applied_run_id.is_not(None),
+                ~exists().where(reversal.c.reverses_payment_id == payments.c.id),
+                payments.c.amount_cents > applied))
+    return set(conn.execute(q).scalars())
 
 
 def all_open_invoices(conn: Connection, client_ids: set[str]) -> dict[str, list[Open]]:

@@ -192,6 +192,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('identity', 'occurrence', name='uq_payments_identity')
     )
+    with op.batch_alter_table('payments', schema=None) as batch_op:
+        batch_op.create_index('ix_payments_client', ['client_id'], unique=False)
+        batch_op.create_index('ix_payments_reverses', ['reverses_payment_id'], unique=False)
+
     op.create_table('rates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('service_code', sa.String(length=100), nullable=False),
@@ -377,11 +381,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('allocations', schema=None) as batch_op:
         batch_op.create_index('ix_allocations_invoice', ['invoice_id', 'alloc_date'], unique=False)
+        batch_op.create_index('ix_allocations_payment', ['payment_id'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('allocations', schema=None) as batch_op:
+        batch_op.drop_index('ix_allocations_payment')
         batch_op.drop_index('ix_allocations_invoice')
 
     op.drop_table('allocations')
@@ -400,6 +406,10 @@ def downgrade() -> None:
     op.drop_table('service_lines')
     op.drop_table('remittances')
     op.drop_table('rates')
+    with op.batch_alter_table('payments', schema=None) as batch_op:
+        batch_op.drop_index('ix_payments_reverses')
+        batch_op.drop_index('ix_payments_client')
+
     op.drop_table('payments')
     op.drop_table('payment_plans')
     op.drop_table('payer_fees')

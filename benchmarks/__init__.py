@@ -1,0 +1,1 @@
+"""Benchmarks of the nightly run: synthetic offices (generate.py) and the runner (run.py)."""

@@ -1,0 +1,657 @@
+"""Benchmark the nightly run on a synthetic office (issue 6).
+
+    python -m benchmarks.run --size M [--skip-baselines] [--skip-replay] [--experiment-indexes]
+
+1. Generates a fresh office of the size in `benchmarks/out/<size>/` (a separate process, so the
+   generator's memory does not count; not timed as part of the run).
+2. Runs the real pipeline (`run_batch`) on it with the business date after the last service:
+   every file new, every invoice issued. Prints wall time and peak memory per stage and in total.
+3. Runs it again the next business day with nothing new in the inbox.
+4. Baselines, in the same process and the same minutes (the machine is shared and noisy, so only
+   ratios within one run mean much):
+   - reading one monthly service log with `pandas.read_excel(engine="openpyxl")` against the
+     project's reader (`intake.inbox.read_file`: zip checks, calamine, header detection, cell
+     parsing and validation — strictly more work than pandas does);
+   - rendering the same 500 invoices (contexts from the ledger, as the run built them) with one
+     `DocxTemplate` per document written with `write_atomic` — how documents were rendered before —
+     against the project's renderer (`render_many`, all cores; and in one process).
+5. Replays the documents stage alone (the pipeline's own `render_outbox`, on a copy of the first
+   run's ledger with every document pending) for a second, quieter measure of that stage.
+6. Writes everything to `benchmarks/out/bench-<size>-<time>.json` and `bench-<size>-latest.json`.
+
+How memory is measured: a thread samples the resident set size (VmRSS in /proc/<pid>/status) of
+this process and of all its descendants (the forked render workers), summed, every 20 ms and at
+every stage boundary; a stage's peak is the highest sample taken while it ran. That sum counts the
+pages the workers share copy-on-write with this process once per process, so it errs high; the
+proportional set size (Pss in /proc/<pid>/smaps_rollup: each shared page divided among its
+sharers), summed over the same processes, is the machine's real cost. PSS is read every 250 ms
+while workers are alive (it costs ~10 ms a read) and at stage boundaries; with no worker alive
+it equals this process's RSS. The kernel's own high-water mark of this process (VmHWM, reset
+before each run through /proc/self/clear_refs) is reported beside them as a check. Stage boundaries come from wrapping the
+pipeline's `_Run.stage` timer, so a stage's wall time has the same boundaries as the run report's
+"timings".
+
+`--experiment-indexes` adds the indexes proposed for the ledger before the first run, to measure
+what they change; results go to `bench-<size>-indexes-*.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.generate import OUT, SIZES
+from billing_batch import pipeline
+from billing_batch.config import load_settings
+from billing_batch.pipeline import run_batch
+
+console = Console()
+SAMPLE_SECONDS = 0.02
+TARGETS = {"render_ratio": 10.0, "first_run_s": 60.0, "peak_mb": 1500.0, "second_run_s": 5.0, "l_over_m": 2.2}
+
+
+# ------------------------------------------------------------------------------------------ memory
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as fh:
+                    kids = [int(k) for k in fh.read().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def tree_memory_mb(with_pss: bool) -> tuple[float, float | None]:
+    """(sum of RSS, sum of PSS or None) over this process and its descendants. PSS shares each page
+    among the processes mapping it, so forked workers' copy-on-write pages count once; reading it
+    costs ~10 ms for a 300 MB process, so it is sampled less often, and only with workers alive
+    (alone, this process's PSS is its RSS)."""
+    pids = [os.getpid(), *_descendants(os.getpid())]
+    rss = sum(_rss_kb(p) for p in pids) / 1024
+    if len(pids) == 1:
+        return rss, rss
+    return rss, (sum(_pss_kb(p) for p in pids) / 1024 if with_pss else None)
+
+
+def reset_hwm() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+def hwm_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+class RssMonitor(threading.Thread):
+    """Peak memory of the process tree per label (the stage running): the RSS sum every 20 ms, the
+    PSS sum every 250 ms while workers are alive (and at stage boundaries)."""
+
+    PSS_EVERY = 0.25
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.lock = threading.Lock()
+        self.label: str | None = None
+        self.peaks: dict[str | None, float] = {}
+        self.pss_peaks: dict[str | None, float] = {}
+        self.overall = 0.0
+        self.overall_pss = 0.0
+        self.samples = 0
+        self._last_pss = 0.0
+        self._halt = threading.Event()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.peaks, self.pss_peaks, self.overall, self.overall_pss, self.label = {}, {}, 0.0, 0.0, None
+
+    def sample(self, force_pss: bool = False) -> None:
+        now = time.monotonic()
+        want_pss = force_pss or now - self._last_pss >= self.PSS_EVERY
+        rss, pss = tree_memory_mb(want_pss)
+        if want_pss:
+            self._last_pss = now
+        with self.lock:
+            self.samples += 1
+            self.peaks[self.label] = max(self.peaks.get(self.label, 0.0), rss)
+            self.overall = max(self.overall, rss)
+            if pss is not None:
+                self.pss_peaks[self.label] = max(self.pss_peaks.get(self.label, 0.0), pss)
+                self.overall_pss = max(self.overall_pss, pss)
+
+    def enter(self, label: str) -> None:
+        self.sample(force_pss=True)
+        with self.lock:
+            self.label = label
+        self.sample(force_pss=True)
+
+    def leave(self) -> None:
+        self.sample(force_pss=True)
+        with self.lock:
+            self.label = None
+
+    def run(self) -> None:
+        while not self._halt.wait(SAMPLE_SECONDS):
+            self.sample()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
+# ------------------------------------------------------------------------------------------ runs
+
+@dataclass
+class StageMark:
+    name: str
+    seconds: float
+    peak_mb: float | None  # RSS summed over the process tree (counts shared pages once per process)
+    peak_pss_mb: float | None = None  # PSS summed over the process tree (shared pages shared out)
+
+
+@dataclass
+class RunMeasure:
+    label: str
+    as_of: str
+    total_seconds: float
+    peak_mb: float
+    peak_pss_mb: float
+    main_hwm_mb: float | None
+    stages: list[StageMark] = field(default_factory=list)
+    pipeline_timings: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+    load_before: tuple = ()
+    load_after: tuple = ()
+
+
+@contextmanager
+def traced_stages(monitor: RssMonitor, marks: list[tuple[str, float, float]]):
+    """Wrap the pipeline's stage timer so the monitor knows which stage is running."""
+    cls = getattr(pipeline, "_Run", None)
+    original = getattr(cls, "stage", None)
+    if original is None:
+        yield False
+        return
+
+    @contextmanager
+    def stage(self, name):
+        t0 = time.perf_counter()
+        monitor.enter(name)
+        try:
+            with original(self, name):
+                yield
+        finally:
+            monitor.leave()
+            t1 = time.perf_counter()
+            marks.append((name, t0, t1))
+            console.print(f"    [dim]{name:<12} {t1 - t0:7.2f} s[/dim]")
+
+    cls.stage = stage
+    try:
+        yield True
+    finally:
+        cls.stage = original
+
+
+def measure_run(label: str, config: Path, as_of: date, monitor: RssMonitor) -> RunMeasure:
+    settings = load_settings(config)
+    marks: list[tuple[str, float, float]] = []
+    reset_hwm()
+    monitor.reset()
+    load_before = os.getloadavg()
+    docs_before = _documents_written(settings)
+    console.print(f"[bold]{label}[/bold] (as of {as_of})")
+    t0 = time.perf_counter()
+    with traced_stages(monitor, marks):
+        result = run_batch(settings, as_of)
+    total = time.perf_counter() - t0
+    monitor.sample()
+    report = result.report
+    by_stage: dict[str, StageMark] = {}
+    for name, a, b in marks:
+        mark = by_stage.setdefault(name, StageMark(name, 0.0, 0.0))
+        mark.seconds += b - a
+    for name, mark in by_stage.items():
+        mark.seconds = round(mark.seconds, 3)
+        mark.peak_mb = round(monitor.peaks.get(name, 0.0), 1)
+        mark.peak_pss_mb = round(monitor.pss_peaks.get(name, 0.0), 1)
+    if not by_stage:  # the stage timer could not be wrapped: the pipeline's own timings, no memory
+        by_stage = {k: StageMark(k, v, None) for k, v in report.get("timings", {}).items()}
+    counts = {"rows_read": report["totals"]["rows_read"], "rows_posted": report["totals"]["posted"],
+              "rows_already_posted": report["totals"]["already_posted"], "rows_rejected": report["totals"]["rejected"],
+              "invoices": report["invoices"]["count"], "payments_applied": report.get("payments_applied"),
+              "problems": len(report.get("problems", [])), "document_failures": len(result.document_failures),
+              "documents_written": _documents_written(settings) - docs_before}
+    return RunMeasure(label, as_of.isoformat(), round(total, 3), round(monitor.overall, 1),
+                      round(monitor.overall_pss, 1), _round(hwm_mb()),
+                      list(by_stage.values()), dict(report.get("timings", {})), counts, load_before,
+                      os.getloadavg())
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)
+
+
+def _documents_written(settings) -> int:
+    """Word documents under output/ (invoices, credit notes, letters)."""
+    return sum(1 for p in settings.output.rglob("*.docx") if "dry-run" not in p.parts)
+
+
+# ------------------------------------------------------------------------------------------ baselines
+
+def best_of(n: int, fn) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(n):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def read_baseline(path: Path, config: Path, repeat: int) -> dict:
+    import pandas as pd
+
+    from billing_batch.intake.inbox import read_file
+    from billing_batch.intake.workbook import read_sheets
+
+    settings = load_settings(config)
+    console.print(f"[bold]Baseline: reading[/bold] {path.name}")
+    t_pandas, frames = best_of(repeat, lambda: pd.read_excel(path, sheet_name=None, engine="openpyxl"))
+    rows = sum(len(df) for df in frames.values())
+    t_raw, _ = best_of(repeat, lambda: read_sheets(path))
+    t_project, intake = best_of(repeat, lambda: read_file(path, settings))
+    return {"file": path.name, "rows": rows, "pandas_openpyxl_s": round(t_pandas, 3),
+            "project_read_sheets_s": round(t_raw, 3), "project_read_parse_validate_s": round(t_project, 3),
+            "project_rows": intake.rows_read, "ratio": round(t_pandas / t_project, 2),
+            "ratio_read_only": round(t_pandas / t_raw, 2)}
+
+
+def invoice_jobs(config: Path, as_of: date, n: int, out: Path) -> list[tuple[Path, dict, Path]]:
+    """The first n invoices the run issued: template and context exactly as the run builds them."""
+    import inspect
+
+    from sqlalchemy import select
+
+    from billing_batch.ledger import store
+    from billing_batch.ledger.db import open_ledger
+    from billing_batch.ledger.schema import outbox
+
+    settings = load_settings(config)
+    run = pipeline._Run(settings, as_of, False, lambda *a: None)
+    engine = open_ledger(settings.database_url)
+    jobs = []
+    try:
+        with engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(
+                select(outbox).where(outbox.c.kind == "invoice").order_by(outbox.c.id).limit(n))]
+            extra = ()
+            if "invoices" in inspect.signature(run.document).parameters:  # contexts from one bulk read
+                extra = (store.invoices_for_documents(conn, [j["ref_id"] for j in rows]),)
+            for job in rows:
+                template, ctx = run.document(conn, job, *extra)
+                jobs.append((run.template(template), ctx, out / Path(job["path"]).name))
+    finally:
+        engine.dispose()
+    return jobs
+
+
+def render_baseline(config: Path, as_of: date, n: int, workers: int | None) -> dict:
+    from docxtpl import DocxTemplate
+
+    from billing_batch.documents.fast_render import render_bytes, strict_env, usable_cpus
+    from billing_batch.documents.render import render_many, write_atomic
+
+    base = OUT / "render-baseline"
+    shutil.rmtree(base, ignore_errors=True)
+    jobs = invoice_jobs(config, as_of, n, base / "x")
+    lines = sorted(len(c["lines"]) for _, c, _ in jobs)
+    console.print(f"[bold]Baseline: rendering[/bold] {len(jobs)} invoices "
+                  f"({lines[0]}-{lines[-1]} lines, median {lines[len(lines) // 2]})")
+
+    def docxtpl_each(dest: Path):
+        for template, ctx, out in jobs:
+            doc = DocxTemplate(str(template))
+            doc.render(ctx, jinja_env=strict_env())
+            buf = io.BytesIO()
+            doc.save(buf)
+            write_atomic(dest / out.name, buf.getvalue())
+
+    def project(dest: Path, w: int | None):
+        results = render_many([(t, c, dest / o.name) for t, c, o in jobs], workers=w)
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise RuntimeError(f"{len(bad)} documents failed, e.g. {bad[0].error}")
+
+    def docxtpl_bytes():
+        for template, ctx, _ in jobs:
+            doc = DocxTemplate(str(template))
+            doc.render(ctx, jinja_env=strict_env())
+            doc.save(io.BytesIO())
+
+    def fast_bytes():
+        for template, ctx, _ in jobs:
+            render_bytes(template, ctx)
+
+    t_base = _timed(lambda: docxtpl_each(base / "docxtpl"))
+    fast_bytes()  # prepare the templates in this process once, as any run does on its first document
+    t_all = _timed(lambda: project(base / "render_many", workers))
+    t_one = _timed(lambda: project(base / "render_many_1", 1))
+    t_base_bytes = _timed(docxtpl_bytes)
+    t_fast_bytes = _timed(fast_bytes)
+    same = _same_documents(base / "docxtpl", base / "render_many", [o.name for _, _, o in jobs[:50]])
+    shutil.rmtree(base, ignore_errors=True)
+    return {"documents": len(jobs), "lines_min": lines[0], "lines_median": lines[len(lines) // 2],
+            "lines_max": lines[-1], "workers": workers or usable_cpus(),
+            "docxtpl_per_document_s": round(t_base, 3), "render_many_all_cores_s": round(t_all, 3),
+            "render_many_one_process_s": round(t_one, 3), "ratio": round(t_base / t_all, 2),
+            "ratio_one_process": round(t_base / t_one, 2),
+            "render_only_docxtpl_s": round(t_base_bytes, 3), "render_only_fast_s": round(t_fast_bytes, 3),
+            "ratio_render_only": round(t_base_bytes / t_fast_bytes, 2),
+            "ms_per_document": {"docxtpl": round(t_base / len(jobs) * 1000, 2),
+                                "render_many": round(t_all / len(jobs) * 1000, 2)},
+            "first_50_identical_parts": same}
+
+
+def documents_replay(config: Path, as_of: date) -> dict:
+    """The documents stage alone, timed again: the pipeline's own `_Run.render_outbox` on a copy of
+    the first run's ledger with every outbox row set back to pending, writing into a scratch
+    folder. A second, quieter measure of the stage (nothing else of the run around it)."""
+    from sqlalchemy import make_url
+
+    from billing_batch.ledger.db import open_ledger
+    from billing_batch.ledger.schema import outbox
+
+    settings = load_settings(config)
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        return {"skipped": "the replay copies a SQLite ledger"}
+    base = OUT / "documents-replay"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    shutil.copyfile(url.database, base / "ledger.sqlite")
+    engine = open_ledger(f"sqlite:///{base / 'ledger.sqlite'}")
+    run = pipeline._Run(settings, as_of, False, lambda *a: None)
+    run.out = base / "output"
+    console.print("[bold]Replay: documents stage alone[/bold]")
+    try:
+        with engine.begin() as conn:
+            documents = conn.execute(outbox.update().values(status="pending")).rowcount
+        with engine.connect() as conn:
+            t0 = time.perf_counter()
+            failures = run.render_outbox(conn)
+            total = time.perf_counter() - t0
+    finally:
+        engine.dispose()
+        shutil.rmtree(base, ignore_errors=True)
+    return {"documents": documents, "failures": len(failures), "seconds": round(total, 3)}
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _same_documents(a: Path, b: Path, names: list[str]) -> bool:
+    import zipfile
+
+    for name in names:
+        with zipfile.ZipFile(a / name) as za, zipfile.ZipFile(b / name) as zb:
+            if za.namelist() != zb.namelist() or any(za.read(n) != zb.read(n) for n in za.namelist()):
+                return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------ output
+
+def run_table(m: RunMeasure) -> Table:
+    t = Table(title=f"{m.label} — as of {m.as_of}", title_justify="left")
+    t.add_column("stage")
+    t.add_column("wall s", justify="right")
+    t.add_column("share", justify="right")
+    t.add_column("peak PSS MB", justify="right")
+    t.add_column("peak RSS-sum MB", justify="right")
+    for s in m.stages:
+        t.add_row(s.name, f"{s.seconds:.2f}", f"{s.seconds / m.total_seconds:.0%}",
+                  "-" if s.peak_pss_mb is None else f"{s.peak_pss_mb:.0f}",
+                  "-" if s.peak_mb is None else f"{s.peak_mb:.0f}")
+    between = m.total_seconds - sum(s.seconds for s in m.stages)
+    t.add_row("[dim]between stages[/dim]", f"{between:.2f}", f"{between / m.total_seconds:.0%}", "", "")
+    t.add_row("[bold]total[/bold]", f"[bold]{m.total_seconds:.2f}[/bold]", "100%", f"[bold]{m.peak_pss_mb:.0f}[/bold]",
+              f"{m.peak_mb:.0f}" + (f" (main HWM {m.main_hwm_mb:.0f})" if m.main_hwm_mb else ""))
+    return t
+
+
+def baseline_table(read: dict | None, render: dict | None) -> Table:
+    t = Table(title="Baselines (same run)", title_justify="left")
+    for col in ("measure", "baseline s", "project s", "ratio"):
+        t.add_column(col, justify="left" if col == "measure" else "right")
+    if read:
+        t.add_row(f"read {read['file']} ({read['rows']:,} rows): pandas.read_excel(openpyxl) vs read_file "
+                  "(read + parse + validate)", f"{read['pandas_openpyxl_s']:.2f}",
+                  f"{read['project_read_parse_validate_s']:.2f}", f"[bold]{read['ratio']:.1f}x[/bold]")
+        t.add_row("  same, against the project's raw read (read_sheets)", f"{read['pandas_openpyxl_s']:.2f}",
+                  f"{read['project_read_sheets_s']:.2f}", f"{read['ratio_read_only']:.1f}x")
+    if render:
+        n = render["documents"]
+        t.add_row(f"render + write {n} invoices: one DocxTemplate each vs render_many "
+                  f"({render['workers']} processes)", f"{render['docxtpl_per_document_s']:.2f}",
+                  f"{render['render_many_all_cores_s']:.2f}", f"[bold]{render['ratio']:.1f}x[/bold]")
+        t.add_row("  same, render_many in one process", f"{render['docxtpl_per_document_s']:.2f}",
+                  f"{render['render_many_one_process_s']:.2f}", f"{render['ratio_one_process']:.1f}x")
+        t.add_row("  rendering only, in memory, one process", f"{render['render_only_docxtpl_s']:.2f}",
+                  f"{render['render_only_fast_s']:.2f}", f"{render['ratio_render_only']:.1f}x")
+    return t
+
+
+def targets(size: str, first: RunMeasure, second: RunMeasure, render: dict | None, m_latest: dict | None) -> list[dict]:
+    rows = []
+    if render:
+        rows.append({"target": "rendering >= 10x the one-DocxTemplate-per-document baseline",
+                     "measured": f"{render['ratio']:.1f}x", "ok": render["ratio"] >= TARGETS["render_ratio"]})
+    if size == "M":
+        rows.append({"target": "first run of M < 60 s", "measured": f"{first.total_seconds:.1f} s",
+                     "ok": first.total_seconds < TARGETS["first_run_s"]})
+        rows.append({"target": "peak memory of M < 1.5 GB (PSS; RSS summed over processes)",
+                     "measured": f"{first.peak_pss_mb:.0f} MB ({first.peak_mb:.0f} MB)",
+                     "ok": first.peak_pss_mb < TARGETS["peak_mb"]})
+    if size == "M":
+        rows.append({"target": "second run of M with nothing new < 5 s", "measured": f"{second.total_seconds:.1f} s",
+                     "ok": second.total_seconds < TARGETS["second_run_s"]})
+    if size == "L" and m_latest:
+        ratio = first.total_seconds / m_latest["first_run"]["total_seconds"]
+        rows.append({"target": f"L <= 2.2x M (M measured {m_latest['finished']})", "measured": f"{ratio:.2f}x",
+                     "ok": ratio <= TARGETS["l_over_m"]})
+    return rows
+
+
+def targets_table(rows: list[dict]) -> Table:
+    t = Table(title="Targets", title_justify="left")
+    t.add_column("target")
+    t.add_column("measured", justify="right")
+    t.add_column("", justify="center")
+    for r in rows:
+        t.add_row(r["target"], r["measured"], "[green]met[/green]" if r["ok"] else "[red]missed[/red]")
+    return t
+
+
+# ------------------------------------------------------------------------------------------ main
+
+PROPOSED_INDEXES = (  # what the proposed migration would add (see the report of issue 6)
+    "CREATE INDEX IF NOT EXISTS ix_payments_client ON payments (client_id)",
+    "CREATE INDEX IF NOT EXISTS ix_payments_reverses ON payments (reverses_payment_id)",
+    "CREATE INDEX IF NOT EXISTS ix_allocations_payment ON allocations (payment_id)",
+)
+
+
+def add_proposed_indexes(config: Path) -> None:
+    """Experiment: create the ledger and add the proposed indexes before the first run."""
+    from sqlalchemy import text
+
+    from billing_batch.ledger.db import open_ledger
+
+    engine = open_ledger(load_settings(config).database_url)
+    try:
+        with engine.begin() as conn:
+            for ddl in PROPOSED_INDEXES:
+                conn.execute(text(ddl))
+    finally:
+        engine.dispose()
+
+
+def generate_office(size: str) -> dict:
+    console.print(f"[bold]Generating[/bold] office {size} {SIZES[size]}")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.generate", "--size", size, "--out", str(OUT)],
+                         check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    manifest = json.loads(out.stdout.strip().splitlines()[-1])
+    console.print(f"    [dim]{len(manifest['files'])} workbooks in {manifest['seconds']} s[/dim]")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Benchmark the nightly run on a synthetic office.")
+    ap.add_argument("--size", choices=sorted(SIZES), default="M")
+    ap.add_argument("--skip-baselines", action="store_true")
+    ap.add_argument("--workers", type=int, default=None, help="render processes for the baseline (default: cores)")
+    ap.add_argument("--render-docs", type=int, default=500)
+    ap.add_argument("--experiment-indexes", action="store_true",
+                    help="add the proposed indexes (payments.client_id, payments.reverses_payment_id, "
+                         "allocations.payment_id) to the ledger before the first run")
+    ap.add_argument("--skip-replay", action="store_true",
+                    help="do not time the documents stage again on its own")
+    args = ap.parse_args(argv)
+
+    started = datetime.now()
+    manifest = generate_office(args.size)
+    config, as_of = Path(manifest["config"]), date.fromisoformat(manifest["as_of"])
+    if args.experiment_indexes:
+        add_proposed_indexes(config)
+
+    monitor = RssMonitor()
+    monitor.start()
+    note = " (with the proposed indexes)" if args.experiment_indexes else ""
+    first = measure_run(f"First run, size {args.size}: everything new{note}", config, as_of, monitor)
+    second = measure_run(f"Second run, size {args.size}: nothing new", config, as_of + timedelta(days=1), monitor)
+    monitor.stop()
+
+    read = render = replay = None
+    if not args.skip_baselines:
+        repeat = 1 if args.size == "L" else 2
+        read = read_baseline(Path(manifest["service_logs"][0]), config, repeat)
+        render = render_baseline(config, as_of, args.render_docs, args.workers)
+    if not args.skip_replay:
+        replay = documents_replay(config, as_of)
+
+    latest_m = OUT / ("bench-M-indexes-latest.json" if args.experiment_indexes else "bench-M-latest.json")
+    m_latest = json.loads(latest_m.read_text()) if args.size == "L" and latest_m.exists() else None
+    goal_rows = targets(args.size, first, second, render, m_latest)
+
+    console.print()
+    console.print(run_table(first))
+    console.print(run_table(second))
+    if read or render:
+        console.print(baseline_table(read, render))
+    if replay and "seconds" in replay:
+        stage = sum(x.seconds for x in first.stages if x.name == "documents")
+        console.print(f"Documents stage: {stage:.1f} s in the first run; replayed alone on a copy of the ledger: "
+                      f"[bold]{replay['seconds']:.1f} s[/bold] for {replay['documents']:,} documents "
+                      f"({replay['seconds'] / max(replay['documents'], 1) * 1000:.2f} ms each)")
+    if goal_rows:
+        console.print(targets_table(goal_rows))
+
+    result = {"size": args.size, "spec": SIZES[args.size].__dict__, "started": started.isoformat(timespec="seconds"),
+              "finished": datetime.now().isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+              "python": sys.version.split()[0], "manifest": manifest,
+              "memory_method": "peak_mb: sum of VmRSS of this process and its descendants, sampled every 20 ms "
+                               "and at stage boundaries (counts copy-on-write pages once per process); "
+                               "peak_pss_mb: sum of Pss (smaps_rollup) over the same processes, every 250 ms "
+                               "while workers are alive and at stage boundaries; main_hwm_mb: VmHWM of this "
+                               "process, reset before each run",
+              "first_run": _measure_dict(first), "second_run": _measure_dict(second),
+              "baselines": {"read": read, "render": render}, "documents_replay": replay,
+              "git": _git_head(), "targets": goal_rows}
+    result["experiment_indexes"] = args.experiment_indexes
+    stamp = started.strftime("%Y%m%dT%H%M%S")
+    tag = f"{args.size}-indexes" if args.experiment_indexes else args.size
+    for name in (f"bench-{tag}-{stamp}.json", f"bench-{tag}-latest.json"):
+        (OUT / name).write_text(json.dumps(result, indent=2, default=str))
+    console.print(f"[dim]written {OUT / f'bench-{tag}-{stamp}.json'}[/dim]")
+    return 0
+
+
+def _git_head() -> dict | None:
+    """The commit measured, and the files that differed from it (read-only git commands)."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=repo).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=True,
+                               cwd=repo).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {"commit": head, "uncommitted": [line[3:] for line in dirty]}
+
+
+def _measure_dict(m: RunMeasure) -> dict:
+    d = m.__dict__.copy()
+    d["stages"] = [s.__dict__ for s in m.stages]
+    return d
+
+
+if __name__ == "__main__":
+    sys.exit(main())
