@@ -1,6 +1,6 @@
 """Benchmark the nightly run on a synthetic office (issue 6).
 
-    python -m benchmarks.run --size M [--skip-baselines] [--skip-replay] [--experiment-indexes]
+    python -m benchmarks.run --size M [--skip-baselines] [--skip-replay]
 
 1. Generates a fresh office of the size in `benchmarks/out/<size>/` (a separate process, so the
    generator's memory does not count; not timed as part of the run).
@@ -31,8 +31,6 @@ before each run through /proc/self/clear_refs) is reported beside them as a chec
 pipeline's `_Run.stage` timer, so a stage's wall time has the same boundaries as the run report's
 "timings".
 
-`--experiment-indexes` adds the indexes proposed for the ledger before the first run, to measure
-what they change; results go to `bench-<size>-indexes-*.json`.
 """
 
 from __future__ import annotations
@@ -532,28 +530,6 @@ def targets_table(rows: list[dict]) -> Table:
 
 # ------------------------------------------------------------------------------------------ main
 
-PROPOSED_INDEXES = (  # what the proposed migration would add (see the report of issue 6)
-    "CREATE INDEX IF NOT EXISTS ix_payments_client ON payments (client_id)",
-    "CREATE INDEX IF NOT EXISTS ix_payments_reverses ON payments (reverses_payment_id)",
-    "CREATE INDEX IF NOT EXISTS ix_allocations_payment ON allocations (payment_id)",
-)
-
-
-def add_proposed_indexes(config: Path) -> None:
-    """Experiment: create the ledger and add the proposed indexes before the first run."""
-    from sqlalchemy import text
-
-    from billing_batch.ledger.db import open_ledger
-
-    engine = open_ledger(load_settings(config).database_url)
-    try:
-        with engine.begin() as conn:
-            for ddl in PROPOSED_INDEXES:
-                conn.execute(text(ddl))
-    finally:
-        engine.dispose()
-
-
 def generate_office(size: str) -> dict:
     console.print(f"[bold]Generating[/bold] office {size} {SIZES[size]}")
     out = subprocess.run([sys.executable, "-m", "benchmarks.generate", "--size", size, "--out", str(OUT)],
@@ -569,9 +545,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--workers", type=int, default=None, help="render processes for the baseline (default: cores)")
     ap.add_argument("--render-docs", type=int, default=500)
-    ap.add_argument("--experiment-indexes", action="store_true",
-                    help="add the proposed indexes (payments.client_id, payments.reverses_payment_id, "
-                         "allocations.payment_id) to the ledger before the first run")
     ap.add_argument("--skip-replay", action="store_true",
                     help="do not time the documents stage again on its own")
     args = ap.parse_args(argv)
@@ -579,13 +552,10 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now()
     manifest = generate_office(args.size)
     config, as_of = Path(manifest["config"]), date.fromisoformat(manifest["as_of"])
-    if args.experiment_indexes:
-        add_proposed_indexes(config)
 
     monitor = RssMonitor()
     monitor.start()
-    note = " (with the proposed indexes)" if args.experiment_indexes else ""
-    first = measure_run(f"First run, size {args.size}: everything new{note}", config, as_of, monitor)
+    first = measure_run(f"First run, size {args.size}: everything new", config, as_of, monitor)
     second = measure_run(f"Second run, size {args.size}: nothing new", config, as_of + timedelta(days=1), monitor)
     monitor.stop()
 
@@ -597,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_replay:
         replay = documents_replay(config, as_of)
 
-    latest_m = OUT / ("bench-M-indexes-latest.json" if args.experiment_indexes else "bench-M-latest.json")
+    latest_m = OUT / "bench-M-latest.json"
     m_latest = json.loads(latest_m.read_text()) if args.size == "L" and latest_m.exists() else None
     goal_rows = targets(args.size, first, second, render, m_latest)
 
@@ -625,9 +595,8 @@ def main(argv: list[str] | None = None) -> int:
               "first_run": _measure_dict(first), "second_run": _measure_dict(second),
               "baselines": {"read": read, "render": render}, "documents_replay": replay,
               "git": _git_head(), "targets": goal_rows}
-    result["experiment_indexes"] = args.experiment_indexes
     stamp = started.strftime("%Y%m%dT%H%M%S")
-    tag = f"{args.size}-indexes" if args.experiment_indexes else args.size
+    tag = args.size
     for name in (f"bench-{tag}-{stamp}.json", f"bench-{tag}-latest.json"):
         (OUT / name).write_text(json.dumps(result, indent=2, default=str))
     console.print(f"[dim]written {OUT / f'bench-{tag}-{stamp}.json'}[/dim]")
