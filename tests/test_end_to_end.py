@@ -171,3 +171,23 @@ def test_weekly_cycle_waits_for_its_day_and_catches_up_a_missed_one(sqlite_offic
     assert run_batch(settings, D(2026, 3, 26)).invoices == []  # Thursday: no billing day yet
     # Friday 03-27 was missed; the Saturday run catches it up (the 04-05 line is still in the future).
     assert [(n, str(t)) for n, t in run_batch(settings, D(2026, 3, 28)).invoices] == [("INV-2026-00004", "110.00")]
+
+
+def test_outputs_are_readable_by_the_office_like_any_saved_file(sqlite_office: Office):
+    """Temp-file-and-rename must not leave documents private to the user who ran the job."""
+    import os
+    import stat
+
+    drop_office(sqlite_office)
+    office = sqlite_office
+    office.drop("bad.xlsx", {"Clients": [CLIENT_HEADERS, ["C9", "X", "Alien"]]})
+    old = os.umask(0o022)
+    try:
+        run_batch(office.settings, D(2026, 3, 31))
+    finally:
+        os.umask(old)
+    written = [*(office.root / "output").rglob("*.docx"), *(office.root / "output").rglob("*.xlsx"),
+               *(office.root / "output").rglob("*.json"), *(office.root / "rejected").rglob("*.xlsx")]
+    assert len(written) >= 7
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

@@ -358,6 +358,13 @@ CHUNK = 32  # documents per task sent to a worker: enough to amortise the hand-o
 FSYNC_THREADS = 8
 
 
+def file_mode() -> int:
+    """The mode a file saved by this process would get (0o666 less the umask)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:
     """`render.write_atomic` for many files at once, with the same guarantee: a file appears under
     its final name only complete and on disk. Each is written under a temporary name in its folder;
@@ -372,6 +379,7 @@ def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
             temps[i] = (fd, tmp)
+            os.fchmod(fd, file_mode())  # mkstemp makes it private; the office must read it
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

@@ -19,7 +19,7 @@ from pathlib import Path
 from jinja2.sandbox import SandboxedEnvironment
 
 from billing_batch.documents import fast_render
-from billing_batch.documents.fast_render import Job, Rendered, iter_render_many, write_durably
+from billing_batch.documents.fast_render import Job, Rendered, file_mode, iter_render_many, write_durably
 
 __all__ = ["Job", "Rendered", "iter_render_many", "jinja_env", "render_docx", "render_many", "write_atomic",
            "write_durably"]
@@ -52,15 +52,9 @@ def write_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            os.fchmod(fh.fileno(), file_mode())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
