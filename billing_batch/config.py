@@ -309,11 +309,3 @@ def load_settings(path: Path) -> Settings:
             value = "" if err["type"] in ("extra_forbidden", "missing") else f" (found {err.get('input')!r})"
             messages.append(f"{where}: {key}{value} {_describe(err)}")
         raise ConfigError(messages)
-
-
-def config_template() -> str:
-    """The commented config.yaml shipped with the repository (copied by `init`)."""
-    from billing_batch.resources import data_path
-
-    return data_path("config.yaml").read_text(encoding="utf-8")
-

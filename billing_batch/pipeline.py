@@ -74,6 +74,13 @@ def business_today(settings: Settings) -> date:
     return datetime.now(settings.tz).date()
 
 
+def aging_as_of(conn: Connection, as_of: date, buckets: list[int]) -> tuple[Aging, Reconciliation]:
+    """The aging from ledger entries dated on or before `as_of`, and its reconciliation with the
+    ledger's own totals (SPEC §4.3)."""
+    aging = age(store.open_items(conn, as_of), store.unapplied_credits(conn, as_of), as_of, buckets)
+    return aging, Reconciliation(aging.balance, store.ledger_balance(conn, as_of))
+
+
 @contextmanager
 def run_lock(settings: Settings):
     """One run at a time per office folder (SPEC §6.5); the PostgreSQL ledger adds its own lock."""
@@ -233,9 +240,7 @@ class _Run:
         return True, [(n, d.total) for d, n, _ in batch]
 
     def aging(self, conn: Connection) -> tuple[Aging, Reconciliation]:
-        aging = age(store.open_items(conn, self.as_of), store.unapplied_credits(conn, self.as_of), self.as_of,
-                    self.s.aging.buckets)
-        return aging, Reconciliation(aging.balance, store.ledger_balance(conn, self.as_of))
+        return aging_as_of(conn, self.as_of, self.s.aging.buckets)
 
     def template(self, name: str) -> Path:
         own = self.s.templates / name
@@ -436,9 +441,7 @@ def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, R
     engine = open_ledger(settings.database_url)
     try:
         with engine.connect() as conn:
-            aging = age(store.open_items(conn, as_of), store.unapplied_credits(conn, as_of), as_of,
-                        settings.aging.buckets)
-            recon = Reconciliation(aging.balance, store.ledger_balance(conn, as_of))
+            aging, recon = aging_as_of(conn, as_of, settings.aging.buckets)
             clients = store.client_rows(conn)
             last_payments = store.last_payment_dates(conn, as_of)
     finally:

@@ -112,7 +112,8 @@ def _apply(conn: Connection, adj: dict, run_id: int, credit_prefix: str,
             amount -= take
         return None
     if kind == "Write-off":
-        items = [i for i in store.open_invoices(conn, adj["client_id"]) if invoice is None or i.invoice_id == invoice["id"]]
+        items = [i for i in store.all_open_invoices(conn, {adj["client_id"]})[adj["client_id"]]
+                 if i.balance > 0 and (invoice is None or i.invoice_id == invoice["id"])]
         open_total = sum(i.balance for i in items)
         if amount > open_total:
             what = f"invoice {invoice['number']}'s" if invoice else "the client's"

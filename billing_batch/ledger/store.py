@@ -223,16 +223,6 @@ def last_payment_dates(conn: Connection, as_of: date) -> dict[str, date]:
 
 # -- applying money ------------------------------------------------------------------------------
 
-def open_invoices(conn: Connection, client_id: str) -> list[Open]:
-    """The client's invoices with a balance now (every allocation counted, whatever its date)."""
-    applied = func.coalesce(func.sum(allocations.c.amount_cents), 0)
-    q = (select(invoices.c.id, invoices.c.number, invoices.c.invoice_date, invoices.c.due_date,
-                (invoices.c.total_cents - applied).label("balance"))
-         .select_from(invoices.outerjoin(allocations, allocations.c.invoice_id == invoices.c.id))
-         .where(invoices.c.client_id == client_id)
-         .group_by(invoices.c.id, invoices.c.number, invoices.c.invoice_date, invoices.c.due_date,
-                   invoices.c.total_cents))
-    return [Open(r.id, r.number, r.invoice_date, r.due_date, r.balance) for r in conn.execute(q) if r.balance > 0]
 
 
 def unapplied_payments(conn: Connection) -> list[dict]:
@@ -469,17 +459,19 @@ def clients_with_credit(conn: Connection) -> set[str]:
 
 
 def all_open_invoices(conn: Connection, client_ids: set[str]) -> dict[str, list[Open]]:
-    """Every invoice of the given clients with its balance now (paid ones too: a reversal in the same
-    run may re-open them), in one query."""
+    """Every invoice of the given clients with its balance now, every allocation counted whatever its
+    date (paid ones too: a reversal in the same run may re-open them)."""
     applied = func.coalesce(func.sum(allocations.c.amount_cents), 0)
-    q = (select(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
-                invoices.c.due_date, (invoices.c.total_cents - applied).label("balance"))
-         .select_from(invoices.outerjoin(allocations, allocations.c.invoice_id == invoices.c.id))
-         .group_by(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
-                   invoices.c.due_date, invoices.c.total_cents))
     out: dict[str, list[Open]] = defaultdict(list)
-    for r in conn.execute(q):
-        if r.client_id in client_ids:
+    ids = sorted(client_ids)
+    for start in range(0, len(ids), 500):
+        q = (select(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
+                    invoices.c.due_date, (invoices.c.total_cents - applied).label("balance"))
+             .select_from(invoices.outerjoin(allocations, allocations.c.invoice_id == invoices.c.id))
+             .where(invoices.c.client_id.in_(ids[start:start + 500]))
+             .group_by(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
+                       invoices.c.due_date, invoices.c.total_cents))
+        for r in conn.execute(q):
             out[r.client_id].append(Open(r.id, r.number, r.invoice_date, r.due_date, r.balance))
     return out
 
