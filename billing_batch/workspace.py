@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from billing_batch.resources import data_path
@@ -53,8 +53,12 @@ def init_office(office: Path, demo: bool = False, today: date | None = None) -> 
         shutil.copyfile(src, office / "blank-workbooks" / src.name)
     files: tuple[str, ...] = ()
     if demo:
+        from billing_batch.config import load_settings
         from billing_batch.demo import write_demo_inbox
 
-        info = write_demo_inbox(office / "inbox", today or date.today())
+        # The demo's "today" is the business date its first run will use: today in the office's zone,
+        # not the machine's (late evening in New York is already tomorrow in UTC).
+        today = today or datetime.now(load_settings(config).tz).date()
+        info = write_demo_inbox(office / "inbox", today)
         files = tuple(Path(f).name for f in info.files)
     return InitResult(office, config, files)

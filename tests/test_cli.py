@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
@@ -10,7 +9,9 @@ from click.testing import CliRunner
 from filelock import FileLock
 
 from billing_batch.cli import main
+from billing_batch.config import load_settings
 from billing_batch.demo import write_demo_inbox
+from billing_batch.pipeline import business_today
 from tests.office import Office
 
 COMMANDS = [["init"], ["run"], ["check"], ["report"], ["report", "aging"]]
@@ -79,8 +80,9 @@ def test_integrity_failure_rolls_back_and_exits_2(sqlite_office: Office, monkeyp
 def test_demo_office_every_row_accounted_for(tmp_path):
     office = tmp_path / "demo"
     assert invoke("init", office, "--demo").exit_code == 0
-    info_rows = write_demo_inbox(tmp_path / "expected", dt.date.today()).rows_by_file()
     config = office / "config.yaml"
+    today = business_today(load_settings(config))
+    info_rows = write_demo_inbox(tmp_path / "expected", today).rows_by_file()
     config.write_text(config.read_text().replace("settle_seconds: 2", "settle_seconds: 0"))
     result = invoke("run", "--config", config)
     assert result.exit_code == 0, result.output
@@ -91,7 +93,7 @@ def test_demo_office_every_row_accounted_for(tmp_path):
     assert t["rejected"] == 7  # the demo's seven deliberate mistakes, each holding back its row
     assert report["invoices"]["count"] > 40
     assert len(list((office / "output" / "invoices").rglob("INV-*.docx"))) == report["invoices"]["count"]
-    assert (office / "output" / "reports" / f"aging-{dt.date.today():%Y-%m-%d}.xlsx").exists()
+    assert (office / "output" / "reports" / f"aging-{today:%Y-%m-%d}.xlsx").exists()
     # The run again over the same (moved-back) files posts nothing new.
     for f in (office / "processed").rglob("*.xlsx"):
         f.rename(office / "inbox" / f.name.split("_", 1)[1])
