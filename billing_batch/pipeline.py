@@ -26,9 +26,9 @@ from billing_batch.config import Settings
 from billing_batch.documents.contexts import bill_to_snapshot, credit_note_context, invoice_context, letter_context
 from billing_batch.documents.render import iter_render_many, write_atomic
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
-from billing_batch.ledger import store
+from billing_batch.ledger import numbering, store
 from billing_batch.ledger.collect import CollectionsResult, run_collections
-from billing_batch.ledger.apply import apply_adjustments, apply_credit_to_invoice, apply_payments
+from billing_batch.ledger.apply import apply_credit_to_new_invoices, apply_money
 from billing_batch.ledger.db import open_ledger
 from billing_batch.ledger.posting import Poster, SheetTally
 from billing_batch.money import ZERO, to_cents
@@ -147,10 +147,8 @@ class _Run:
                 with self.stage("invoicing"):
                     billed, new_invoices = self.invoice(conn, run_id)
                 with self.stage("payments"):
-                    applied = apply_payments(conn, run_id)
-                    adjusted = apply_adjustments(conn, run_id, self.s.invoicing.credit_note_prefix)
-                    late_problems = [poster.refuse("Adjustments", r.record, r.column, r.message)
-                                     for r in adjusted.refused]
+                    money = apply_money(conn, run_id, self.as_of, self.s.invoicing.credit_note_prefix)
+                    late_problems = [poster.refuse(r.kind, r.record, r.column, r.message) for r in money.refused]
                 with self.stage("collections"):
                     collections = run_collections(conn, run_id, self.as_of, self.s)
                     self.findings += collections.findings
@@ -162,9 +160,9 @@ class _Run:
                 problems = self.all_problems(intakes) + [p for p in late_problems if p]
                 report = self.report(run_id, intakes, waiting, ignored, tallies, new_invoices, aging, recon, problems)
                 report["review"] = [f.as_dict() for f in self.findings]
-                report["payments_applied"] = applied
-                report["adjustments_applied"] = adjusted.applied
-                report["credit_notes"] = len(adjusted.credit_notes)
+                report["payments_applied"] = money.payments_applied
+                report["adjustments_applied"] = money.adjustments_applied
+                report["credit_notes"] = len(money.credit_notes)
                 report["letters"] = [{"client_id": c, "level": lvl} for _, c, lvl in collections.letters]
                 report["held_back"] = [{"client_id": d.client_id, "reason": d.held_back}
                                        for d in collections.decisions if d.held_back]
@@ -223,18 +221,16 @@ class _Run:
             return True, []
         self.progress("Issuing invoices", 0, len(drafts))
         year = self.as_of.year  # every draft is dated the business date
-        first = store.reserve_numbers(conn, cfg.invoice_prefix, year, len(drafts))
-        batch = [(d, f"{cfg.invoice_prefix}-{year}-{first + i:05d}", bill_to_snapshot(clients[d.client_id]))
-                 for i, d in enumerate(drafts)]
+        first = numbering.reserve_numbers(conn, cfg.invoice_prefix, year, len(drafts))
+        batch = [(d, numbering.document_number(cfg.invoice_prefix, year, first + i),
+                  bill_to_snapshot(clients[d.client_id])) for i, d in enumerate(drafts)]
         ids = store.insert_invoices(conn, batch, run_id)
-        with_credit = store.clients_with_credit(conn)
+        apply_credit_to_new_invoices(conn, [(d.client_id, ids[n], n, d.invoice_date, d.due_date, to_cents(d.total))
+                                            for d, n, _ in batch], run_id)
         for draft, number, _ in batch:
-            if draft.client_id in with_credit:
-                apply_credit_to_invoice(conn, draft.client_id, ids[number], draft.invoice_date,
-                                        to_cents(draft.total), run_id)
             self.findings += review_invoice(draft, number, rates, self.as_of, r.price_override_pct, r.max_quantity,
                                             r.late_entry_days, r.large_invoice)
-        store.add_outboxes(conn, [("invoice", ids[n], f"invoices/{d.invoice_date:%Y-%m}/{n}.docx") for d, n, _ in batch],
+        store.add_outboxes(conn, [("invoice", ids[n], numbering.invoice_path(n, d.invoice_date)) for d, n, _ in batch],
                            run_id)
         self.progress("Issuing invoices", len(drafts), len(drafts))
         return True, [(n, d.total) for d, n, _ in batch]

@@ -1,143 +1,99 @@
-"""Business stages that turn posted money into allocations, inside the run's transaction."""
+"""The money stage, inside the run's transaction: load the accounts of clients with new payments or
+adjustments, let the engine (billing/engine.py) apply them in date order, save what it returns.
+Issued invoices are never changed: every effect is a new allocation or a new credit note."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
-from billing_batch.billing.payments import allocate
-from billing_batch.ledger import store
-from billing_batch.ledger.schema import adjustments, payments
-from billing_batch.money import fmt_money
-
-
-def apply_credit_to_invoice(conn: Connection, client_id: str, invoice_id: int, invoice_date: date,
-                            total_cents: int, run_id: int) -> int:
-    """A new invoice takes the client's unapplied credit (oldest payment first); returns cents applied."""
-    left, applied = total_cents, 0
-    for payment_id, _, credit in store.payment_credit_left(conn, client_id):
-        if left <= 0:
-            break
-        take = min(left, credit)
-        store.add_allocation(conn, invoice_id, "credit", take, invoice_date, run_id, payment_id=payment_id)
-        left, applied = left - take, applied + take
-    return applied
-
-
-def apply_payments(conn: Connection, run_id: int) -> int:
-    """Apply every posted, unapplied payment in date order; a reversal re-opens exactly what its payment
-    paid. Balances are kept in memory and allocations written in bulk (10,000 payments a night)."""
-    pending = store.unapplied_payments(conn)
-    if not pending:
-        return 0
-    open_items = store.all_open_invoices(conn, {p["client_id"] for p in pending})
-    rows: list[dict] = []
-    made: dict[int, list[dict]] = {}  # this run's allocations per payment, for a reversal in the same run
-    for p in pending:
-        if p["amount_cents"] < 0:
-            original = p["reverses_payment_id"]
-            for a in store.payment_allocations(conn, original) + made.get(original, []):
-                rows.append(dict(invoice_id=a["invoice_id"], source=a["source"], amount_cents=-a["amount_cents"],
-                                 alloc_date=max(p["payment_date"], a["alloc_date"]), run_id=run_id,
-                                 payment_id=p["id"]))
-                _reopen(open_items.get(p["client_id"], []), a["invoice_id"], a["amount_cents"])
-            continue
-        items = open_items.get(p["client_id"], [])
-        for item, cents in allocate(p["amount_cents"], items, p["invoice_number"]):
-            # Money cannot pay an invoice before it exists: the allocation is dated when both do.
-            row = dict(invoice_id=item.invoice_id, source="payment", amount_cents=cents,
-                       alloc_date=max(p["payment_date"], item.invoice_date), run_id=run_id, payment_id=p["id"])
-            rows.append(row)
-            made.setdefault(p["id"], []).append(row)
-            items[items.index(item)] = replace(item, balance=item.balance - cents)
-    store.add_allocations(conn, rows)
-    store.mark_all_applied(conn, payments, [p["id"] for p in pending], run_id)
-    return len(pending)
-
-
-def _reopen(items: list, invoice_id: int, cents: int) -> None:
-    for n, item in enumerate(items):
-        if item.invoice_id == invoice_id:
-            items[n] = replace(item, balance=item.balance + cents)
-            return
+from billing_batch.billing.engine import Adjustment, Event, Item, Payment, Reversal
+from billing_batch.ledger import numbering, store
+from billing_batch.ledger.accounts import load_accounts, save_allocations
+from billing_batch.ledger.schema import adjustments, invoices, payments
 
 
 @dataclass(frozen=True)
 class Refused:
-    """An adjustment that cannot be applied: the column to blame and what to tell staff."""
+    """A payment or adjustment that cannot be applied: its kind, the column to blame, what to tell staff."""
+    kind: str  # Payments | Adjustments
     record: dict
     column: str
     message: str
 
 
 @dataclass
-class AdjustmentResult:
-    applied: int = 0
+class MoneyResult:
+    payments_applied: int = 0
+    adjustments_applied: int = 0
     credit_notes: list[int] = field(default_factory=list)  # ids, for the outbox
     refused: list[Refused] = field(default_factory=list)
 
 
-def apply_adjustments(conn: Connection, run_id: int, credit_prefix: str) -> AdjustmentResult:
-    """Write-offs, credit notes, voids and refunds (SPEC §4.2), each checked against the ledger as it
-    stands after this run's invoices and payments. Issued invoices are never changed: every effect is
-    a new allocation or a new credit note."""
-    result = AdjustmentResult()
-    for adj in store.unapplied_adjustments(conn):
-        refusal = _apply(conn, adj, run_id, credit_prefix, result)
-        if refusal:
-            result.refused.append(Refused(adj, *refusal))
+def apply_credit_to_new_invoices(conn: Connection, new: list[tuple[str, int, str, date, date, int]],
+                                 run_id: int) -> None:
+    """(client, invoice id, number, invoice date, due date, total cents) of this run's invoices: each takes
+    the credit its client has on its date."""
+    clients = store.clients_with_credit(conn) & {n[0] for n in new}
+    if not clients:
+        return
+    accounts = load_accounts(conn, clients)
+    for client_id, invoice_id, number, day, due, total in new:
+        if client_id in accounts:
+            out = accounts[client_id].new_invoice(Item(invoice_id, number, day, due, total))
+            save_allocations(conn, out.allocations, run_id)
+
+
+def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str) -> MoneyResult:
+    """Every posted payment, reversal and adjustment not applied yet, per client in date order."""
+    pays = [dict(r._mapping) for r in conn.execute(select(payments).where(payments.c.applied_run_id.is_(None)))]
+    adjs = [dict(r._mapping) for r in conn.execute(select(adjustments).where(adjustments.c.applied_run_id.is_(None)))]
+    result = MoneyResult()
+    if not pays and not adjs:
+        return result
+    numbers = {n: i for n, i in conn.execute(select(invoices.c.number, invoices.c.id).where(
+        invoices.c.number.in_({a["invoice_number"] for a in adjs if a["invoice_number"]})))}
+    records: dict[tuple[str, int], tuple[str, dict]] = {}
+    events: dict[str, list[Event]] = {}
+    for p in pays:
+        e: Event
+        if p["amount_cents"] < 0:
+            e = Reversal(p["id"], p["payment_date"], p["amount_cents"], p["reverses_payment_id"])
         else:
-            store.mark_applied(conn, adjustments, adj["id"], run_id)
-            result.applied += 1
+            e = Payment(p["id"], p["payment_date"], p["amount_cents"], p["invoice_number"])
+        events.setdefault(p["client_id"], []).append(e)
+        records[("p", p["id"])] = ("Payments", p)
+    for a in adjs:
+        e = Adjustment(a["id"], a["date"], a["kind"], a["amount_cents"], numbers.get(a["invoice_number"]))
+        events.setdefault(a["client_id"], []).append(e)
+        records[("a", a["id"])] = ("Adjustments", a)
+    history = [p["reverses_payment_id"] for p in pays if p["reverses_payment_id"] is not None]
+    accounts = load_accounts(conn, events, with_history=history)
+    applied_pays, applied_adjs = [], []
+    outcomes = {c: accounts[c].settle(events[c], as_of) for c in sorted(events)}
+    # Credit notes are numbered in date order across clients, as staff entered them.
+    note_ids = {}
+    for cn in sorted((cn for o in outcomes.values() for cn in o.credit_notes), key=lambda n: (n.date, n.adjustment_id)):
+        adj = records[("a", cn.adjustment_id)][1]
+        number = numbering.next_number(conn, credit_prefix, cn.date.year)
+        note_ids[cn.adjustment_id] = store.insert_credit_note(
+            conn, number, cn.kind, cn.invoice_id, adj["client_id"], cn.date, cn.cents, adj["reason"], cn.adjustment_id,
+            run_id)
+        store.add_outbox(conn, "credit_note", note_ids[cn.adjustment_id], numbering.credit_note_path(number, cn.date),
+                         run_id)
+        result.credit_notes.append(note_ids[cn.adjustment_id])
+    for out in outcomes.values():
+        save_allocations(conn, out.allocations, run_id, note_ids)
+        for e in out.applied:
+            (applied_adjs if isinstance(e, Adjustment) else applied_pays).append(
+                e.adjustment_id if isinstance(e, Adjustment) else e.payment_id)
+        for r in out.refusals:
+            key = ("a", r.event.adjustment_id) if isinstance(r.event, Adjustment) else ("p", r.event.payment_id)
+            kind, record = records[key]
+            result.refused.append(Refused(kind, record, r.column, r.message))
+    store.mark_all_applied(conn, payments, applied_pays, run_id)
+    store.mark_all_applied(conn, adjustments, applied_adjs, run_id)
+    result.payments_applied, result.adjustments_applied = len(applied_pays), len(applied_adjs)
     return result
-
-
-def _apply(conn: Connection, adj: dict, run_id: int, credit_prefix: str,
-           result: AdjustmentResult) -> tuple[str, str] | None:
-    kind, amount, day = adj["kind"], adj["amount_cents"], adj["date"]
-    invoice = store.invoice_by_number(conn, adj["invoice_number"]) if adj["invoice_number"] else None
-    if kind == "Refund":
-        credit = store.payment_credit_left(conn, adj["client_id"])
-        available = sum(c for _, _, c in credit)
-        if amount > available:
-            return "Amount", f"is more than the client's unapplied credit of {fmt_money(available)}; refund at most that"
-        for payment_id, _, left in credit:
-            take = min(amount, left)
-            if take <= 0:
-                break
-            store.add_allocation(conn, None, store.REFUND, take, day, run_id, payment_id=payment_id,
-                                 adjustment_id=adj["id"])
-            amount -= take
-        return None
-    if kind == "Write-off":
-        items = [i for i in store.all_open_invoices(conn, {adj["client_id"]})[adj["client_id"]]
-                 if i.balance > 0 and (invoice is None or i.invoice_id == invoice["id"])]
-        open_total = sum(i.balance for i in items)
-        if amount > open_total:
-            what = f"invoice {invoice['number']}'s" if invoice else "the client's"
-            return "Amount", f"is more than {what} open balance of {fmt_money(open_total)}; write off at most that"
-        for item, cents in allocate(amount, items):
-            store.add_allocation(conn, item.invoice_id, "write_off", cents, max(day, item.invoice_date), run_id,
-                                 adjustment_id=adj["id"])
-        return None
-    balance = store.invoice_balance_cents(conn, invoice["id"])
-    if kind == "Void":
-        if store.invoice_paid_cents(conn, invoice["id"]) > 0:
-            return "Invoice Number", ("has payments applied, so it cannot be voided; reverse the payment first, or "
-                                      "use a Credit for the unpaid part")
-        if balance <= 0:
-            return "Invoice Number", "has nothing left to void (already credited, written off or void)"
-        amount = balance
-    elif amount > balance:
-        return "Amount", f"is more than invoice {invoice['number']}'s open balance of {fmt_money(balance)}; credit at most that"
-    year = day.year
-    number = f"{credit_prefix}-{year}-{store.next_number(conn, credit_prefix, year):05d}"
-    cn_id = store.insert_credit_note(conn, number, "void" if kind == "Void" else "credit", invoice, day, amount,
-                                     adj["reason"], adj["id"], run_id)
-    store.add_allocation(conn, invoice["id"], "credit_note", amount, max(day, invoice["invoice_date"]), run_id,
-                         credit_note_id=cn_id, adjustment_id=adj["id"])
-    store.add_outbox(conn, "credit_note", cn_id, f"invoices/{day:%Y-%m}/{number}.docx", run_id)
-    result.credit_notes.append(cn_id)
-    return None

@@ -13,7 +13,7 @@ from billing_batch.billing.plans import Offer, eligible_share, offer
 from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import bill_to_snapshot
-from billing_batch.ledger import store
+from billing_batch.ledger import numbering, store
 from billing_batch.money import fmt_money, to_cents
 
 
@@ -90,8 +90,7 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
             letter_id = store.insert_letter(conn, client_id, series, level, decision.send.name, as_of,
                                             situation.overdue_cents, content, run_id)
             template = f"{decision.send.template}_{'business' if client['type'] == 'Business' else 'individual'}"
-            store.add_outbox(conn, "letter", letter_id, f"letters/{as_of:%Y-%m-%d}/{letter_id:06d}-{template}.docx",
-                             run_id)
+            store.add_outbox(conn, "letter", letter_id, numbering.letter_path(letter_id, template, as_of), run_id)
             store.save_collection_state(conn, client_id, series, level, as_of, run_id, state is not None)
             result.letters.append((letter_id, client_id, decision.send.name))
         if level:

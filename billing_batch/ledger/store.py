@@ -142,16 +142,6 @@ def unbilled_lines(conn: Connection, as_of: date) -> list[ServiceLine]:
 
 # -- documents ---------------------------------------------------------------------------------------
 
-def next_number(conn: Connection, series: str, year: int) -> int:
-    """The next number of a gapless series, allocated in the posting transaction."""
-    row = conn.execute(select(counters.c.last).where(counters.c.series == series, counters.c.year == year)
-                       .with_for_update()).first()
-    if row is None:
-        conn.execute(counters.insert().values(series=series, year=year, last=1))
-        return 1
-    conn.execute(counters.update().where(counters.c.series == series, counters.c.year == year)
-                 .values(last=row.last + 1))
-    return row.last + 1
 
 
 
@@ -274,10 +264,10 @@ def unapplied_adjustments(conn: Connection) -> list[dict]:
                                                                                   adjustments.c.id))]
 
 
-def insert_credit_note(conn: Connection, number: str, kind: str, invoice: dict, issue_date: date, amount_cents: int,
-                       reason: str, adjustment_id: int, run_id: int) -> int:
+def insert_credit_note(conn: Connection, number: str, kind: str, invoice_id: int, client_id: str, issue_date: date,
+                       amount_cents: int, reason: str, adjustment_id: int, run_id: int) -> int:
     return conn.execute(credit_notes.insert().values(
-        number=number, kind=kind, invoice_id=invoice["id"], client_id=invoice["client_id"], issue_date=issue_date,
+        number=number, kind=kind, invoice_id=invoice_id, client_id=client_id, issue_date=issue_date,
         amount_cents=amount_cents, reason=reason, adjustment_id=adjustment_id, run_id=run_id)).inserted_primary_key[0]
 
 
@@ -408,16 +398,6 @@ def last_letters(conn: Connection) -> dict[str, tuple[date, str]]:
 
 # -- bulk paths for big runs --------------------------------------------------------------------------
 
-def reserve_numbers(conn: Connection, series: str, year: int, count: int) -> int:
-    """Allocate `count` consecutive numbers of a gapless series at once; returns the first."""
-    row = conn.execute(select(counters.c.last).where(counters.c.series == series, counters.c.year == year)
-                       .with_for_update()).first()
-    if row is None:
-        conn.execute(counters.insert().values(series=series, year=year, last=count))
-        return 1
-    conn.execute(counters.update().where(counters.c.series == series, counters.c.year == year)
-                 .values(last=row.last + count))
-    return row.last + 1
 
 
 def insert_invoices(conn: Connection, batch: list[tuple[InvoiceDraft, str, dict]], run_id: int) -> dict[str, int]:
