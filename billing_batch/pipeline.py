@@ -26,11 +26,12 @@ from billing_batch.config import Settings
 from billing_batch.documents.contexts import bill_to_snapshot, credit_note_context, invoice_context, letter_context
 from billing_batch.documents.render import iter_render_many, write_atomic
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
-from billing_batch.ledger import numbering, store
+from billing_batch.ledger import balances, numbering, store
 from billing_batch.ledger.collect import CollectionsResult, run_collections
 from billing_batch.ledger.apply import apply_credit_to_new_invoices, apply_money
 from billing_batch.ledger.db import open_ledger
 from billing_batch.ledger.posting import Poster, SheetTally
+from billing_batch.ledger.verify import Verification, verify
 from billing_batch.money import ZERO, to_cents
 from billing_batch.problems import Problem
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook, write_referrals
@@ -74,11 +75,18 @@ def business_today(settings: Settings) -> date:
     return datetime.now(settings.tz).date()
 
 
-def aging_as_of(conn: Connection, as_of: date, buckets: list[int]) -> tuple[Aging, Reconciliation]:
-    """The aging from ledger entries dated on or before `as_of`, and its reconciliation with the
-    ledger's own totals (SPEC §4.3)."""
-    aging = age(store.open_items(conn, as_of), store.unapplied_credits(conn, as_of), as_of, buckets)
-    return aging, Reconciliation(aging.balance, store.ledger_balance(conn, as_of))
+def aging_as_of(conn: Connection, as_of: date, buckets: list[int]) -> tuple[Aging, Reconciliation, Verification]:
+    """The aging from ledger entries dated on or before `as_of`, its reconciliation with the balance the
+    inputs give, and the ledger's proof of itself (SPEC §4.3)."""
+    aging = age(balances.open_items(conn, as_of), balances.unapplied_credits(conn, as_of), as_of, buckets)
+    proof = verify(conn, as_of)
+    return aging, Reconciliation(aging.balance, proof.source_balance), proof
+
+
+def integrity_message(recon: Reconciliation, proof: Verification) -> str:
+    what = list(proof.failures) or [recon.line()]
+    return ("the ledger does not prove itself: " + "; ".join(what) +
+            ". Nothing was posted; report this to your administrator (see `billing-batch verify`).")
 
 
 @contextmanager
@@ -153,10 +161,9 @@ class _Run:
                     collections = run_collections(conn, run_id, self.as_of, self.s)
                     self.findings += collections.findings
                 with self.stage("aging"):
-                    aging, recon = self.aging(conn)
-                if not recon.ties:
-                    raise IntegrityFailure("the aging does not tie to the ledger: " + recon.line() +
-                                           "; nothing was posted. Report this to your administrator.")
+                    aging, recon, proof = aging_as_of(conn, self.as_of, self.s.aging.buckets)
+                if not (recon.ties and proof.ok):
+                    raise IntegrityFailure(integrity_message(recon, proof))
                 problems = self.all_problems(intakes) + [p for p in late_problems if p]
                 report = self.report(run_id, intakes, waiting, ignored, tallies, new_invoices, aging, recon, problems)
                 report["review"] = [f.as_dict() for f in self.findings]
@@ -235,9 +242,6 @@ class _Run:
         self.progress("Issuing invoices", len(drafts), len(drafts))
         return True, [(n, d.total) for d, n, _ in batch]
 
-    def aging(self, conn: Connection) -> tuple[Aging, Reconciliation]:
-        return aging_as_of(conn, self.as_of, self.s.aging.buckets)
-
     def template(self, name: str) -> Path:
         own = self.s.templates / name
         return own if own.exists() else data_path("letter_templates") / name
@@ -250,7 +254,7 @@ class _Run:
             return f"{content['template']}_{kind}.docx", letter_context(self.s, content)
         if job["kind"] == "credit_note":
             cn, invoice = store.credit_note_with_invoice(conn, job["ref_id"])
-            balance = store.invoice_balance_cents(conn, invoice["id"], through_credit_note=cn["id"])
+            balance = balances.invoice_balance_cents(conn, invoice["id"], through_credit_note=cn["id"])
             return "credit_note.docx", credit_note_context(self.s, cn, invoice, balance)
         invoice, lines, credit = invoices[job["ref_id"]]
         kind = "business" if json.loads(invoice["bill_to"])["type"] == "Business" else "individual"
@@ -315,7 +319,7 @@ class _Run:
                       collections: CollectionsResult, engine) -> Path:
         with engine.connect() as conn:
             clients = store.client_rows(conn)
-            last_payments = store.last_payment_dates(conn, self.as_of)
+            last_payments = balances.last_payment_dates(conn, self.as_of)
             last_letters = store.last_letters(conn)
         reports = self.out / "reports"
         path = reports / f"aging-{self.as_of:%Y-%m-%d}.xlsx"
@@ -431,15 +435,27 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
     return [results[p] for p in paths]
 
 
+def verify_ledger(settings: Settings, as_of: date | None = None) -> tuple[Reconciliation, Verification]:
+    """`billing-batch verify`: the ledger's proof of itself as of a date, read-only."""
+    as_of = as_of or business_today(settings)
+    engine = open_ledger(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            _, recon, proof = aging_as_of(conn, as_of, settings.aging.buckets)
+    finally:
+        engine.dispose()
+    return recon, proof
+
+
 def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, Reconciliation]:
     """`billing-batch report aging`: the aging workbook for any date, from the ledger alone."""
     as_of = as_of or business_today(settings)
     engine = open_ledger(settings.database_url)
     try:
         with engine.connect() as conn:
-            aging, recon = aging_as_of(conn, as_of, settings.aging.buckets)
+            aging, recon, _ = aging_as_of(conn, as_of, settings.aging.buckets)
             clients = store.client_rows(conn)
-            last_payments = store.last_payment_dates(conn, as_of)
+            last_payments = balances.last_payment_dates(conn, as_of)
     finally:
         engine.dispose()
     path = settings.output / "reports" / f"aging-{as_of:%Y-%m-%d}.xlsx"

@@ -60,14 +60,15 @@ def test_second_run_while_one_is_running_exits_1(sqlite_office: Office):
 
 
 def test_integrity_failure_rolls_back_and_exits_2(sqlite_office: Office, monkeypatch):
-    from billing_batch.ledger import store
+    from billing_batch import pipeline
+    from billing_batch.ledger.verify import Verification
     from tests.test_end_to_end import drop_office
 
     drop_office(sqlite_office)
-    monkeypatch.setattr(store, "ledger_balance", lambda conn, as_of: store.ZERO + 1)
+    monkeypatch.setattr(pipeline, "verify", lambda conn, as_of: Verification(as_of, pipeline.ZERO, ("something off",)))
     result = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-03-31"])
     assert result.exit_code == 2
-    assert "does not tie" in result.output
+    assert "does not prove itself: something off" in result.output
     monkeypatch.undo()
     assert len(list(sqlite_office.inbox.iterdir())) == 3  # nothing moved
     again = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-03-31"])

@@ -10,7 +10,7 @@ from datetime import date
 from sqlalchemy import Connection, select
 
 from billing_batch.billing.engine import Adjustment, Event, Item, Payment, Reversal
-from billing_batch.ledger import numbering, store
+from billing_batch.ledger import balances, numbering, store
 from billing_batch.ledger.accounts import load_accounts, save_allocations
 from billing_batch.ledger.schema import adjustments, invoices, payments
 
@@ -36,7 +36,7 @@ def apply_credit_to_new_invoices(conn: Connection, new: list[tuple[str, int, str
                                  run_id: int) -> None:
     """(client, invoice id, number, invoice date, due date, total cents) of this run's invoices: each takes
     the credit its client has on its date."""
-    clients = store.clients_with_credit(conn) & {n[0] for n in new}
+    clients = balances.clients_with_credit(conn) & {n[0] for n in new}
     if not clients:
         return
     accounts = load_accounts(conn, clients)

@@ -13,7 +13,7 @@ from billing_batch.billing.plans import Offer, eligible_share, offer
 from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import bill_to_snapshot
-from billing_batch.ledger import numbering, store
+from billing_batch.ledger import balances, numbering, store
 from billing_batch.money import fmt_money, to_cents
 
 
@@ -53,7 +53,7 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
     contacts = store.contact_summaries(conn, as_of)
     shares = store.invoice_shares(conn)
     overdue: dict[str, list[OverdueItem]] = {}
-    for item in store.open_items(conn, as_of):
+    for item in balances.open_items(conn, as_of):
         days = (as_of - item.due_date).days
         if days >= 1 and item.balance > 0:
             balance = to_cents(item.balance)

@@ -143,13 +143,6 @@ def unbilled_lines(conn: Connection, as_of: date) -> list[ServiceLine]:
 # -- documents ---------------------------------------------------------------------------------------
 
 
-
-
-
-
-
-
-
 def add_outbox(conn: Connection, kind: str, ref_id: int, path: str, run_id: int) -> None:
     conn.execute(outbox.insert().values(kind=kind, ref_id=ref_id, path=path, status="pending", attempts=0,
                                         run_id=run_id))
@@ -160,108 +153,15 @@ def pending_outbox(conn: Connection) -> list[dict]:
         select(outbox).where(outbox.c.status != "done").order_by(outbox.c.id))]
 
 
-
-
 # -- aging ---------------------------------------------------------------------------------------------
-
-def open_items(conn: Connection, as_of: date) -> list[OpenItem]:
-    """Every invoice dated on or before `as_of` with what was paid and adjusted by then."""
-    paid = func.coalesce(func.sum(allocations.c.amount_cents).filter(allocations.c.source.in_(PAID)), 0)
-    adjusted = func.coalesce(func.sum(allocations.c.amount_cents).filter(allocations.c.source.in_(ADJUSTED)), 0)
-    q = (select(invoices.c.number, invoices.c.client_id, invoices.c.invoice_date, invoices.c.due_date,
-                invoices.c.total_cents, paid.label("paid"), adjusted.label("adjusted"))
-         .select_from(invoices.outerjoin(allocations, and_(allocations.c.invoice_id == invoices.c.id,
-                                                           allocations.c.alloc_date <= as_of)))
-         .where(invoices.c.invoice_date <= as_of)
-         .group_by(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
-                   invoices.c.due_date, invoices.c.total_cents))
-    return [OpenItem(r.number, r.client_id, r.invoice_date, r.due_date, from_cents(r.total_cents),
-                     from_cents(r.paid), from_cents(r.adjusted)) for r in conn.execute(q)]
-
-
-def unapplied_credits(conn: Connection, as_of: date) -> dict[str, Decimal]:
-    """Per client: payments dated ≤ as_of minus what of them was applied to invoices by then."""
-    received = dict(conn.execute(select(payments.c.client_id, func.sum(payments.c.amount_cents))
-                                 .where(payments.c.payment_date <= as_of).group_by(payments.c.client_id)).all())
-    applied = dict(conn.execute(
-        select(payments.c.client_id, func.sum(allocations.c.amount_cents))
-        .join(allocations, allocations.c.payment_id == payments.c.id)
-        .where(allocations.c.alloc_date <= as_of).group_by(payments.c.client_id)).all())
-    return {c: from_cents(received[c] - applied.get(c, 0)) for c in received if received[c] != applied.get(c, 0)}
-
-
-def ledger_balance(conn: Connection, as_of: date) -> Decimal:
-    """Σ invoices − Σ payments − Σ adjustments (write-offs and credit notes less refunds), as of the
-    date, straight from the ledger's tables rather than from the open items."""
-    def total(q) -> int:
-        return conn.execute(q).scalar() or 0
-
-    invoiced = total(select(func.sum(invoices.c.total_cents)).where(invoices.c.invoice_date <= as_of))
-    received = total(select(func.sum(payments.c.amount_cents)).where(payments.c.payment_date <= as_of))
-    adjusted = total(select(func.sum(allocations.c.amount_cents))
-                     .where(allocations.c.alloc_date <= as_of, allocations.c.source.in_(ADJUSTED)))
-    refunded = total(select(func.sum(allocations.c.amount_cents))
-                     .where(allocations.c.alloc_date <= as_of, allocations.c.source == REFUND))
-    return from_cents(invoiced - received - adjusted + refunded)
-
-
-def last_payment_dates(conn: Connection, as_of: date) -> dict[str, date]:
-    return dict(conn.execute(select(payments.c.client_id, func.max(payments.c.payment_date))
-                             .where(payments.c.payment_date <= as_of, payments.c.amount_cents > 0)
-                             .group_by(payments.c.client_id)).all())
 
 
 # -- applying money ------------------------------------------------------------------------------
 
 
-
-def unapplied_payments(conn: Connection) -> list[dict]:
-    """Payments posted but not yet applied, in date order."""
-    return [dict(r._mapping) for r in conn.execute(
-        select(payments).where(payments.c.applied_run_id.is_(None)).order_by(payments.c.payment_date, payments.c.id))]
-
-
-def payment_credit_left(conn: Connection, client_id: str) -> list[tuple[int, date, int]]:
-    """(payment id, payment date, cents not yet applied) of the client's payments with credit left,
-    oldest first. A reversed payment has none (its reversal takes back what was left)."""
-    applied = select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(
-        allocations.c.payment_id == payments.c.id).scalar_subquery()
-    reversal = payments.alias("reversal")
-    reversed_ = exists().where(reversal.c.reverses_payment_id == payments.c.id)
-    q = (select(payments.c.id, payments.c.payment_date, (payments.c.amount_cents - applied).label("left"))
-         .where(payments.c.client_id == client_id, payments.c.amount_cents > 0, ~reversed_,
-                payments.c.applied_run_id.is_not(None))
-         .order_by(payments.c.payment_date, payments.c.id))
-    return [(r.id, r.payment_date, r.left) for r in conn.execute(q) if r.left > 0]
-
-
-def payment_allocations(conn: Connection, payment_id: int) -> list[dict]:
-    return [dict(r._mapping) for r in conn.execute(
-        select(allocations).where(allocations.c.payment_id == payment_id).order_by(allocations.c.id))]
-
-
-def add_allocation(conn: Connection, invoice_id: int | None, source: str, amount_cents: int, alloc_date: date,
-                   run_id: int, payment_id: int | None = None, credit_note_id: int | None = None,
-                   adjustment_id: int | None = None) -> None:
-    conn.execute(allocations.insert().values(invoice_id=invoice_id, source=source, amount_cents=amount_cents,
-                                             alloc_date=alloc_date, run_id=run_id, payment_id=payment_id,
-                                             credit_note_id=credit_note_id, adjustment_id=adjustment_id))
-
-
 def invoice_by_number(conn: Connection, number: str) -> dict | None:
     row = conn.execute(select(invoices).where(invoices.c.number == number)).first()
     return dict(row._mapping) if row else None
-
-
-def invoice_paid_cents(conn: Connection, invoice_id: int) -> int:
-    return conn.execute(select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(
-        allocations.c.invoice_id == invoice_id, allocations.c.source.in_(PAID))).scalar()
-
-
-def unapplied_adjustments(conn: Connection) -> list[dict]:
-    return [dict(r._mapping) for r in conn.execute(
-        select(adjustments).where(adjustments.c.applied_run_id.is_(None)).order_by(adjustments.c.date,
-                                                                                  adjustments.c.id))]
 
 
 def insert_credit_note(conn: Connection, number: str, kind: str, invoice_id: int, client_id: str, issue_date: date,
@@ -275,17 +175,6 @@ def credit_note_with_invoice(conn: Connection, credit_note_id: int) -> tuple[dic
     cn = dict(conn.execute(select(credit_notes).where(credit_notes.c.id == credit_note_id)).one()._mapping)
     inv = dict(conn.execute(select(invoices).where(invoices.c.id == cn["invoice_id"])).one()._mapping)
     return cn, inv
-
-
-def invoice_balance_cents(conn: Connection, invoice_id: int, through_credit_note: int | None = None) -> int:
-    """What is still owed on the invoice now; with `through_credit_note`, just after that credit note
-    (so a credit note's document shows the same balance whenever it is rendered)."""
-    total = conn.execute(select(invoices.c.total_cents).where(invoices.c.id == invoice_id)).scalar_one()
-    q = select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(allocations.c.invoice_id == invoice_id)
-    if through_credit_note is not None:
-        upto = select(allocations.c.id).where(allocations.c.credit_note_id == through_credit_note).scalar_subquery()
-        q = q.where(allocations.c.id <= upto)
-    return total - conn.execute(q).scalar()
 
 
 def mark_applied(conn: Connection, table: Table, record_id: int, run_id: int) -> None:
@@ -399,7 +288,6 @@ def last_letters(conn: Connection) -> dict[str, tuple[date, str]]:
 # -- bulk paths for big runs --------------------------------------------------------------------------
 
 
-
 def insert_invoices(conn: Connection, batch: list[tuple[InvoiceDraft, str, dict]], run_id: int) -> dict[str, int]:
     """Insert (draft, number, bill_to) invoices and their lines in bulk; returns number -> id."""
     if not batch:
@@ -423,42 +311,6 @@ def add_outboxes(conn: Connection, rows: list[tuple[str, int, str]], run_id: int
     if rows:
         conn.execute(outbox.insert(), [dict(kind=k, ref_id=ref, path=path, status="pending", attempts=0,
                                             run_id=run_id) for k, ref, path in rows])
-
-
-def clients_with_credit(conn: Connection) -> set[str]:
-    """Clients with credit a new invoice can take: applied, unreversed payments with something left
-    (the rule of `payment_credit_left`, for every client in one query)."""
-    applied = select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(
-        allocations.c.payment_id == payments.c.id).scalar_subquery()
-    reversal = payments.alias("reversal")
-    q = (select(payments.c.client_id).distinct()
-         .where(payments.c.amount_cents > 0, payments.c.applied_run_id.is_not(None),
-                ~exists().where(reversal.c.reverses_payment_id == payments.c.id),
-                payments.c.amount_cents > applied))
-    return set(conn.execute(q).scalars())
-
-
-def all_open_invoices(conn: Connection, client_ids: set[str]) -> dict[str, list[Open]]:
-    """Every invoice of the given clients with its balance now, every allocation counted whatever its
-    date (paid ones too: a reversal in the same run may re-open them)."""
-    applied = func.coalesce(func.sum(allocations.c.amount_cents), 0)
-    out: dict[str, list[Open]] = defaultdict(list)
-    ids = sorted(client_ids)
-    for start in range(0, len(ids), 500):
-        q = (select(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
-                    invoices.c.due_date, (invoices.c.total_cents - applied).label("balance"))
-             .select_from(invoices.outerjoin(allocations, allocations.c.invoice_id == invoices.c.id))
-             .where(invoices.c.client_id.in_(ids[start:start + 500]))
-             .group_by(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
-                       invoices.c.due_date, invoices.c.total_cents))
-        for r in conn.execute(q):
-            out[r.client_id].append(Open(r.id, r.number, r.invoice_date, r.due_date, r.balance))
-    return out
-
-
-def add_allocations(conn: Connection, rows: list[dict]) -> None:
-    if rows:
-        conn.execute(allocations.insert(), rows)
 
 
 def mark_all_applied(conn: Connection, table: Table, ids: list[int], run_id: int) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Reconciliation:
     aging_balance: Decimal  # Σ buckets − Σ unapplied credit
-    ledger_balance: Decimal  # Σ invoices − Σ payments − Σ adjustments
+    ledger_balance: Decimal  # from the inputs: Σ invoices − credit notes − write-offs − payments + refunds
 
     @property
     def ties(self) -> bool:
@@ -34,7 +34,7 @@ class Reconciliation:
 
     def line(self) -> str:
         verdict = "ties" if self.ties else f"DOES NOT TIE (difference {self.aging_balance - self.ledger_balance})"
-        return (f"Buckets − unapplied credit = {self.aging_balance:,.2f}; invoices − payments − adjustments "
+        return (f"Buckets − unapplied credit = {self.aging_balance:,.2f}; invoices − credits − write-offs − payments + refunds "
                 f"= {self.ledger_balance:,.2f}: {verdict}")
 
 

@@ -1,0 +1,73 @@
+"""Balances as of a date, from invoices and the allocations against them: the one balance query
+(open items) that the aging, collections, statements and the proof read."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Connection, and_, exists, func, select, true
+
+from billing_batch.billing.engine import ADJUSTED, PAID
+from billing_batch.billing.records import OpenItem
+from billing_batch.ledger.schema import allocations, invoices, payments
+from billing_batch.money import from_cents
+
+
+def open_items(conn: Connection, as_of: date | None, client_id: str | None = None) -> list[OpenItem]:
+    """Every invoice dated on or before `as_of` with what was paid and adjusted by then (None: every
+    invoice and every allocation, whatever its date)."""
+    paid = func.coalesce(func.sum(allocations.c.amount_cents).filter(allocations.c.source.in_(PAID)), 0)
+    adjusted = func.coalesce(func.sum(allocations.c.amount_cents).filter(allocations.c.source.in_(ADJUSTED)), 0)
+    q = (select(invoices.c.number, invoices.c.client_id, invoices.c.invoice_date, invoices.c.due_date,
+                invoices.c.total_cents, paid.label("paid"), adjusted.label("adjusted"))
+         .select_from(invoices.outerjoin(allocations, and_(
+             allocations.c.invoice_id == invoices.c.id, true() if as_of is None else allocations.c.alloc_date <= as_of)))
+         .where(true() if as_of is None else invoices.c.invoice_date <= as_of,
+                true() if client_id is None else invoices.c.client_id == client_id)
+         .group_by(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
+                   invoices.c.due_date, invoices.c.total_cents))
+    return [OpenItem(r.number, r.client_id, r.invoice_date, r.due_date, from_cents(r.total_cents),
+                     from_cents(r.paid), from_cents(r.adjusted)) for r in conn.execute(q)]
+
+
+def unapplied_credits(conn: Connection, as_of: date) -> dict[str, Decimal]:
+    """Per client: payments dated ≤ as_of minus what of them was applied or refunded by then. Below zero
+    when a refund was paid out of a payment later reversed: the client owes it."""
+    received = dict(conn.execute(select(payments.c.client_id, func.sum(payments.c.amount_cents))
+                                 .where(payments.c.payment_date <= as_of).group_by(payments.c.client_id)).all())
+    applied = dict(conn.execute(
+        select(payments.c.client_id, func.sum(allocations.c.amount_cents))
+        .join(allocations, allocations.c.payment_id == payments.c.id)
+        .where(allocations.c.alloc_date <= as_of).group_by(payments.c.client_id)).all())
+    return {c: from_cents(received[c] - applied.get(c, 0)) for c in received if received[c] != applied.get(c, 0)}
+
+
+def last_payment_dates(conn: Connection, as_of: date) -> dict[str, date]:
+    return dict(conn.execute(select(payments.c.client_id, func.max(payments.c.payment_date))
+                             .where(payments.c.payment_date <= as_of, payments.c.amount_cents > 0)
+                             .group_by(payments.c.client_id)).all())
+
+
+def clients_with_credit(conn: Connection) -> set[str]:
+    """Clients with credit a new invoice can take: applied, unreversed payments with something left
+    (a first cut, in one query; the engine decides what each can take)."""
+    applied = select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(
+        allocations.c.payment_id == payments.c.id).scalar_subquery()
+    reversal = payments.alias("reversal")
+    q = (select(payments.c.client_id).distinct()
+         .where(payments.c.amount_cents > 0, payments.c.applied_run_id.is_not(None),
+                ~exists().where(reversal.c.reverses_payment_id == payments.c.id),
+                payments.c.amount_cents > applied))
+    return set(conn.execute(q).scalars())
+
+
+def invoice_balance_cents(conn: Connection, invoice_id: int, through_credit_note: int | None = None) -> int:
+    """What is still owed on the invoice now; with `through_credit_note`, just after that credit note
+    (so a credit note's document shows the same balance whenever it is rendered)."""
+    total = conn.execute(select(invoices.c.total_cents).where(invoices.c.id == invoice_id)).scalar_one()
+    q = select(func.coalesce(func.sum(allocations.c.amount_cents), 0)).where(allocations.c.invoice_id == invoice_id)
+    if through_credit_note is not None:
+        upto = select(allocations.c.id).where(allocations.c.credit_note_id == through_credit_note).scalar_subquery()
+        q = q.where(allocations.c.id <= upto)
+    return total - conn.execute(q).scalar()

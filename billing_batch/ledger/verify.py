@@ -1,0 +1,122 @@
+"""The ledger's proof of itself (SPEC §4.3, §6), computed from the source tables, not from the
+allocations the engine wrote: what was invoiced, credited, written off, paid and refunded, per
+client, must equal what the aging shows open less unapplied credit. Then the allocations themselves
+are bounded by what they move, every numbered series is gapless, and every issued document has its
+one outbox row. Each failure is one sentence naming what is wrong; an empty list means it proves."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Connection, Table, func, select
+
+from billing_batch.ledger import balances
+from billing_batch.ledger.schema import (
+    adjustments, allocations, counters, credit_notes, invoices, letters, outbox, payments,
+)
+from billing_batch.money import fmt_money, from_cents, to_cents
+
+_NUMBER = re.compile(r"^(.+)-(\d{4})-(\d+)$")
+SHOWN = 5  # failures of one kind named in full; the rest counted
+
+
+@dataclass(frozen=True)
+class Verification:
+    as_of: date
+    source_balance: Decimal  # Σ invoices − credit notes − write-offs − payments + refunds, from the inputs
+    failures: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _sum_by_client(conn: Connection, table: Table, amount, *where) -> dict[str, int]:
+    q = select(table.c.client_id, func.sum(amount)).where(*where).group_by(table.c.client_id)
+    return {c: int(v or 0) for c, v in conn.execute(q)}
+
+
+def source_balances(conn: Connection, as_of: date) -> dict[str, int]:
+    """Per client, from the inputs and issued documents only (no allocation is read)."""
+    out: dict[str, int] = defaultdict(int)
+    applied_adj = adjustments.c.applied_run_id.is_not(None)
+    parts = [
+        (1, _sum_by_client(conn, invoices, invoices.c.total_cents, invoices.c.invoice_date <= as_of)),
+        (-1, _sum_by_client(conn, credit_notes, credit_notes.c.amount_cents, credit_notes.c.issue_date <= as_of)),
+        (-1, _sum_by_client(conn, adjustments, adjustments.c.amount_cents, applied_adj,
+                            adjustments.c.kind == "Write-off", adjustments.c.date <= as_of)),
+        (-1, _sum_by_client(conn, payments, payments.c.amount_cents, payments.c.applied_run_id.is_not(None),
+                            payments.c.payment_date <= as_of)),
+        (1, _sum_by_client(conn, adjustments, adjustments.c.amount_cents, applied_adj,
+                           adjustments.c.kind == "Refund", adjustments.c.date <= as_of)),
+    ]
+    for sign, sums in parts:
+        for client, cents in sums.items():
+            out[client] += sign * cents
+    return out
+
+
+def _listed(kind: str, problems: list[str]) -> list[str]:
+    if len(problems) <= SHOWN:
+        return problems
+    return problems[:SHOWN] + [f"… and {len(problems) - SHOWN} more {kind}"]
+
+
+def verify(conn: Connection, as_of: date) -> Verification:
+    failures: list[str] = []
+    # 1. Each client's balance from the inputs equals the aging's open items less unapplied credit.
+    source = source_balances(conn, as_of)
+    aged: dict[str, int] = defaultdict(int)
+    for item in balances.open_items(conn, as_of):
+        aged[item.client_id] += to_cents(item.balance)
+    for client, credit in balances.unapplied_credits(conn, as_of).items():
+        aged[client] -= to_cents(credit)
+    off = [f"client {c}: the inputs give {fmt_money(source.get(c, 0))}, the aging {fmt_money(aged.get(c, 0))}"
+           for c in sorted(set(source) | set(aged)) if source.get(c, 0) != aged.get(c, 0)]
+    failures += _listed("clients", off)
+    # 2. Allocations never move more than their money, and no invoice goes below zero or above its amount.
+    used = select(allocations.c.payment_id, func.sum(allocations.c.amount_cents).label("used")) \
+        .group_by(allocations.c.payment_id).subquery()
+    bad = [f"payment {r.id} of client {r.client_id} ({fmt_money(r.amount_cents)}) has {fmt_money(r.used)} applied"
+           for r in conn.execute(select(payments.c.id, payments.c.client_id, payments.c.amount_cents, used.c.used)
+                                 .join(used, used.c.payment_id == payments.c.id))
+           if not (0 <= r.used <= r.amount_cents or r.amount_cents <= r.used <= 0)]
+    failures += _listed("payments", bad)
+    bad = []
+    for on in (as_of, None):
+        for item in balances.open_items(conn, on):
+            if not 0 <= item.balance <= item.amount:
+                when = f"on {on:%Y-%m-%d}" if on else "now"
+                bad.append(f"invoice {item.invoice_number} has a balance of {fmt_money(item.balance)} {when}, "
+                           f"outside 0 to {fmt_money(item.amount)}")
+    failures += _listed("invoices", sorted(set(bad)))
+    # 3. Every numbered series is gapless: the numbers issued are exactly 1..last of its counter.
+    issued: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for number in [*conn.execute(select(invoices.c.number)).scalars(), *conn.execute(select(credit_notes.c.number)).scalars()]:
+        m = _NUMBER.match(number)
+        if m:
+            issued[(m[1], int(m[2]))].append(int(m[3]))
+    last = {(r.series, r.year): r.last for r in conn.execute(select(counters))}
+    for key in sorted(set(issued) | set(last)):
+        numbers = sorted(issued.get(key, []))
+        if numbers != list(range(1, last.get(key, 0) + 1)):
+            failures.append(f"the {key[0]} numbers of {key[1]} are not 1 to {last.get(key, 0)} without gaps or repeats "
+                            f"({len(numbers)} issued)")
+    # 4. Every issued document has exactly one outbox row, and every outbox row an issued document.
+    docs = {"invoice": invoices, "credit_note": credit_notes, "letter": letters}
+    queued = defaultdict(set)
+    for kind, ref in conn.execute(select(outbox.c.kind, outbox.c.ref_id).where(outbox.c.kind.in_(docs))):
+        queued[kind].add(ref)
+    for kind, table in docs.items():
+        ids = set(conn.execute(select(table.c.id)).scalars())
+        missing, orphans = sorted(ids - queued[kind]), sorted(queued[kind] - ids)
+        if missing:
+            failures.append(f"{len(missing)} issued {kind.replace('_', ' ')}(s) have no document queued "
+                            f"(ids {', '.join(map(str, missing[:SHOWN]))})")
+        if orphans:
+            failures.append(f"{len(orphans)} queued {kind.replace('_', ' ')} document(s) name nothing issued")
+    return Verification(as_of, from_cents(sum(source.values())), tuple(failures))
