@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from billing_batch.billing.aging import Aging, age
 from billing_batch.billing.invoicing import billing_due, draft_invoices
+from billing_batch.billing.pricing import rate_on
 from billing_batch.billing.review import Finding, review_invoice
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import bill_to_snapshot, credit_note_context, invoice_context, letter_context
@@ -33,7 +34,7 @@ from billing_batch.ledger.db import open_ledger
 from billing_batch.ledger.posting import Poster, SheetTally
 from billing_batch.ledger.verify import Verification, verify
 from billing_batch.money import ZERO, to_cents
-from billing_batch.problems import Problem
+from billing_batch.problems import Problem, Where
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook, write_referrals
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
 from billing_batch.reports.run_report import problem_entry, write_run_report
@@ -123,6 +124,7 @@ class _Run:
         self.rejected_dir = self.out / "rejected" if dry_run else settings.rejected
         self.timings: dict[str, float] = {}
         self.findings: list[Finding] = []
+        self.late_problems: list[Problem] = []  # found after intake: refused money, unpriced services
 
     @contextmanager
     def stage(self, name: str):
@@ -148,7 +150,7 @@ class _Run:
                 with self.stage("posting"):
                     file_ids = {f.name: store.record_file(conn, run_id, f.sha256, f.name, self.started)
                                 for f in intakes}
-                    poster = Poster(conn, run_id, file_ids)
+                    poster = Poster(conn, run_id, file_ids, self.as_of)
                     tallies = poster.post_all(intakes)
                     self.findings += [Finding("Possible duplicate", client, f"also in {other}", None, day, code)
                                       for client, day, code, _, other in store.possible_duplicates(conn, run_id)]
@@ -156,7 +158,8 @@ class _Run:
                     billed, new_invoices = self.invoice(conn, run_id)
                 with self.stage("payments"):
                     money = apply_money(conn, run_id, self.as_of, self.s.invoicing.credit_note_prefix)
-                    late_problems = [poster.refuse(r.kind, r.record, r.column, r.message) for r in money.refused]
+                    self.late_problems += [p for r in money.refused
+                                           if (p := poster.refuse(r.kind, r.record, r.column, r.message))]
                 with self.stage("collections"):
                     collections = run_collections(conn, run_id, self.as_of, self.s)
                     self.findings += collections.findings
@@ -164,7 +167,10 @@ class _Run:
                     aging, recon, proof = aging_as_of(conn, self.as_of, self.s.aging.buckets)
                 if not (recon.ties and proof.ok):
                     raise IntegrityFailure(integrity_message(recon, proof))
-                problems = self.all_problems(intakes) + [p for p in late_problems if p]
+                problems = self.all_problems(intakes) + self.late_problems
+                # What the reports name, read before a dry run rolls back (its new clients included).
+                people = (store.client_rows(conn), balances.last_payment_dates(conn, self.as_of),
+                          store.last_letters(conn))
                 report = self.report(run_id, intakes, waiting, ignored, tallies, new_invoices, aging, recon, problems)
                 report["review"] = [f.as_dict() for f in self.findings]
                 report["payments_applied"] = money.payments_applied
@@ -192,7 +198,7 @@ class _Run:
                         failures = self.render_outbox(c)
             with self.stage("reports"):
                 self.dispose_files(intakes)
-                aging_path = self.write_reports(aging, recon, report, problems, collections, engine)
+                aging_path = self.write_reports(aging, recon, report, problems, collections, people)
             report["document_failures"] = failures
             report["timings"] = self.timings
             report_path = self.out / "runs" / f"run-{self.as_of:%Y-%m-%d}-{self.stamp}.json"
@@ -216,14 +222,25 @@ class _Run:
         self.progress("Reading inbox", len(scan.ready), len(scan.ready))
         return intakes, waiting, scan.ignored
 
+    def unpriced(self, conn: Connection, lines: list, rates: dict) -> list[Problem]:
+        """Posted service lines no rate covers (a later rate card ended their price): never billed
+        silently, reported every run until a rate covers them."""
+        missing = [l for l in lines if rate_on(rates.get(l.service_code, []), l.service_date) is None]
+        sources = store.service_line_sources(conn, [l.id for l in missing])
+        return [Problem(Where(*sources[l.id], "Service Code"),
+                        f"this posted service of {l.service_date:%Y-%m-%d} has no rate on that date, so it cannot "
+                        "be billed; add a rate for its code covering the date to the rate card (it is billed on "
+                        "the next billing run after)", l.service_code) for l in missing]
+
     def invoice(self, conn: Connection, run_id: int) -> tuple[bool, list[tuple[str, Decimal]]]:
         cfg, r = self.s.invoicing, self.s.review
+        rates = store.rate_versions(conn)
+        lines = store.unbilled_lines(conn, self.as_of)
+        self.late_problems += self.unpriced(conn, lines, rates)
         if not billing_due(cfg.cycle, self.as_of, store.last_billed_date(conn, self.as_of)):
             return False, []
         clients = store.client_rows(conn)
-        rates = store.rate_versions(conn)
-        drafts, _ = draft_invoices(store.unbilled_lines(conn, self.as_of), rates,
-                                   store.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate)
+        drafts, _ = draft_invoices(lines, rates, store.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate)
         if not drafts:
             return True, []
         self.progress("Issuing invoices", 0, len(drafts))
@@ -316,11 +333,8 @@ class _Run:
             shutil.move(str(f.path), dest)
 
     def write_reports(self, aging: Aging, recon: Reconciliation, report: dict, problems: list[Problem],
-                      collections: CollectionsResult, engine) -> Path:
-        with engine.connect() as conn:
-            clients = store.client_rows(conn)
-            last_payments = balances.last_payment_dates(conn, self.as_of)
-            last_letters = store.last_letters(conn)
+                      collections: CollectionsResult, people: tuple[dict, dict, dict]) -> Path:
+        clients, last_payments, last_letters = people
         reports = self.out / "reports"
         path = reports / f"aging-{self.as_of:%Y-%m-%d}.xlsx"
         t = report["totals"]
@@ -418,7 +432,7 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
             run_id = store.start_run(conn, business_today(settings), datetime.now())
             file_ids = {f.name: store.record_file(conn, run_id, f.sha256, f.name, datetime.now())
                         for f in intakes.values()}
-            tallies = Poster(conn, run_id, file_ids).post_all(list(intakes.values()))
+            tallies = Poster(conn, run_id, file_ids, business_today(settings)).post_all(list(intakes.values()))
             trans.rollback()
     finally:
         engine.dispose()
@@ -448,7 +462,8 @@ def verify_ledger(settings: Settings, as_of: date | None = None) -> tuple[Reconc
 
 
 def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, Reconciliation]:
-    """`billing-batch report aging`: the aging workbook for any date, from the ledger alone."""
+    """`billing-batch report aging`: the aging workbook for any date, from the ledger alone, written as
+    reports/aging-report-DATE.xlsx."""
     as_of = as_of or business_today(settings)
     engine = open_ledger(settings.database_url)
     try:
@@ -458,6 +473,8 @@ def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, R
             last_payments = balances.last_payment_dates(conn, as_of)
     finally:
         engine.dispose()
-    path = settings.output / "reports" / f"aging-{as_of:%Y-%m-%d}.xlsx"
+    # Beside the nightly workbook, never over it: that one also holds the run's Review, Problems,
+    # Collections and counts, which the ledger alone cannot give back.
+    path = settings.output / "reports" / f"aging-report-{as_of:%Y-%m-%d}.xlsx"
     write_aging_workbook(path, aging, recon, clients, last_payments, {}, [])
     return path, recon

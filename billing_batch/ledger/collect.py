@@ -76,7 +76,9 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
         series = state["series"] if state else 1
         level = situation.level
         if decision.reset:
-            store.save_collection_state(conn, client_id, series + 1, 0, None, run_id, state is not None)
+            # The last letter's date stays: the gap between letters holds across a paid-up reset too.
+            store.save_collection_state(conn, client_id, series + 1, 0, state["last_letter_date"] if state else None,
+                                        run_id, state is not None)
             level = 0
         elif decision.send:
             level = decision.send.number

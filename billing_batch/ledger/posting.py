@@ -88,16 +88,54 @@ def content_hash(kind: Kind, values: dict) -> str:
     return _digest(*(_identity_part(c, values[c.name]) for c in kind.columns if c.name not in kind.identity))
 
 
-def occurrence_numbers(sheet: ParsedSheet) -> dict[int, tuple[str, int]]:
-    """Excel row -> (identity, occurrence number among identical identities in the sheet).
-    Every identifiable row counts, good or bad, so a fixed row dropped back keeps its number."""
-    counts: Counter = Counter()
+def sheet_identities(sheet: ParsedSheet) -> dict[int, str]:
+    """Excel row -> business identity, for every row whose identity could be read (good or bad)."""
     out = {}
     for row in sheet.rows:
         identity = row_identity(sheet.kind, row.values)
         if identity is not None:
-            counts[identity] += 1
-            out[row.row] = (identity, row.occurrence or counts[identity])
+            out[row.row] = identity
+    return out
+
+
+def occurrence_numbers(sheet: ParsedSheet, posted: dict[tuple[str, int], dict] | None = None
+                       ) -> dict[int, tuple[str, int]]:
+    """Excel row -> (identity, occurrence number among rows with that identity). A row that says exactly
+    what a posted occurrence says takes that number, wherever it now stands in the sheet (a second
+    identical service typed above the first must not re-bill the first); the other rows take the
+    lowest free numbers in sheet order. Every identifiable row counts, good or bad, so a fixed row
+    dropped back keeps its number; a problems workbook's Occurrence column wins over both."""
+    posted = posted or {}
+    identities = sheet_identities(sheet)
+    groups: dict[str, list[Row]] = {}
+    for row in sheet.rows:
+        if row.row in identities:
+            groups.setdefault(identities[row.row], []).append(row)
+    out = {}
+    for identity, rows in groups.items():
+        taken = {r.occurrence for r in rows if r.occurrence}
+        for r in rows:
+            if r.occurrence:
+                out[r.row] = (identity, r.occurrence)
+        free_posted = sorted(o for (i, o) in posted if i == identity and o not in taken)
+        for r in rows:
+            if r.row in out:
+                continue
+            content = content_hash(sheet.kind, r.values)
+            match = next((o for o in free_posted if posted[(identity, o)]["hash"] == content), None)
+            if match is not None:
+                free_posted.remove(match)
+                taken.add(match)
+                out[r.row] = (identity, match)
+        n = 0
+        for r in rows:
+            if r.row in out:
+                continue
+            n += 1
+            while n in taken:
+                n += 1
+            taken.add(n)
+            out[r.row] = (identity, n)
     return out
 
 
@@ -108,8 +146,8 @@ def _source(file_id: int, row: Row, run_id: int) -> dict:
 class Poster:
     """Posts one run's sheets inside the run's transaction."""
 
-    def __init__(self, conn: Connection, run_id: int, file_ids: dict[str, int]):
-        self.conn, self.run_id, self.file_ids = conn, run_id, file_ids
+    def __init__(self, conn: Connection, run_id: int, file_ids: dict[str, int], as_of: date):
+        self.conn, self.run_id, self.file_ids, self.as_of = conn, run_id, file_ids, as_of
         self.tallies: list[SheetTally] = []
         # (kind, identity, occurrence) -> where a row posted in this run came from, so a later stage
         # that cannot apply it can hand it back to staff like any other bad row.
@@ -118,13 +156,20 @@ class Poster:
     def post_all(self, intakes: list[FileIntake]) -> list[SheetTally]:
         sheets = [s for f in intakes if not f.unreadable for s in f.sheets]
         order = {"Clients": 0, "Rates": 1, "Payer Fees": 2}
+        tallies = {}
         for sheet in sorted(sheets, key=lambda s: order.get(s.kind.name, 9)):  # master data first (§3.3)
-            tally = SheetTally(sheet.file, sheet.sheet, sheet.kind.name, read=len(sheet.rows))
+            tally = tallies[id(sheet)] = SheetTally(sheet.file, sheet.sheet, sheet.kind.name, read=len(sheet.rows))
             if sheet.kind.master:
                 {"Clients": self._clients, "Rates": self._rates, "Payer Fees": self._payer_fees}[sheet.kind.name](
                     sheet, tally)
             else:
-                self._transactions(sheet, tally)
+                # Reversals wait until every payment of the run is posted, whatever file they are in.
+                self._transactions(sheet, tally, reversals=False)
+        for sheet in sheets:
+            if sheet.kind.name == "Payments":
+                self._transactions(sheet, tallies[id(sheet)], reversals=True)
+        for sheet in sheets:
+            tally = tallies[id(sheet)]
             tally.rejected = len(sheet.bad_rows() & {r.row for r in sheet.rows})
             self.tallies.append(tally)
         return self.tallies
@@ -237,13 +282,16 @@ class Poster:
         return True
 
     # -- transactions -----------------------------------------------------------------------------
-    def _transactions(self, sheet: ParsedSheet, tally: SheetTally) -> None:
+    def _transactions(self, sheet: ParsedSheet, tally: SheetTally, reversals: bool) -> None:
         kind, table = sheet.kind, TRANSACTION_TABLES[sheet.kind.name]
-        checks = CrossChecks(self.conn)
+        checks = CrossChecks(self.conn, self.as_of)
         bad = sheet.bad_rows()
-        numbers = occurrence_numbers(sheet)
-        keyed = [(row, *numbers[row.row]) for row in sheet.rows if row.row not in bad and row.row in numbers]
-        posted = store.posted_identities(self.conn, table, sorted({k[1] for k in keyed}))
+        posted = store.posted_identities(self.conn, table, sorted(set(sheet_identities(sheet).values())))
+        numbers = occurrence_numbers(sheet, posted)
+        keyed = [(row, *numbers[row.row]) for row in sheet.rows if row.row not in bad and row.row in numbers
+                 and (kind.name != "Payments" or (row.values["Amount"] < 0) == reversals)]
+        if not keyed and reversals:
+            return
         inserts = []
         for row, identity, occurrence in keyed:
             problem = checks.check(sheet, row)
@@ -283,8 +331,8 @@ class CrossChecks:
     """What a row must agree with in the ledger: its client, its service code's rate on the date,
     the invoice, claim, payer or payment it names. One problem per row (the first that fails)."""
 
-    def __init__(self, conn: Connection):
-        self.conn = conn
+    def __init__(self, conn: Connection, as_of: date):
+        self.conn, self.as_of = conn, as_of
         self.clients = set(store.client_rows(conn))
         self._rates = None
         self._payers = None
@@ -297,6 +345,11 @@ class CrossChecks:
         if "Client ID" in v and v["Client ID"] not in self.clients:
             return Problem(sheet.where(row.row, "Client ID"), "is not in the client list; add the client (or fix "
                            "the ID) and drop the file again", v["Client ID"])
+        for day in ("Payment Date", "Date"):
+            if kind in ("Payments", "Adjustments") and v.get(day) is not None and v[day] > self.as_of:
+                return Problem(sheet.where(row.row, day), f"is after today's business date ({self.as_of:%Y-%m-%d}); "
+                               "money is posted on or after the day it moves — drop the row again on that day",
+                               v[day])
         if kind == "Service Log":
             rates = self.rates.get(v["Service Code"], [])
             if rate_on(rates, v["Service Date"]) is None:

@@ -140,6 +140,17 @@ def unbilled_lines(conn: Connection, as_of: date) -> list[ServiceLine]:
             for r in conn.execute(q)]
 
 
+def service_line_sources(conn: Connection, ids: list[int]) -> dict[int, tuple[str, str | None, int | None]]:
+    """Service line id -> (file, sheet, Excel row) it was posted from."""
+    out = {}
+    for start in range(0, len(ids), 500):
+        q = (select(service_lines.c.id, source_files.c.name, service_lines.c.source_sheet, service_lines.c.source_row)
+             .outerjoin(source_files, source_files.c.id == service_lines.c.source_file_id)
+             .where(service_lines.c.id.in_(ids[start:start + 500])))
+        out.update({r.id: (r.name or "an earlier file", r.source_sheet, r.source_row) for r in conn.execute(q)})
+    return out
+
+
 # -- documents ---------------------------------------------------------------------------------------
 
 
