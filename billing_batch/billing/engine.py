@@ -84,6 +84,7 @@ class Reversal:
     date: date
     cents: int  # negative
     original_id: int
+    original_date: date
 
 
 @dataclass(frozen=True)
@@ -213,12 +214,12 @@ class Account:
         return None
 
     def _reversal(self, r: Reversal, out: Outcome) -> Refusal | None:
+        if r.date < r.original_date:
+            return Refusal(r, "Payment Date", f"is before the payment it reverses ({r.original_date:%Y-%m-%d}); "
+                           "date the reversal on or after the payment")
         original = self.funds.get(r.original_id)
         if original is None or original.reversed:
             return Refusal(r, "Reference", "names a payment that has already been reversed; check the Reference")
-        if r.date < original.date:
-            return Refusal(r, "Payment Date", f"is before the payment it reverses ({original.date:%Y-%m-%d}); "
-                           "date the reversal on or after the payment")
         self.funds[r.original_id] = replace(original, reversed=True)
         self.credit += r.cents
         for a in list(self.past.get(r.original_id, [])):

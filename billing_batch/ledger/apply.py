@@ -55,12 +55,15 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str) 
         return result
     numbers = {n: i for n, i in conn.execute(select(invoices.c.number, invoices.c.id).where(
         invoices.c.number.in_({a["invoice_number"] for a in adjs if a["invoice_number"]})))}
+    history = [p["reverses_payment_id"] for p in pays if p["reverses_payment_id"] is not None]
+    paid_on = dict(conn.execute(select(payments.c.id, payments.c.payment_date).where(payments.c.id.in_(history))).all())
     records: dict[tuple[str, int], tuple[str, dict]] = {}
     events: dict[str, list[Event]] = {}
     for p in pays:
         e: Event
         if p["amount_cents"] < 0:
-            e = Reversal(p["id"], p["payment_date"], p["amount_cents"], p["reverses_payment_id"])
+            e = Reversal(p["id"], p["payment_date"], p["amount_cents"], p["reverses_payment_id"],
+                         paid_on[p["reverses_payment_id"]])
         else:
             e = Payment(p["id"], p["payment_date"], p["amount_cents"], p["invoice_number"])
         events.setdefault(p["client_id"], []).append(e)
@@ -69,7 +72,6 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str) 
         e = Adjustment(a["id"], a["date"], a["kind"], a["amount_cents"], numbers.get(a["invoice_number"]))
         events.setdefault(a["client_id"], []).append(e)
         records[("a", a["id"])] = ("Adjustments", a)
-    history = [p["reverses_payment_id"] for p in pays if p["reverses_payment_id"] is not None]
     accounts = load_accounts(conn, events, with_history=history)
     applied_pays, applied_adjs = [], []
     outcomes = {c: accounts[c].settle(events[c], as_of) for c in sorted(events)}
