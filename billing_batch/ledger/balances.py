@@ -57,7 +57,7 @@ def clients_with_credit(conn: Connection) -> set[str]:
     reversal = payments.alias("reversal")
     q = (select(payments.c.client_id).distinct()
          .where(payments.c.amount_cents > 0, payments.c.applied_run_id.is_not(None),
-                ~exists().where(reversal.c.reverses_payment_id == payments.c.id),
+                ~exists().where(reversal.c.reverses_payment_id == payments.c.id, reversal.c.applied_run_id.is_not(None)),
                 payments.c.amount_cents > applied))
     return set(conn.execute(q).scalars())
 

@@ -294,12 +294,14 @@ class Poster:
             return
         inserts = []
         for row, identity, occurrence in keyed:
-            problem = checks.check(sheet, row)
+            content = content_hash(kind, row.values)
+            earlier = posted.get((identity, occurrence))
+            # A row posted before is "already posted" whatever the ledger says now (a reversal dropped
+            # again names a payment it has itself reversed); only new rows are checked against it.
+            problem = checks.check(sheet, row) if earlier is None else None
             if problem:
                 sheet.problems.append(problem)
                 continue
-            content = content_hash(kind, row.values)
-            earlier = posted.get((identity, occurrence))
             if earlier is None:
                 record = dict(identity=identity, occurrence=occurrence, content_hash=content,
                               **db_values(kind, row.values), **self._src(sheet, row))
