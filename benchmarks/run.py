@@ -325,7 +325,7 @@ def invoice_jobs(config: Path, as_of: date, n: int, out: Path) -> list[tuple[Pat
 
     from sqlalchemy import select
 
-    from billing_batch.ledger import store
+    from billing_batch.ledger import issued
     from billing_batch.ledger.db import open_ledger
     from billing_batch.ledger.schema import outbox
 
@@ -339,7 +339,7 @@ def invoice_jobs(config: Path, as_of: date, n: int, out: Path) -> list[tuple[Pat
                 select(outbox).where(outbox.c.kind == "invoice").order_by(outbox.c.id).limit(n))]
             extra = ()
             if "invoices" in inspect.signature(run.document).parameters:  # contexts from one bulk read
-                extra = (store.invoices_for_documents(conn, [j["ref_id"] for j in rows]),)
+                extra = (issued.invoices_for_documents(conn, [j["ref_id"] for j in rows]),)
             for job in rows:
                 template, ctx = run.document(conn, job, *extra)
                 jobs.append((run.template(template), ctx, out / Path(job["path"]).name))
@@ -351,7 +351,11 @@ def invoice_jobs(config: Path, as_of: date, n: int, out: Path) -> list[tuple[Pat
 def render_baseline(config: Path, as_of: date, n: int, workers: int | None) -> dict:
     from docxtpl import DocxTemplate
 
-    from billing_batch.documents.fast_render import render_bytes, strict_env, usable_cpus
+    from billing_batch.documents.fast_render import (
+        render_bytes,
+        strict_env,
+        usable_cpus,
+    )
     from billing_batch.documents.render import render_many, write_atomic
 
     base = OUT / "render-baseline"

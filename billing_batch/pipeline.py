@@ -24,21 +24,41 @@ from billing_batch.billing.invoicing import billing_due, draft_invoices
 from billing_batch.billing.pricing import rate_on
 from billing_batch.billing.review import Finding, review_invoice
 from billing_batch.config import Settings
-from billing_batch.documents.contexts import bill_to_snapshot, credit_note_context, invoice_context, letter_context
-from billing_batch.documents.render import iter_render_many, write_atomic
+from billing_batch.documents.contexts import (
+    bill_to_snapshot,
+    credit_note_context,
+    invoice_context,
+    letter_context,
+)
+from billing_batch.documents.render import iter_render_many
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
-from billing_batch.ledger import balances, numbering, store
-from billing_batch.ledger.collect import CollectionsResult, run_collections
+from billing_batch.ledger import (
+    balances,
+    dunning,
+    inputs,
+    issued,
+    numbering,
+    outbox,
+    runs,
+)
 from billing_batch.ledger.apply import apply_credit_to_new_invoices, apply_money
 from billing_batch.ledger.db import open_ledger
 from billing_batch.ledger.posting import Poster, SheetTally
 from billing_batch.ledger.verify import Verification, verify
 from billing_batch.money import ZERO, to_cents
 from billing_batch.problems import Problem, Where
-from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook, write_referrals
-from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
+from billing_batch.reports.aging_workbook import (
+    Reconciliation,
+    write_aging_workbook,
+    write_referrals,
+)
+from billing_batch.reports.problems_workbook import (
+    problems_name,
+    write_problems_workbook,
+)
 from billing_batch.reports.run_report import problem_entry, write_run_report
 from billing_batch.resources import data_path
+from billing_batch.stages.collections import CollectionsResult, run_collections
 
 log = logging.getLogger("billing_batch")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -143,17 +163,17 @@ class _Run:
             trans = conn.begin()
             try:
                 try:
-                    store.lock_ledger(conn)
-                except store.AlreadyRunning as exc:
+                    runs.lock_ledger(conn)
+                except runs.AlreadyRunning as exc:
                     raise AlreadyRunning(str(exc)) from exc
-                run_id = store.start_run(conn, self.as_of, self.started)
+                run_id = runs.start_run(conn, self.as_of, self.started)
                 with self.stage("posting"):
-                    file_ids = {f.name: store.record_file(conn, run_id, f.sha256, f.name, self.started)
+                    file_ids = {f.name: runs.record_file(conn, run_id, f.sha256, f.name, self.started)
                                 for f in intakes}
                     poster = Poster(conn, run_id, file_ids, self.as_of)
                     tallies = poster.post_all(intakes)
                     self.findings += [Finding("Possible duplicate", client, f"also in {other}", None, day, code)
-                                      for client, day, code, _, other in store.possible_duplicates(conn, run_id)]
+                                      for client, day, code, _, other in inputs.possible_duplicates(conn, run_id)]
                 with self.stage("invoicing"):
                     billed, new_invoices = self.invoice(conn, run_id)
                 with self.stage("payments"):
@@ -169,8 +189,8 @@ class _Run:
                     raise IntegrityFailure(integrity_message(recon, proof))
                 problems = self.all_problems(intakes) + self.late_problems
                 # What the reports name, read before a dry run rolls back (its new clients included).
-                people = (store.client_rows(conn), balances.last_payment_dates(conn, self.as_of),
-                          store.last_letters(conn))
+                people = (inputs.client_rows(conn), balances.last_payment_dates(conn, self.as_of),
+                          dunning.last_letters(conn))
                 report = self.report(run_id, intakes, waiting, ignored, tallies, new_invoices, aging, recon, problems)
                 report["review"] = [f.as_dict() for f in self.findings]
                 report["payments_applied"] = money.payments_applied
@@ -179,7 +199,7 @@ class _Run:
                 report["letters"] = [{"client_id": c, "level": lvl} for _, c, lvl in collections.letters]
                 report["held_back"] = [{"client_id": d.client_id, "reason": d.held_back}
                                        for d in collections.decisions if d.held_back]
-                store.finish_run(conn, run_id, "ok", billed, report)
+                runs.finish_run(conn, run_id, "ok", billed, report)
                 if self.dry_run:
                     with self.stage("documents"):
                         failures = self.render_outbox(conn)
@@ -226,7 +246,7 @@ class _Run:
         """Posted service lines no rate covers (a later rate card ended their price): never billed
         silently, reported every run until a rate covers them."""
         missing = [l for l in lines if rate_on(rates.get(l.service_code, []), l.service_date) is None]
-        sources = store.service_line_sources(conn, [l.id for l in missing])
+        sources = inputs.service_line_sources(conn, [l.id for l in missing])
         return [Problem(Where(*sources[l.id], "Service Code"),
                         f"this posted service of {l.service_date:%Y-%m-%d} has no rate on that date, so it cannot "
                         "be billed; add a rate for its code covering the date to the rate card (it is billed on "
@@ -234,13 +254,13 @@ class _Run:
 
     def invoice(self, conn: Connection, run_id: int) -> tuple[bool, list[tuple[str, Decimal]]]:
         cfg, r = self.s.invoicing, self.s.review
-        rates = store.rate_versions(conn)
-        lines = store.unbilled_lines(conn, self.as_of)
+        rates = inputs.rate_versions(conn)
+        lines = inputs.unbilled_lines(conn, self.as_of)
         self.late_problems += self.unpriced(conn, lines, rates)
-        if not billing_due(cfg.cycle, self.as_of, store.last_billed_date(conn, self.as_of)):
+        if not billing_due(cfg.cycle, self.as_of, runs.last_billed_date(conn, self.as_of)):
             return False, []
-        clients = store.client_rows(conn)
-        drafts, _ = draft_invoices(lines, rates, store.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate)
+        clients = inputs.client_rows(conn)
+        drafts, _ = draft_invoices(lines, rates, inputs.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate)
         if not drafts:
             return True, []
         self.progress("Issuing invoices", 0, len(drafts))
@@ -248,13 +268,13 @@ class _Run:
         first = numbering.reserve_numbers(conn, cfg.invoice_prefix, year, len(drafts))
         batch = [(d, numbering.document_number(cfg.invoice_prefix, year, first + i),
                   bill_to_snapshot(clients[d.client_id])) for i, d in enumerate(drafts)]
-        ids = store.insert_invoices(conn, batch, run_id)
+        ids = issued.insert_invoices(conn, batch, run_id)
         apply_credit_to_new_invoices(conn, [(d.client_id, ids[n], n, d.invoice_date, d.due_date, to_cents(d.total))
                                             for d, n, _ in batch], run_id)
         for draft, number, _ in batch:
             self.findings += review_invoice(draft, number, rates, self.as_of, r.price_override_pct, r.max_quantity,
                                             r.late_entry_days, r.large_invoice)
-        store.add_outboxes(conn, [("invoice", ids[n], numbering.invoice_path(n, d.invoice_date)) for d, n, _ in batch],
+        outbox.add_outboxes(conn, [("invoice", ids[n], numbering.invoice_path(n, d.invoice_date)) for d, n, _ in batch],
                            run_id)
         self.progress("Issuing invoices", len(drafts), len(drafts))
         return True, [(n, d.total) for d, n, _ in batch]
@@ -266,11 +286,11 @@ class _Run:
     def document(self, conn: Connection, job: dict, invoices: dict) -> tuple[str, dict]:
         """The template and context of an outbox job, from the ledger alone (re-rendering is exact)."""
         if job["kind"] == "letter":
-            content = json.loads(store.letter(conn, job["ref_id"])["content"])
+            content = json.loads(dunning.letter(conn, job["ref_id"])["content"])
             kind = "business" if content["bill_to"]["type"] == "Business" else "individual"
             return f"{content['template']}_{kind}.docx", letter_context(self.s, content)
         if job["kind"] == "credit_note":
-            cn, invoice = store.credit_note_with_invoice(conn, job["ref_id"])
+            cn, invoice = issued.credit_note_with_invoice(conn, job["ref_id"])
             balance = balances.invoice_balance_cents(conn, invoice["id"], through_credit_note=cn["id"])
             return "credit_note.docx", credit_note_context(self.s, cn, invoice, balance)
         invoice, lines, credit = invoices[job["ref_id"]]
@@ -280,8 +300,8 @@ class _Run:
     def render_outbox(self, conn: Connection) -> list[str]:
         """Write every pending document, over all cores; each chunk done is marked in the ledger, so a
         crash never repeats a finished document and the next run finishes the rest."""
-        pending = store.pending_outbox(conn)
-        invoices = store.invoices_for_documents(conn, [j["ref_id"] for j in pending if j["kind"] == "invoice"])
+        pending = outbox.pending_outbox(conn)
+        invoices = issued.invoices_for_documents(conn, [j["ref_id"] for j in pending if j["kind"] == "invoice"])
         jobs, by_path, batch, failures = [], {}, [], []
         paths = {job["id"]: job["path"] for job in pending}
         for job in pending:
@@ -308,7 +328,7 @@ class _Run:
 
     def _mark(self, conn: Connection, outcomes: list[tuple[int, str | None]]) -> None:
         if outcomes and not self.dry_run:
-            store.mark_outboxes(conn, outcomes)
+            outbox.mark_outboxes(conn, outcomes)
             conn.commit()
 
     # -- after commit -------------------------------------------------------------------------------
@@ -429,8 +449,8 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
     try:
         with engine.connect() as conn:
             trans = conn.begin()
-            run_id = store.start_run(conn, business_today(settings), datetime.now())
-            file_ids = {f.name: store.record_file(conn, run_id, f.sha256, f.name, datetime.now())
+            run_id = runs.start_run(conn, business_today(settings), datetime.now())
+            file_ids = {f.name: runs.record_file(conn, run_id, f.sha256, f.name, datetime.now())
                         for f in intakes.values()}
             tallies = Poster(conn, run_id, file_ids, business_today(settings)).post_all(list(intakes.values()))
             trans.rollback()
@@ -469,7 +489,7 @@ def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, R
     try:
         with engine.connect() as conn:
             aging, recon, _ = aging_as_of(conn, as_of, settings.aging.buckets)
-            clients = store.client_rows(conn)
+            clients = inputs.client_rows(conn)
             last_payments = balances.last_payment_dates(conn, as_of)
     finally:
         engine.dispose()

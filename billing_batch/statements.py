@@ -10,7 +10,7 @@ from billing_batch.billing.aging import age
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import statement_context
 from billing_batch.documents.render import render_docx, write_atomic
-from billing_batch.ledger import balances, store
+from billing_batch.ledger import balances, inputs
 from billing_batch.ledger.db import open_ledger
 from billing_batch.resources import data_path
 
@@ -28,14 +28,14 @@ def write_statement(settings: Settings, client_id: str, as_of: date) -> Path:
     engine = open_ledger(settings.database_url)
     try:
         with engine.connect() as conn:
-            client = store.client_rows(conn).get(client_id)
+            client = inputs.client_rows(conn).get(client_id)
             if client is None:
                 raise UnknownClient(f"no client with ID {client_id} in the ledger")
             items = [i for i in balances.open_items(conn, as_of) if i.client_id == client_id]
             credit = balances.unapplied_credits(conn, as_of).get(client_id)
             aging = age(items, {client_id: credit} if credit else {}, as_of, settings.aging.buckets)
             start = statement_period(as_of)
-            activity = store.client_activity(conn, client_id, start, as_of)
+            activity = balances.client_activity(conn, client_id, start, as_of)
     finally:
         engine.dispose()
     totals = aging.clients[0] if aging.clients else None

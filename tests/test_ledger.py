@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import delete, update
 
-from billing_batch.ledger import numbering, store
+from billing_batch.ledger import numbering
 from billing_batch.ledger.db import IssuedDocumentChanged, open_ledger
 from billing_batch.ledger.schema import invoice_lines, invoices, metadata
 from billing_batch.pipeline import run_batch

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from billing_batch.cli import main
 from billing_batch.ledger.db import open_ledger
-from billing_batch.ledger.schema import adjustments, allocations, counters, invoices, outbox, payments, runs
+from billing_batch.ledger.schema import allocations, counters, invoices, outbox, payments, runs
 from tests.office import Office
 from tests.test_regressions_ledger import ADJ, D, LOG, PAY, start
 

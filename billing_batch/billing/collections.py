@@ -86,3 +86,26 @@ def decide(s: Situation, levels: list[Level], as_of: date, min_days_between: int
     if why:
         return Decision(s.client_id, qualifies, held_back=why)
     return Decision(s.client_id, qualifies, send=levels[s.level])  # one level up, never a jump
+
+
+@dataclass(frozen=True)
+class CallEntry:
+    client_id: str
+    phone: str
+    balance_cents: int
+    days_past_due: int
+    level_name: str
+    last_letter: date | None
+    last_contact: tuple[date, str] | None
+    promise_date: date | None
+    action: str
+
+
+def suggested_action(level: int, top: int, contact: dict, promise: date | None, as_of: date) -> str:
+    if contact.get("plan_requested"):
+        return "Set up the payment plan the client asked for"
+    if promise and promise < as_of:
+        return f"Promise of {promise:%Y-%m-%d} not kept: call about it"
+    if level == top:
+        return "Referred: confirm with the agency, or agree payment before it acts"
+    return "Call about the overdue balance"

@@ -10,7 +10,7 @@ from datetime import date
 from sqlalchemy import Connection, select
 
 from billing_batch.billing.engine import Adjustment, Event, Item, Payment, Reversal
-from billing_batch.ledger import balances, numbering, store
+from billing_batch.ledger import balances, inputs, issued, numbering, outbox
 from billing_batch.ledger.accounts import load_accounts, save_allocations
 from billing_batch.ledger.schema import adjustments, invoices, payments
 
@@ -80,10 +80,10 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str) 
     for cn in sorted((cn for o in outcomes.values() for cn in o.credit_notes), key=lambda n: (n.date, n.adjustment_id)):
         adj = records[("a", cn.adjustment_id)][1]
         number = numbering.next_number(conn, credit_prefix, cn.date.year)
-        note_ids[cn.adjustment_id] = store.insert_credit_note(
+        note_ids[cn.adjustment_id] = issued.insert_credit_note(
             conn, number, cn.kind, cn.invoice_id, adj["client_id"], cn.date, cn.cents, adj["reason"], cn.adjustment_id,
             run_id)
-        store.add_outbox(conn, "credit_note", note_ids[cn.adjustment_id], numbering.credit_note_path(number, cn.date),
+        outbox.add_outbox(conn, "credit_note", note_ids[cn.adjustment_id], numbering.credit_note_path(number, cn.date),
                          run_id)
         result.credit_notes.append(note_ids[cn.adjustment_id])
     for out in outcomes.values():
@@ -95,7 +95,7 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str) 
             key = ("a", r.event.adjustment_id) if isinstance(r.event, Adjustment) else ("p", r.event.payment_id)
             kind, record = records[key]
             result.refused.append(Refused(kind, record, r.column, r.message))
-    store.mark_all_applied(conn, payments, applied_pays, run_id)
-    store.mark_all_applied(conn, adjustments, applied_adjs, run_id)
+    inputs.mark_all_applied(conn, payments, applied_pays, run_id)
+    inputs.mark_all_applied(conn, adjustments, applied_adjs, run_id)
     result.payments_applied, result.adjustments_applied = len(applied_pays), len(applied_adjs)
     return result

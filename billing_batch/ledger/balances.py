@@ -10,7 +10,13 @@ from sqlalchemy import Connection, and_, exists, func, select, true
 
 from billing_batch.billing.engine import ADJUSTED, PAID
 from billing_batch.billing.records import OpenItem
-from billing_batch.ledger.schema import allocations, invoices, payments
+from billing_batch.ledger.schema import (
+    adjustments,
+    allocations,
+    credit_notes,
+    invoices,
+    payments,
+)
 from billing_batch.money import from_cents
 
 
@@ -71,3 +77,30 @@ def invoice_balance_cents(conn: Connection, invoice_id: int, through_credit_note
         upto = select(allocations.c.id).where(allocations.c.credit_note_id == through_credit_note).scalar_subquery()
         q = q.where(allocations.c.id <= upto)
     return total - conn.execute(q).scalar()
+
+
+def client_activity(conn: Connection, client_id: str, start: date, end: date) -> list[tuple[date, str, str, int]]:
+    """Payments and credits of a client dated in [start, end]: (date, description, reference, cents as the
+    client reads them: what lowers the balance is negative)."""
+    out = []
+    for p in conn.execute(select(payments).where(payments.c.client_id == client_id,
+                                                 payments.c.payment_date.between(start, end))):
+        what = "Payment received" if p.amount_cents > 0 else "Payment returned (reversed)"
+        out.append((p.payment_date, what + (f" — {p.method}" if p.method else ""), p.reference, -p.amount_cents))
+    for r in conn.execute(select(credit_notes.c.issue_date, credit_notes.c.number, credit_notes.c.kind,
+                                 credit_notes.c.amount_cents, invoices.c.number.label("invoice"))
+                          .join(invoices, invoices.c.id == credit_notes.c.invoice_id)
+                          .where(credit_notes.c.client_id == client_id, credit_notes.c.issue_date.between(start, end))):
+        what = f"Invoice {r.invoice} voided" if r.kind == "void" else f"Credit note for invoice {r.invoice}"
+        out.append((r.issue_date, what, r.number, -r.amount_cents))
+    for r in conn.execute(select(adjustments.c.date, adjustments.c.kind, adjustments.c.invoice_number,
+                                 adjustments.c.amount_cents)
+                          .where(adjustments.c.client_id == client_id, adjustments.c.applied_run_id.is_not(None),
+                                 adjustments.c.kind.in_(("Write-off", "Refund")),
+                                 adjustments.c.date.between(start, end))):
+        if r.kind == "Refund":
+            out.append((r.date, "Refund of credit", "", r.amount_cents))
+        else:
+            on = f" on invoice {r.invoice_number}" if r.invoice_number else ""
+            out.append((r.date, f"Balance written off{on}", "", -r.amount_cents))
+    return sorted(out, key=lambda a: a[0])

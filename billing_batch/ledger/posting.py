@@ -18,8 +18,15 @@ from billing_batch.billing.records import RateVersion
 from billing_batch.intake.inbox import FileIntake
 from billing_batch.intake.kinds import CellType, Kind
 from billing_batch.intake.sheets import ParsedSheet, Row
-from billing_batch.ledger import store
-from billing_batch.ledger.schema import ALWAYS, TRANSACTION_TABLES, clients, db_name, payer_fees, rates
+from billing_batch.ledger import inputs
+from billing_batch.ledger.schema import (
+    ALWAYS,
+    TRANSACTION_TABLES,
+    clients,
+    db_name,
+    payer_fees,
+    rates,
+)
 from billing_batch.money import to_cents
 from billing_batch.problems import Problem, Where
 
@@ -201,7 +208,7 @@ class Poster:
     # -- master data -------------------------------------------------------------------------------
     def _clients(self, sheet: ParsedSheet, tally: SheetTally) -> None:
         """Upserted by Client ID: a later file replaces the fields it gives (blank = the default)."""
-        existing = store.client_rows(self.conn)
+        existing = inputs.client_rows(self.conn)
         defaults = {db_name(c): db_value(c, c.default) for c in sheet.kind.columns if c.default is not None}
         inserts: dict[str, dict] = {}  # new clients, inserted in one statement at the end
         for row in self._good_rows(sheet):
@@ -228,7 +235,7 @@ class Poster:
     def _rates(self, sheet: ParsedSheet, tally: SheetTally) -> None:
         """Versions by Effective From; a later card corrects a version with the same date; a version
         whose period overlaps another of the same code is a problem."""
-        versions = store.rate_versions(self.conn)
+        versions = inputs.rate_versions(self.conn)
         seen: dict[tuple[str, date], int] = {}
         for row in self._good_rows(sheet):
             v = row.values
@@ -286,7 +293,7 @@ class Poster:
         kind, table = sheet.kind, TRANSACTION_TABLES[sheet.kind.name]
         checks = CrossChecks(self.conn, self.as_of)
         bad = sheet.bad_rows()
-        posted = store.posted_identities(self.conn, table, sorted(set(sheet_identities(sheet).values())))
+        posted = inputs.posted_identities(self.conn, table, sorted(set(sheet_identities(sheet).values())))
         numbers = occurrence_numbers(sheet, posted)
         keyed = [(row, *numbers[row.row]) for row in sheet.rows if row.row not in bad and row.row in numbers
                  and (kind.name != "Payments" or (row.values["Amount"] < 0) == reversals)]
@@ -335,7 +342,7 @@ class CrossChecks:
 
     def __init__(self, conn: Connection, as_of: date):
         self.conn, self.as_of = conn, as_of
-        self.clients = set(store.client_rows(conn))
+        self.clients = set(inputs.client_rows(conn))
         self._rates = None
         self._payers = None
         self._invoices = None
@@ -375,7 +382,7 @@ class CrossChecks:
             if v["Payer"].casefold() not in self.payers:
                 return Problem(sheet.where(row.row, "Payer"), "is not a payer on the Payer Fees sheet; check the "
                                "spelling or add the payer's fees to the rate card", v["Payer"])
-            claim = store.claim(self.conn, v["Claim Number"])
+            claim = inputs.claim(self.conn, v["Claim Number"])
             if claim is None:
                 return Problem(sheet.where(row.row, "Claim Number"), "is not a claim billing-batch has issued; "
                                "check the claim number on the remittance", v["Claim Number"])
@@ -387,26 +394,26 @@ class CrossChecks:
     @property
     def payers(self) -> set[str]:
         if self._payers is None:
-            self._payers = store.payer_names(self.conn)
+            self._payers = inputs.payer_names(self.conn)
         return self._payers
 
     @property
     def rates(self):
         if self._rates is None:
-            self._rates = store.rate_versions(self.conn)
+            self._rates = inputs.rate_versions(self.conn)
         return self._rates
 
     @property
     def invoices(self) -> dict[str, str]:
         if self._invoices is None:
-            self._invoices = store.invoice_owners(self.conn)
+            self._invoices = inputs.invoice_owners(self.conn)
         return self._invoices
 
     def _reversed(self, v: dict) -> dict | None:
         """The original payment a reversal row undoes: same client and Reference, the same amount, positive,
         not reversed already (posted earlier or earlier in this run)."""
         if self._payments is None:
-            self._payments = store.reversible_payments(self.conn)
+            self._payments = inputs.reversible_payments(self.conn)
         for p in self._payments.get((v["Client ID"], v["Reference"]), []):
             if p["amount_cents"] == -to_cents(v["Amount"]) and not p["reversed"]:
                 return p
@@ -433,5 +440,5 @@ class CrossChecks:
 
     def link_reversals(self) -> None:
         for reversal, original in self._links:
-            store.link_reversal(self.conn, reversal, original)
+            inputs.link_reversal(self.conn, reversal, original)
         self._links.clear()

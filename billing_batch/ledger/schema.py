@@ -27,13 +27,32 @@ from datetime import date
 from functools import cache
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
     UniqueConstraint,
 )
 
 from billing_batch.intake.kinds import (
-    ADJUSTMENTS, CLIENTS, CONTACT_LOG, PAYER_FEES, PAYMENT_PLANS, PAYMENTS, RATES, REMITTANCES, SERVICE_LOG,
-    CellType, Kind,
+    ADJUSTMENTS,
+    CLIENTS,
+    CONTACT_LOG,
+    PAYER_FEES,
+    PAYMENT_PLANS,
+    PAYMENTS,
+    RATES,
+    REMITTANCES,
+    SERVICE_LOG,
+    CellType,
+    Kind,
 )
 from billing_batch.intake.kinds import Column as Column_
 

@@ -16,7 +16,14 @@ from sqlalchemy import Connection, Table, func, select
 
 from billing_batch.ledger import balances
 from billing_batch.ledger.schema import (
-    adjustments, allocations, counters, credit_notes, invoices, letters, outbox, payments,
+    adjustments,
+    allocations,
+    counters,
+    credit_notes,
+    invoices,
+    letters,
+    outbox,
+    payments,
 )
 from billing_batch.money import fmt_money, from_cents, to_cents
 

@@ -20,7 +20,7 @@ from billing_batch.problems import Problem
 from billing_batch.reports.xlsx import landscape, put, save_atomic, table_sheet
 
 if TYPE_CHECKING:
-    from billing_batch.ledger.collect import CollectionsResult
+    from billing_batch.stages.collections import CollectionsResult
 
 
 @dataclass(frozen=True)

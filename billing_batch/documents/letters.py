@@ -1,0 +1,22 @@
+"""What a collection letter says, kept with the letter so it renders the same whenever it is rendered."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from billing_batch.billing.collections import Level, Situation
+from billing_batch.billing.plans import Offer
+from billing_batch.documents.contexts import bill_to_snapshot
+
+
+def letter_content(client: dict, level: Level, s: Situation, plan: Offer, as_of: date, pay_within: int) -> dict:
+    """Everything the letter says, kept with it so it renders the same whenever it is rendered."""
+    return {
+        "template": level.template, "level": level.name, "bill_to": bill_to_snapshot(client),
+        "date": as_of, "pay_by": as_of + timedelta(days=pay_within), "oldest_days": s.oldest_days,
+        "total_cents": s.overdue_cents,
+        "items": [{"number": i.invoice_number, "date": i.invoice_date, "due_date": i.due_date,
+                   "days_past_due": i.days_past_due, "balance_cents": i.balance_cents} for i in s.items],
+        "plan": {"show": plan.show, "eligible_cents": plan.eligible_cents,
+                 "installment_cents": plan.installment_cents, "months": plan.months},
+    }

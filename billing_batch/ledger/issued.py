@@ -1,0 +1,87 @@
+"""Issued invoices and credit notes: inserted once, read for documents, never changed."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import date
+
+from sqlalchemy import Connection, func, select
+
+from billing_batch.billing.records import (
+    InvoiceDraft,
+)
+from billing_batch.ledger.schema import (
+    allocations,
+    credit_notes,
+    invoice_lines,
+    invoices,
+)
+from billing_batch.money import to_cents
+
+
+def insert_invoices(conn: Connection, batch: list[tuple[InvoiceDraft, str, dict]], run_id: int) -> dict[str, int]:
+    """Insert (draft, number, bill_to) invoices and their lines in bulk; returns number -> id."""
+    if not batch:
+        return {}
+    conn.execute(invoices.insert(), [
+        dict(number=number, client_id=d.client_id, invoice_date=d.invoice_date, due_date=d.due_date,
+             terms_days=d.terms_days, subtotal_cents=to_cents(d.subtotal), tax_cents=to_cents(d.tax),
+             tax_rate=str(d.tax_rate), total_cents=to_cents(d.total), bill_to=json.dumps(bill_to), run_id=run_id)
+        for d, number, bill_to in batch])
+    ids = dict(conn.execute(select(invoices.c.number, invoices.c.id).where(invoices.c.run_id == run_id)).all())
+    conn.execute(invoice_lines.insert(), [
+        dict(invoice_id=ids[number], line_no=i, service_line_id=l.service_line_id, service_date=l.service_date,
+             service_code=l.service_code, description=l.description, quantity=str(l.quantity),
+             unit_price_cents=to_cents(l.unit_price), amount_cents=to_cents(l.amount), taxable=l.taxable,
+             discretionary=l.discretionary)
+        for d, number, _ in batch for i, l in enumerate(d.lines, start=1)])
+    return ids
+
+
+def invoices_for_documents(conn: Connection, invoice_ids: list[int]) -> dict[int, tuple[dict, list[dict], int]]:
+    """invoice id -> (invoice, lines, credit applied at issue) for many invoices in a few queries."""
+    out: dict[int, tuple[dict, list[dict], int]] = {}
+    for start in range(0, len(invoice_ids), 500):
+        chunk = invoice_ids[start:start + 500]
+        heads = {r.id: dict(r._mapping) for r in conn.execute(select(invoices).where(invoices.c.id.in_(chunk)))}
+        lines: dict[int, list[dict]] = defaultdict(list)
+        for r in conn.execute(select(invoice_lines).where(invoice_lines.c.invoice_id.in_(chunk))
+                              .order_by(invoice_lines.c.invoice_id, invoice_lines.c.line_no)):
+            lines[r.invoice_id].append(dict(r._mapping))
+        credit = dict(conn.execute(
+            select(allocations.c.invoice_id, func.sum(allocations.c.amount_cents))
+            .join(invoices, invoices.c.id == allocations.c.invoice_id)
+            .where(allocations.c.invoice_id.in_(chunk), allocations.c.source == "credit",
+                   allocations.c.alloc_date == invoices.c.invoice_date)
+            .group_by(allocations.c.invoice_id)).all())
+        for i, head in heads.items():
+            out[i] = (head, lines[i], credit.get(i, 0))
+    return out
+
+
+def invoice_by_number(conn: Connection, number: str) -> dict | None:
+    row = conn.execute(select(invoices).where(invoices.c.number == number)).first()
+    return dict(row._mapping) if row else None
+
+
+def insert_credit_note(conn: Connection, number: str, kind: str, invoice_id: int, client_id: str, issue_date: date,
+                       amount_cents: int, reason: str, adjustment_id: int, run_id: int) -> int:
+    return conn.execute(credit_notes.insert().values(
+        number=number, kind=kind, invoice_id=invoice_id, client_id=client_id, issue_date=issue_date,
+        amount_cents=amount_cents, reason=reason, adjustment_id=adjustment_id, run_id=run_id)).inserted_primary_key[0]
+
+
+def credit_note_with_invoice(conn: Connection, credit_note_id: int) -> tuple[dict, dict]:
+    cn = dict(conn.execute(select(credit_notes).where(credit_notes.c.id == credit_note_id)).one()._mapping)
+    inv = dict(conn.execute(select(invoices).where(invoices.c.id == cn["invoice_id"])).one()._mapping)
+    return cn, inv
+
+
+def invoice_shares(conn: Connection) -> dict[str, tuple[int, int]]:
+    """Invoice number -> (non-discretionary line amounts, subtotal), for plan eligibility."""
+    nondisc = func.coalesce(func.sum(invoice_lines.c.amount_cents).filter(invoice_lines.c.discretionary.is_(False)), 0)
+    q = (select(invoices.c.number, nondisc.label("nondisc"), invoices.c.subtotal_cents)
+         .join(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id)
+         .group_by(invoices.c.number, invoices.c.subtotal_cents))
+    return {r.number: (r.nondisc, r.subtotal_cents) for r in conn.execute(q)}
