@@ -17,6 +17,7 @@ Date rules, all here:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+import datetime as dt
 from datetime import date
 
 from billing_batch.billing.payments import Open, allocate
@@ -84,7 +85,7 @@ class Reversal:
     date: date
     cents: int  # negative
     original_id: int
-    original_date: date
+    original_date: dt.date
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class Account:
             return self._reversal(e, out)
         return self._adjustment(e, out)
 
-    def _payment(self, p: Payment, out: Outcome) -> None:
+    def _payment(self, p: Payment, out: Outcome) -> Refusal | None:
         self.funds[p.payment_id] = Funds(p.payment_id, p.date, p.cents)
         self.credit += p.cents
         items = [Open(i.invoice_id, i.number, i.invoice_date, i.due_date, i.balance) for i in self.open_items()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -29,8 +31,8 @@ def review_invoice(draft: InvoiceDraft, number: str, rates: Mapping[str, list[Ra
                    override_pct: Decimal, max_quantity: Decimal, late_days: int, large: Decimal) -> list[Finding]:
     found = []
     for line in draft.lines:
-        where = dict(client_id=draft.client_id, invoice=number, service_date=line.service_date,
-                     service_code=line.service_code)
+        where: dict[str, Any] = dict(client_id=draft.client_id, invoice=number, service_date=line.service_date,
+                                     service_code=line.service_code)
         card = rate_on(rates.get(line.service_code, []), line.service_date)
         if card and line.unit_price != card.unit_price:
             differs = card.unit_price == 0 or abs(line.unit_price - card.unit_price) * 100 / card.unit_price > override_pct

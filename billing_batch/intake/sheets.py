@@ -24,7 +24,7 @@ class Row:
     file: str
     sheet: str
     row: int  # Excel row number
-    values: dict[str, object]  # canonical column name -> typed value or None (blank)
+    values: dict[str, Any]  # canonical column name -> typed value (per the column's CellType) or None
     # Carried by a problems workbook dropped back, so a fixed row keeps the occurrence number it
     # had among identical rows of its original sheet (SPEC §3.3); None = count in this sheet.
     occurrence: int | None = None

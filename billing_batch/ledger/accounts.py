@@ -48,7 +48,7 @@ def load_accounts(conn: Connection, client_ids: Iterable[str], with_history: Ite
              .select_from(payments.outerjoin(allocations, allocations.c.payment_id == payments.c.id))
              .where(payments.c.client_id.in_(chunk), payments.c.applied_run_id.is_not(None))
              .group_by(payments.c.id, payments.c.client_id, payments.c.payment_date, payments.c.amount_cents))
-        for r in conn.execute(q):
+        for r in conn.execute(q):  # type: ignore[assignment]  # another query's row shape
             credit[r.client_id] += r.amount_cents - r.used
             owner[r.id] = r.client_id
             if r.amount_cents > 0:
@@ -68,7 +68,7 @@ def save_allocations(conn: Connection, allocs: list[Alloc], run_id: int,
     notes = credit_note_ids or {}
     rows = [dict(invoice_id=a.invoice_id, source=a.source, amount_cents=a.cents, alloc_date=a.date, run_id=run_id,
                  payment_id=a.payment_id, adjustment_id=a.adjustment_id,
-                 credit_note_id=notes.get(a.adjustment_id) if a.source == "credit_note" else None)
+                 credit_note_id=notes.get(a.adjustment_id or 0) if a.source == "credit_note" else None)
             for a in allocs]
     if rows:
         conn.execute(allocations.insert(), rows)

@@ -73,7 +73,8 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str) 
         events.setdefault(a["client_id"], []).append(e)
         records[("a", a["id"])] = ("Adjustments", a)
     accounts = load_accounts(conn, events, with_history=history)
-    applied_pays, applied_adjs = [], []
+    applied_pays: list[int] = []
+    applied_adjs: list[int] = []
     outcomes = {c: accounts[c].settle(events[c], as_of) for c in sorted(events)}
     # Credit notes are numbered in date order across clients, as staff entered them.
     note_ids = {}

@@ -93,14 +93,14 @@ def client_activity(conn: Connection, client_id: str, start: date, end: date) ->
                           .where(credit_notes.c.client_id == client_id, credit_notes.c.issue_date.between(start, end))):
         what = f"Invoice {r.invoice} voided" if r.kind == "void" else f"Credit note for invoice {r.invoice}"
         out.append((r.issue_date, what, r.number, -r.amount_cents))
-    for r in conn.execute(select(adjustments.c.date, adjustments.c.kind, adjustments.c.invoice_number,
+    for a in conn.execute(select(adjustments.c.date, adjustments.c.kind, adjustments.c.invoice_number,
                                  adjustments.c.amount_cents)
                           .where(adjustments.c.client_id == client_id, adjustments.c.applied_run_id.is_not(None),
                                  adjustments.c.kind.in_(("Write-off", "Refund")),
                                  adjustments.c.date.between(start, end))):
-        if r.kind == "Refund":
-            out.append((r.date, "Refund of credit", "", r.amount_cents))
+        if a.kind == "Refund":
+            out.append((a.date, "Refund of credit", "", a.amount_cents))
         else:
-            on = f" on invoice {r.invoice_number}" if r.invoice_number else ""
-            out.append((r.date, f"Balance written off{on}", "", -r.amount_cents))
+            on = f" on invoice {a.invoice_number}" if a.invoice_number else ""
+            out.append((a.date, f"Balance written off{on}", "", -a.amount_cents))
     return sorted(out, key=lambda a: a[0])

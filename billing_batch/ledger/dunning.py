@@ -50,7 +50,7 @@ def insert_letter(conn: Connection, client_id: str, series: int, level: int, lev
                   amount_cents: int, content: dict, run_id: int) -> int:
     return conn.execute(letters.insert().values(
         client_id=client_id, series=series, level=level, level_name=level_name, letter_date=letter_date,
-        amount_cents=amount_cents, content=json.dumps(content, default=str), run_id=run_id)).inserted_primary_key[0]
+        amount_cents=amount_cents, content=json.dumps(content, default=str), run_id=run_id)).inserted_primary_key[0]  # type: ignore[index]
 
 
 def letter(conn: Connection, letter_id: int) -> dict:

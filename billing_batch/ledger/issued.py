@@ -69,7 +69,7 @@ def insert_credit_note(conn: Connection, number: str, kind: str, invoice_id: int
                        amount_cents: int, reason: str, adjustment_id: int, run_id: int) -> int:
     return conn.execute(credit_notes.insert().values(
         number=number, kind=kind, invoice_id=invoice_id, client_id=client_id, issue_date=issue_date,
-        amount_cents=amount_cents, reason=reason, adjustment_id=adjustment_id, run_id=run_id)).inserted_primary_key[0]
+        amount_cents=amount_cents, reason=reason, adjustment_id=adjustment_id, run_id=run_id)).inserted_primary_key[0]  # type: ignore[index]
 
 
 def credit_note_with_invoice(conn: Connection, credit_note_id: int) -> tuple[dict, dict]:

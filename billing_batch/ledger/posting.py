@@ -5,6 +5,8 @@ row goes to the problems workbook like any other bad row.
 
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -51,7 +53,7 @@ class SheetTally:
                 "posted": self.posted, "already_posted": self.already, "rejected": self.rejected}
 
 
-def db_value(col, value: object) -> object:
+def db_value(col, value: Any) -> object:
     """A typed input value as the ledger stores it: money in cents, percent in basis points."""
     if value is None:
         return None
@@ -72,7 +74,7 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()
 
 
-def _identity_part(col, value: object) -> object:
+def _identity_part(col, value: Any) -> object:
     if value is None:
         return ""
     if isinstance(value, date):
@@ -343,9 +345,9 @@ class CrossChecks:
     def __init__(self, conn: Connection, as_of: date):
         self.conn, self.as_of = conn, as_of
         self.clients = set(inputs.client_rows(conn))
-        self._rates = None
-        self._payers = None
-        self._invoices = None
+        self._rates: dict[str, list[RateVersion]] | None = None
+        self._payers: set[str] | None = None
+        self._invoices: dict[str, str] | None = None
         self._payments: dict[tuple[str, str], list[dict]] | None = None
         self._links: list[tuple[tuple[str, int], tuple[str, int]]] = []
 
@@ -428,12 +430,14 @@ class CrossChecks:
         record["reverses_payment_id"] = None  # every row of a bulk insert has the same keys
         if v["Amount"] < 0:
             original = self._reversed(v)
+            assert original is not None  # check() refused the row otherwise
             original["reversed"] = True
             record["reverses_payment_id"] = original["id"]
             if original["id"] is None:
                 self._links.append(((record["identity"], record["occurrence"]), original["key"]))
         else:
             self._reversed(v)  # loads the ledger's payments once
+            assert self._payments is not None
             self._payments.setdefault((v["Client ID"], v["Reference"]), []).append(
                 {"id": None, "amount_cents": record["amount_cents"], "reversed": False,
                  "key": (record["identity"], record["occurrence"])})

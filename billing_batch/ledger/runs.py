@@ -28,7 +28,7 @@ def lock_ledger(conn: Connection) -> None:
 
 def start_run(conn: Connection, business_date: date, started: datetime) -> int:
     return conn.execute(runs.insert().values(
-        business_date=business_date, started_at=started, status="running", billed=False)).inserted_primary_key[0]
+        business_date=business_date, started_at=started, status="running", billed=False)).inserted_primary_key[0]  # type: ignore[index]
 
 
 def finish_run(conn: Connection, run_id: int, status: str, billed: bool, report: dict) -> None:
@@ -43,4 +43,4 @@ def last_billed_date(conn: Connection, before_or_on: date) -> date | None:
 
 def record_file(conn: Connection, run_id: int, sha256: str, name: str, received: datetime) -> int:
     return conn.execute(source_files.insert().values(
-        sha256=sha256, name=name, received_at=received, run_id=run_id)).inserted_primary_key[0]
+        sha256=sha256, name=name, received_at=received, run_id=run_id)).inserted_primary_key[0]  # type: ignore[index]

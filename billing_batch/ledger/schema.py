@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -99,7 +100,7 @@ def db_name(column: Column_) -> str:
     return base + {CellType.MONEY: "_cents", CellType.PERCENT: "_bp"}.get(column.type, "")
 
 
-_DB_TYPES = {
+_DB_TYPES: dict[CellType, Any] = {
     CellType.ID: lambda: String(100), CellType.TEXT: lambda: String(500), CellType.CHOICE: lambda: String(40),
     CellType.DATE: Date, CellType.MONEY: Integer, CellType.PERCENT: Integer, CellType.YES_NO: Boolean,
     CellType.INTEGER: Integer, CellType.QUANTITY: lambda: String(20),
