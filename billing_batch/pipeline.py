@@ -174,12 +174,14 @@ class _Run:
                     tallies = poster.post_all(intakes)
                     self.findings += [Finding("Possible duplicate", client, f"also in {other}", None, day, code)
                                       for client, day, code, _, other in inputs.possible_duplicates(conn, run_id)]
-                with self.stage("invoicing"):
-                    billed, new_invoices = self.invoice(conn, run_id)
+                # Money first: everything it moves is dated on or before the business date, which is
+                # the new invoices' date, so they take the credit that is left (engine.py).
                 with self.stage("payments"):
                     money = apply_money(conn, run_id, self.as_of, self.s.invoicing.credit_note_prefix)
                     self.late_problems += [p for r in money.refused
                                            if (p := poster.refuse(r.kind, r.record, r.column, r.message))]
+                with self.stage("invoicing"):
+                    billed, new_invoices = self.invoice(conn, run_id)
                 with self.stage("collections"):
                     collections = run_collections(conn, run_id, self.as_of, self.s)
                     self.findings += collections.findings

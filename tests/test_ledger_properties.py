@@ -164,7 +164,7 @@ class Model:
 
 # -- driving the real run ------------------------------------------------------------------------------
 
-RANK = {"payment": 0, "Credit": 1, "Void": 1, "Write-off": 1, "Refund": 2, "reversal": 3}
+RANK = {"Credit": 0, "Void": 0, "Write-off": 0, "payment": 1, "Refund": 2, "reversal": 3}
 
 
 def workbook(rows: list[dict]) -> dict:
@@ -232,12 +232,12 @@ def history(tmp: os.PathLike, url: str, runs: list) -> None:
         for k in sorted(again):  # named to sort after money-N: ledger ids follow posting order
             office.drop(f"zz-again-{n}-{k}.xlsx", workbook(files[k]))
         result = run_batch(office.settings, today)
-        # The model, in the run's order: invoices first, then every money row by date and kind. A file
+        # The model, in the run's order: every money row by date and kind, then the run's invoices. A file
         # dropped again posts only what it had refused before.
-        model.bill(today, qty)
         pending = fresh + [r for k in sorted(again) for r in files[k] if not r["posted"]]
         for order, r in sorted(enumerate(pending), key=lambda e: (e[1]["day"], RANK[e[1]["kind"]], e[0])):
             r["posted"] = model.apply(r, today, (n, order))
+        model.bill(today, qty)
         got = [p for p in result.problems if p.level == "error"]
         assert len(got) == sum(1 for r in pending if not r["posted"]), ([p.text() for p in got], pending)
         engine = open_ledger(office.settings.database_url)

@@ -197,3 +197,26 @@ def test_the_gap_between_letters_holds_across_a_paid_up_reset(office: Office):
     with engine.connect() as c:
         assert sorted(c.execute(select(letters.c.letter_date)).scalars()) == [D(2026, 3, 2), D(2026, 3, 16)]
     engine.dispose()
+
+
+# Found by the hostile review --------------------------------------------------------------------------
+def test_a_refund_dated_before_this_runs_invoice_is_not_refused(office: Office):
+    start(office, visits=())
+    office.drop("p.xlsx", {"Payments": [PAY, [D(2026, 3, 1), "X1", Decimal("200.00"), "Check", "1", None]]})
+    run_batch(office.settings, D(2026, 3, 2))  # 200 credit
+    office.drop("r.xlsx", {"Service Log": [LOG, [D(2026, 3, 8), "X1", "OV", 1]],
+                           "Adjustments": [ADJ, [D(2026, 3, 9), "X1", "Refund", Decimal("200.00"), None, "asked"]]})
+    r = run_batch(office.settings, D(2026, 3, 10))
+    assert errors(r) == []  # on 03-09 the credit was 200; the invoice of 03-10 comes after
+    assert balances(office, D(2026, 3, 10)) == {"X1": Decimal("100.00")}
+
+
+def test_a_void_and_a_payment_on_one_day_void_first(office: Office):
+    start(office)  # INV-1 100 on 03-01
+    office.drop("l.xlsx", {"Service Log": [LOG, [D(2026, 3, 2), "X1", "OV", 1]]})
+    run_batch(office.settings, D(2026, 3, 2))  # INV-2 100
+    office.drop("m.xlsx", {"Payments": [PAY, [D(2026, 3, 5), "X1", Decimal("100.00"), "Cash", "R1", None]],
+                           "Adjustments": [ADJ, [D(2026, 3, 5), "X1", "Void", None, "INV-2026-00001", "error"]]})
+    r = run_batch(office.settings, D(2026, 3, 5))
+    assert errors(r) == [] and r.report["credit_notes"] == 1
+    assert balances(office, D(2026, 3, 5)) == {}  # INV-1 void, the 100 paid INV-2

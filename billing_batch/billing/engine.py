@@ -11,7 +11,9 @@ Date rules, all here:
   including credit it gave to later invoices. A refund already paid out of it is not undone: that
   money left the office, so the client owes it (the account's credit goes below zero).
 - Within a run, events apply in date order whatever file or row they came from; on one day,
-  payments first, then corrections, refunds, and reversals last.
+  corrections first (a void that day is not paid by a payment that day), then payments, refunds,
+  and reversals last. The run's new invoices, dated the business date, come after all of them: they
+  take the credit left once the run's money has moved (a refund dated before them is not refused).
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class Adjustment:
 
 
 Event = Payment | Reversal | Adjustment
-_RANK = {"Payment": 0, "Credit": 1, "Void": 1, "Write-off": 1, "Refund": 2, "Reversal": 3}
+_RANK = {"Credit": 0, "Void": 0, "Write-off": 0, "Payment": 1, "Refund": 2, "Reversal": 3}
 
 
 def event_order(e: Event) -> tuple:
