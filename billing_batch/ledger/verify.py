@@ -16,14 +16,7 @@ from sqlalchemy import Connection, Table, func, select
 
 from billing_batch.ledger import balances
 from billing_batch.ledger.schema import (
-    adjustments,
-    allocations,
-    counters,
-    credit_notes,
-    invoices,
-    letters,
-    outbox,
-    payments,
+    adjustments, allocations, counters, credit_notes, invoice_lines, invoices, letters, outbox, payments, runs,
 )
 from billing_batch.money import fmt_money, from_cents, to_cents
 
@@ -101,7 +94,11 @@ def verify(conn: Connection, as_of: date) -> Verification:
                 bad.append(f"invoice {item.invoice_number} has a balance of {fmt_money(item.balance)} {when}, "
                            f"outside 0 to {fmt_money(item.amount)}")
     failures += _listed("invoices", sorted(set(bad)))
-    # 3. Every numbered series is gapless: the numbers issued are exactly 1..last of its counter.
+    # 3. Each issued document is what was issued: lines add up to the invoice, dated on its run's day;
+    # each allocation is what moved it, dated no later than the run that wrote it.
+    failures += _listed("documents", _documents(conn))
+    failures += _listed("allocations", _allocations(conn))
+    # 4. Every numbered series is gapless: the numbers issued are exactly 1..last of its counter.
     issued: dict[tuple[str, int], list[int]] = defaultdict(list)
     for number in [*conn.execute(select(invoices.c.number)).scalars(), *conn.execute(select(credit_notes.c.number)).scalars()]:
         m = _NUMBER.match(number)
@@ -113,7 +110,7 @@ def verify(conn: Connection, as_of: date) -> Verification:
         if numbers != list(range(1, last.get(key, 0) + 1)):
             failures.append(f"the {key[0]} numbers of {key[1]} are not 1 to {last.get(key, 0)} without gaps or repeats "
                             f"({len(numbers)} issued)")
-    # 4. Every issued document has exactly one outbox row, and every outbox row an issued document.
+    # 5. Every issued document has exactly one outbox row, and every outbox row an issued document.
     docs = {"invoice": invoices, "credit_note": credit_notes, "letter": letters}
     queued = defaultdict(set)
     for kind, ref in conn.execute(select(outbox.c.kind, outbox.c.ref_id).where(outbox.c.kind.in_(docs))):
@@ -127,3 +124,58 @@ def verify(conn: Connection, as_of: date) -> Verification:
         if orphans:
             failures.append(f"{len(orphans)} queued {kind.replace('_', ' ')} document(s) name nothing issued")
     return Verification(as_of, from_cents(sum(source.values())), tuple(failures))
+
+
+def _documents(conn: Connection) -> list[str]:
+    out = []
+    lines = select(invoice_lines.c.invoice_id, func.sum(invoice_lines.c.amount_cents).label("sum"),
+                   func.count().label("n")).group_by(invoice_lines.c.invoice_id).subquery()
+    q = (select(invoices.c.number, invoices.c.subtotal_cents, invoices.c.tax_cents, invoices.c.total_cents,
+                invoices.c.invoice_date, runs.c.business_date, lines.c.sum, lines.c.n)
+         .join(runs, runs.c.id == invoices.c.run_id).outerjoin(lines, lines.c.invoice_id == invoices.c.id))
+    for r in conn.execute(q):
+        if not r.n or r.sum != r.subtotal_cents or r.subtotal_cents + r.tax_cents != r.total_cents:
+            out.append(f"invoice {r.number}'s lines ({fmt_money(r.sum or 0)}, {r.n or 0} lines) and tax do not add up "
+                       f"to its total of {fmt_money(r.total_cents)}")
+        if r.invoice_date != r.business_date:
+            out.append(f"invoice {r.number} is dated {r.invoice_date:%Y-%m-%d}, not on the day it was issued "
+                       f"({r.business_date:%Y-%m-%d})")
+    return out
+
+
+# What each allocation source must point at (a payment, an adjustment, a credit note, an invoice).
+_SOURCES = {"payment": ("payment_id", True), "credit": ("payment_id", True), "refund": ("payment_id", False),
+            "write_off": ("adjustment_id", True), "credit_note": ("credit_note_id", True)}
+
+
+def _allocations(conn: Connection) -> list[str]:
+    out = []
+    q = select(allocations, runs.c.business_date).join(runs, runs.c.id == allocations.c.run_id)
+    for a in conn.execute(q):
+        rule = _SOURCES.get(a.source)
+        if rule is None or getattr(a, rule[0]) is None or (a.invoice_id is not None) != rule[1]:
+            out.append(f"allocation {a.id} ({a.source}) does not point at what moved it")
+        if a.alloc_date > a.business_date:
+            out.append(f"allocation {a.id} is dated {a.alloc_date:%Y-%m-%d}, after the run that made it "
+                       f"({a.business_date:%Y-%m-%d})")
+    # Each applied adjustment moved exactly its amount; each credit note exactly its amount.
+    moved = dict(conn.execute(select(allocations.c.adjustment_id, func.sum(allocations.c.amount_cents))
+                              .where(allocations.c.source.in_(("write_off", "refund")))
+                              .group_by(allocations.c.adjustment_id)).all())
+    for adj in conn.execute(select(adjustments.c.id, adjustments.c.kind, adjustments.c.amount_cents)
+                            .where(adjustments.c.applied_run_id.is_not(None),
+                                   adjustments.c.kind.in_(("Write-off", "Refund")))):
+        if moved.get(adj.id, 0) != adj.amount_cents:
+            out.append(f"{adj.kind.lower()} {adj.id} of {fmt_money(adj.amount_cents)} moved "
+                       f"{fmt_money(moved.get(adj.id, 0))}")
+    noted = dict(conn.execute(select(allocations.c.credit_note_id, func.sum(allocations.c.amount_cents))
+                              .where(allocations.c.source == "credit_note").group_by(allocations.c.credit_note_id)).all())
+    for cn in conn.execute(select(credit_notes.c.id, credit_notes.c.number, credit_notes.c.amount_cents)):
+        if noted.get(cn.id, 0) != cn.amount_cents:
+            out.append(f"credit note {cn.number} of {fmt_money(cn.amount_cents)} moved {fmt_money(noted.get(cn.id, 0))}")
+    original = payments.alias("original")
+    for r in conn.execute(select(payments.c.id, payments.c.amount_cents, original.c.amount_cents.label("paid"))
+                          .join(original, original.c.id == payments.c.reverses_payment_id)):
+        if r.amount_cents != -r.paid:
+            out.append(f"reversal {r.id} of {fmt_money(r.amount_cents)} does not undo its payment of {fmt_money(r.paid)}")
+    return out
