@@ -91,7 +91,7 @@ def _progress_callback(progress: Progress):
 def run(config_path: Path, as_of, dry_run: bool) -> None:
     """Run the nightly job: read the inbox, post to the ledger, issue invoices, write the aging
     workbook and the run report. Rejected rows are reported, not failures (exit 0)."""
-    from billing_batch.pipeline import AlreadyRunning, IntegrityFailure, run_batch
+    from billing_batch.pipeline import AlreadyRunning, IntegrityFailure, RunRefused, run_batch
 
     settings = settings_from(config_path)
     day: date | None = as_of.date() if as_of else None
@@ -103,7 +103,7 @@ def run(config_path: Path, as_of, dry_run: bool) -> None:
                 result = run_batch(settings, day, dry_run, _progress_callback(progress))
         else:
             result = run_batch(settings, day, dry_run)
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, RunRefused) as exc:
         fail(str(exc))
     except LedgerError as exc:
         fail(str(exc))

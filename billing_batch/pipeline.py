@@ -68,6 +68,10 @@ class AlreadyRunning(Exception):
     """Another run holds the lock (exit 1)."""
 
 
+class RunRefused(Exception):
+    """The run would break an order the ledger keeps (exit 1); the message says what to do instead."""
+
+
 class IntegrityFailure(Exception):
     """An integrity check failed; the run was rolled back (exit 2)."""
 
@@ -166,6 +170,12 @@ class _Run:
                     runs.lock_ledger(conn)
                 except runs.AlreadyRunning as exc:
                     raise AlreadyRunning(str(exc)) from exc
+                last = runs.last_run_date(conn)
+                if last and self.as_of < last and not self.dry_run:
+                    raise RunRefused(
+                        f"the last run was for {last:%Y-%m-%d}; a run for the earlier date {self.as_of:%Y-%m-%d} would "
+                        "issue documents out of date order, so it was not started. For a past picture use "
+                        f"`billing-batch report aging --as-of {self.as_of:%Y-%m-%d}` (or `run --dry-run`)")
                 run_id = runs.start_run(conn, self.as_of, self.started)
                 with self.stage("posting"):
                     file_ids = {f.name: runs.record_file(conn, run_id, f.sha256, f.name, self.started)

@@ -220,3 +220,14 @@ def test_a_void_and_a_payment_on_one_day_void_first(office: Office):
     r = run_batch(office.settings, D(2026, 3, 5))
     assert errors(r) == [] and r.report["credit_notes"] == 1
     assert balances(office, D(2026, 3, 5)) == {}  # INV-1 void, the 100 paid INV-2
+
+
+def test_a_run_for_a_date_before_the_last_run_is_refused(office: Office):
+    start(office)  # run of 03-01
+    run_batch(office.settings, D(2026, 3, 20))
+    office.drop("l.xlsx", {"Service Log": [LOG, [D(2026, 3, 9), "X2", "OV", 1]]})
+    r = CliRunner().invoke(main, ["run", "--config", str(office.config), "--as-of", "2026-03-10"])
+    assert r.exit_code == 1 and "the last run was for 2026-03-20" in r.output
+    assert (office.inbox / "l.xlsx").exists()
+    assert CliRunner().invoke(main, ["run", "--config", str(office.config), "--as-of", "2026-03-10",
+                                     "--dry-run"]).exit_code == 0

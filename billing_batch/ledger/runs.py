@@ -36,6 +36,11 @@ def finish_run(conn: Connection, run_id: int, status: str, billed: bool, report:
         status=status, billed=billed, finished_at=datetime.now(), report=json.dumps(report, default=str)))
 
 
+def last_run_date(conn: Connection) -> date | None:
+    """The business date of the latest run that committed."""
+    return conn.execute(select(func.max(runs.c.business_date)).where(runs.c.status == "ok")).scalar()
+
+
 def last_billed_date(conn: Connection, before_or_on: date) -> date | None:
     return conn.execute(select(func.max(runs.c.business_date)).where(
         runs.c.billed.is_(True), runs.c.status == "ok", runs.c.business_date <= before_or_on)).scalar()
