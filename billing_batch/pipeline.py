@@ -184,6 +184,9 @@ class _Run:
                     tallies = poster.post_all(intakes)
                     self.findings += [Finding("Possible duplicate", client, f"also in {other}", None, day, code)
                                       for client, day, code, _, other in inputs.possible_duplicates(conn, run_id)]
+                    self.findings += [Finding("Possible duplicate payment", client, f"like a payment from {other}; if "
+                                              "this row corrects that one, reverse the earlier payment", None, day)
+                                      for client, day, other in inputs.possible_duplicate_payments(conn, run_id)]
                 # Money first: everything it moves is dated on or before the business date, which is
                 # the new invoices' date, so they take the credit that is left (engine.py).
                 with self.stage("payments"):

@@ -115,6 +115,7 @@ def make_statement_context(*, n_open: int = 45, n_activity: int = 12, attention:
             "total_open": "$4,500.00",
             "unapplied_credit": "-$125.00",
             "has_credit": has_credit,
+            "credit_label": "Unapplied credit",
         },
         "open_items": open_items,
         "activity": activity,
@@ -371,7 +372,7 @@ def test_void_credit_note_is_a_void_notice(built, tmp_path):
 
     assert "VOID NOTICE" in texts
     assert "CREDIT NOTE" not in everything
-    assert "Invoice INV-2025-00123 is void: its full amount of $10,941.50 is credited." in texts
+    assert "Invoice INV-2025-00123 is void: what was still owed on it, $10,941.50, is credited." in texts
     assert "reduces invoice" not in everything
     assert "$0.00" in texts and HOSTILE_NAME in texts
 

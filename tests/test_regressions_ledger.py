@@ -14,7 +14,9 @@ from billing_batch.cli import main
 from billing_batch.ledger.db import open_ledger
 from billing_batch.ledger.schema import allocations, letters, payments, service_lines
 from billing_batch.pipeline import aging_report, run_batch
+from billing_batch.statements import write_statement
 from tests.office import Office
+from tests.test_receivables import docx_text
 
 D = dt.date
 CLIENTS = [["Client ID", "Name", "Type", "Address Line 1", "City", "Postal Code", "Terms Days"],
@@ -92,6 +94,10 @@ def test_refund_then_bounced_cheque_keeps_the_refund_owed(office: Office):
     # The cheque bounced: the invoice is open again (100) and the 50 paid back out is owed too.
     assert balances(office, D(2026, 3, 6)) == {"X1": Decimal("150.00")}
     assert verify_exit(office, "2026-03-06")[0] == 0
+    # The statement says what the 50 is: open items 100, owed on account 50, balance due 150.
+    text = docx_text(write_statement(office.settings, "X1", D(2026, 3, 6)))
+    assert "Owed on account (refund of a returned payment)\n$50.00" in text
+    assert "Balance due\n$150.00" in text
 
 
 def test_reversal_in_a_file_sorted_before_its_payment_applies(office: Office):
@@ -231,3 +237,15 @@ def test_a_run_for_a_date_before_the_last_run_is_refused(office: Office):
     assert (office.inbox / "l.xlsx").exists()
     assert CliRunner().invoke(main, ["run", "--config", str(office.config), "--as-of", "2026-03-10",
                                      "--dry-run"]).exit_code == 0
+
+
+def test_a_corrected_payment_dropped_again_is_flagged_for_review(office: Office):
+    start(office)
+    office.drop("pay.xlsx", {"Payments": [PAY, [D(2026, 3, 3), "X1", Decimal("40.00"), None, "CHK5", None]]})
+    assert run_batch(office.settings, D(2026, 3, 3)).report["review"] == []
+    # The same cheque typed again with its Method: by SPEC §3.3 another payment, so staff are told.
+    office.drop("pay.xlsx", {"Payments": [PAY, [D(2026, 3, 3), "X1", Decimal("40.00"), "Check", "CHK5", None]]})
+    r = run_batch(office.settings, D(2026, 3, 4))
+    assert [(f["check"], f["client_id"], f["service_date"]) for f in r.report["review"]] == [
+        ("Possible duplicate payment", "X1", D(2026, 3, 3))]
+    assert "reverse the earlier payment" in r.report["review"][0]["detail"]

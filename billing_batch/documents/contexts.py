@@ -91,7 +91,10 @@ def statement_context(settings: Settings, client: dict, statement: dict, open_it
             "period_end": fmt_date(statement["as_of"]), "balance_due": fmt_money(statement["balance"], sym),
             "total_open": fmt_money(statement["total_open"], sym),
             "unapplied_credit": fmt_money(-statement["unapplied_credit"], sym),
-            "has_credit": statement["unapplied_credit"] > 0,
+            # Below zero when a refund was paid out of a payment later returned: the client owes it.
+            "has_credit": statement["unapplied_credit"] != 0,
+            "credit_label": "Unapplied credit" if statement["unapplied_credit"] > 0
+            else "Owed on account (refund of a returned payment)",
         },
         "open_items": [{"number": a.item.invoice_number, "date": f"{a.item.invoice_date:%m/%d/%Y}",
                         "due_date": f"{a.item.due_date:%m/%d/%Y}", "days_past_due": str(max(a.days_past_due, 0)),

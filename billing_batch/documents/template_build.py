@@ -670,8 +670,8 @@ def _build_credit_note_body(doc) -> None:
     _para(doc, "Questions about this credit note? Call us at {{ office.phone }}.", "Notice")
     for text in (
         "{%p if credit_note.is_void %}",
-        "Invoice {{ credit_note.invoice_number }} is void: its full amount of "
-        "{{ credit_note.amount }} is credited.",
+        "Invoice {{ credit_note.invoice_number }} is void: what was still owed on it, "
+        "{{ credit_note.amount }}, is credited.",
         "{%p else %}",
         "This credit note reduces invoice {{ credit_note.invoice_number }} by "
         "{{ credit_note.amount }}.",
@@ -772,7 +772,7 @@ def _build_statement_body(doc) -> None:
     _build_totals_table(balance_cell, [
         ("Total of open items", "{{ statement.total_open }}", "plain"),
         ("{%tr if statement.has_credit %}", "", "tag"),
-        ("Unapplied credit", "{{ statement.unapplied_credit }}", "plain"),
+        ("{{ statement.credit_label }}", "{{ statement.unapplied_credit }}", "plain"),
         ("{%tr endif %}", "", "tag"),
         ("Balance due", "{{ statement.balance_due }}", "balance"),
     ], widths=(4.8, 3.2))

@@ -6,6 +6,7 @@ Provenance travels with every row from here on: file, sheet and Excel row number
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from billing_batch.intake.cells import CellError, clean_text, is_blank, parse_cell
 from billing_batch.intake.kinds import ALL_KINDS, Kind, header_key, header_lookup

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, Table, and_, exists, select
+from sqlalchemy import Connection, Table, and_, exists, or_, select
 
 from billing_batch.billing.records import (
     ClientTerms,
@@ -129,6 +129,23 @@ def possible_duplicates(conn: Connection, run_id: int) -> list[tuple[str, date, 
          .where(a.c.run_id == run_id, fa.c.name != fb.c.name, b.c.id < a.c.id)
          .distinct())
     return [tuple(r) for r in conn.execute(q)]
+
+
+def possible_duplicate_payments(conn: Connection, run_id: int) -> list[tuple[str, date, str]]:
+    """Payments posted in this run that look like an earlier, unreversed payment of the client with the same
+    Reference, or the same date and amount, but are not the same row (say, a corrected Method or amount
+    dropped again): (client, payment date, the earlier row's file)."""
+    a, b, rev = payments.alias("a"), payments.alias("b"), payments.alias("rev")
+    fb = source_files.alias("fb")
+    same = or_(and_(a.c.reference.is_not(None), a.c.reference == b.c.reference),
+               and_(a.c.payment_date == b.c.payment_date, a.c.amount_cents == b.c.amount_cents))
+    q = (select(a.c.client_id, a.c.payment_date, fb.c.name)
+         .join(b, and_(a.c.client_id == b.c.client_id, a.c.id != b.c.id, b.c.id < a.c.id, same))
+         .outerjoin(fb, fb.c.id == b.c.source_file_id)
+         .where(a.c.run_id == run_id, a.c.amount_cents > 0, b.c.amount_cents > 0,
+                ~exists().where(rev.c.reverses_payment_id == b.c.id))
+         .distinct())
+    return [(r.client_id, r.payment_date, r.name or "an earlier file") for r in conn.execute(q)]
 
 
 def mark_applied(conn: Connection, table: Table, record_id: int, run_id: int) -> None:
