@@ -158,6 +158,11 @@ class Intake(_Section):
     max_ratio: Annotated[int, Field(gt=0)] = 200
 
 
+class DatabaseTimeouts(_Section):
+    connect_seconds: Annotated[int, Field(gt=0, le=600)] = 10
+    statement_seconds: Annotated[int, Field(gt=0, le=86_400)] = 300
+
+
 class Settings(_Section):
     office: Office = Office()
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
@@ -166,6 +171,7 @@ class Settings(_Section):
     timezone: str = "America/New_York"
     date_format: str = "%m/%d/%Y"
     database: str | None = None
+    database_timeouts: DatabaseTimeouts = DatabaseTimeouts()
     folders: Folders = Folders()
     invoicing: Invoicing = Invoicing()
     aging: Aging = Aging()
@@ -226,6 +232,12 @@ class Settings(_Section):
         if self.database:
             return self.database
         return f"sqlite:///{(self.base_dir / 'ledger.sqlite').resolve()}"
+
+    @property
+    def ledger_options(self) -> dict:
+        """How to open the ledger: `open_ledger(settings.database_url, **settings.ledger_options)`."""
+        t = self.database_timeouts
+        return {"connect_timeout": t.connect_seconds, "statement_timeout": t.statement_seconds}
 
     @property
     def tz(self) -> ZoneInfo:

@@ -29,7 +29,7 @@ from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inb
 from billing_batch.ledger import store
 from billing_batch.ledger.collect import CollectionsResult, run_collections
 from billing_batch.ledger.apply import apply_adjustments, apply_credit_to_invoice, apply_payments
-from billing_batch.ledger.db import open_ledger
+from billing_batch.ledger.db import ALREADY_RUNNING, AlreadyRunning, open_ledger, run_session
 from billing_batch.ledger.posting import Poster, SheetTally
 from billing_batch.money import ZERO, to_cents
 from billing_batch.problems import Problem
@@ -40,10 +40,6 @@ from billing_batch.resources import data_path
 
 log = logging.getLogger("billing_batch")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-class AlreadyRunning(Exception):
-    """Another run holds the lock (exit 1)."""
 
 
 class IntegrityFailure(Exception):
@@ -88,7 +84,7 @@ def run_lock(settings: Settings):
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise AlreadyRunning("billing-batch is already running for this office; try again when it has finished")
+        raise AlreadyRunning(ALREADY_RUNNING) from None
     try:
         yield
     finally:
@@ -125,17 +121,12 @@ class _Run:
 
     # -- the run ----------------------------------------------------------------------------------
     def execute(self) -> RunResult:
-        engine = open_ledger(self.s.database_url)
-        try:
+        with run_session(self.s.database_url, **self.s.ledger_options) as engine:
             with self.stage("intake"):
                 intakes, waiting, ignored = self.intake()
             conn = engine.connect()
             trans = conn.begin()
             try:
-                try:
-                    store.lock_ledger(conn)
-                except store.AlreadyRunning as exc:
-                    raise AlreadyRunning(str(exc)) from exc
                 run_id = store.start_run(conn, self.as_of, self.started)
                 with self.stage("posting"):
                     file_ids = {f.name: store.record_file(conn, run_id, f.sha256, f.name, self.started)
@@ -194,8 +185,6 @@ class _Run:
             write_run_report(report_path, report)
             return RunResult(self.as_of, self.dry_run, report, report_path, aging_path,
                              [(n, t) for n, t in new_invoices], failures, problems)
-        finally:
-            engine.dispose()
 
     # -- stages -------------------------------------------------------------------------------------
     def intake(self) -> tuple[list[FileIntake], list[tuple[Path, str]], list[Path]]:
@@ -411,7 +400,7 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
         except NotReady as exc:
             if path in paths:
                 results[path] = CheckResult(path, 0, 0, 0, 0, [], None, str(exc))
-    engine = open_ledger(settings.database_url)
+    engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
         with engine.connect() as conn:
             trans = conn.begin()
@@ -438,7 +427,7 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
 def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, Reconciliation]:
     """`billing-batch report aging`: the aging workbook for any date, from the ledger alone."""
     as_of = as_of or business_today(settings)
-    engine = open_ledger(settings.database_url)
+    engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
         with engine.connect() as conn:
             aging, recon = aging_as_of(conn, as_of, settings.aging.buckets)

@@ -168,7 +168,7 @@ class _Jobs(schedule.Scheduler):
 
 def last_successful_business_date(settings: Settings) -> date | None:
     """The business date of the latest run that committed (`runs.status == 'ok'`)."""
-    engine = open_ledger(settings.database_url)
+    engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
         with engine.connect() as conn:
             return conn.execute(select(func.max(runs.c.business_date)).where(runs.c.status == "ok")).scalar()

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, Table, and_, exists, func, select, text
+from sqlalchemy import Connection, Table, and_, exists, func, select
 
 from billing_batch.billing.payments import Open
 from billing_batch.billing.records import (
@@ -19,21 +19,9 @@ from billing_batch.ledger.schema import (
 )
 from billing_batch.money import ZERO, from_cents, to_cents
 
-ADVISORY_LOCK_KEY = 0x6269_6C6C  # "bill": one billing-batch run at a time per PostgreSQL ledger
 PAID = ("payment", "credit")  # money from the client applied to an invoice
 ADJUSTED = ("write_off", "credit_note")  # corrections that reduce an invoice
 REFUND = "refund"  # payment credit paid back to the client (no invoice)
-
-
-class AlreadyRunning(Exception):
-    pass
-
-
-def lock_ledger(conn: Connection) -> None:
-    """On a shared PostgreSQL ledger, a second run (from another machine) must not overlap."""
-    if conn.dialect.name == "postgresql":
-        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY}).scalar():
-            raise AlreadyRunning("another billing-batch run is using this ledger")
 
 
 # -- runs and files -------------------------------------------------------------------------------
