@@ -62,7 +62,7 @@ _CYCLE = re.compile(
 class Invoicing(_Section):
     cycle: str = "daily"
     terms_days: Annotated[int, Field(ge=0, le=365)] = 30
-    tax_rate: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("0")  # percent, e.g. 8.25
+    tax_rate: Annotated[Decimal, Field(ge=0, le=100, decimal_places=4)] = Decimal("0")  # percent, e.g. 8.25
     invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,6}$")] = "INV"
     credit_note_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,6}$")] = "CN"
 
@@ -156,6 +156,9 @@ class Intake(_Section):
     max_entries: Annotated[int, Field(gt=0)] = 1000
     max_uncompressed_mb: Annotated[int, Field(gt=0)] = 500
     max_ratio: Annotated[int, Field(gt=0)] = 200
+    # Sanity limits: a cell beyond them is a typing slip (a quantity of 1e10), a problem on its row.
+    max_amount: Annotated[Decimal, Field(gt=0, le=Decimal("10000000000"))] = Decimal("1000000.00")
+    max_quantity: Annotated[Decimal, Field(gt=0, le=Decimal("10000000"))] = Decimal("10000")
 
 
 class DatabaseTimeouts(_Section):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from billing_batch.config import Settings
 from billing_batch.intake.sheets import ParsedSheet, detect, parse_sheet
-from billing_batch.intake.validate import validate
+from billing_batch.intake.validate import Sanity, validate
 from billing_batch.intake.workbook import Limits, NotReady, Unreadable, check_zip, read_sheets
 from billing_batch.problems import Problem, Where
 
@@ -116,7 +116,7 @@ def read_file(path: Path, settings: Settings) -> FileIntake:
                                                "matches no input kind; the sheet is ignored", level="note"))
             continue
         parsed = parse_sheet(name, raw, found.kind, found.header_row, found.columns, settings.date_format)
-        parsed.problems.extend(validate(parsed))
+        parsed.problems.extend(validate(parsed, Sanity(settings.intake.max_amount, settings.intake.max_quantity)))
         intake.sheets.append(parsed)
     intake.problems.extend(missing_columns)
     if not intake.sheets:

@@ -16,6 +16,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from psycopg.types.numeric import NumericLoader
 from sqlalchemy.exc import SQLAlchemyError
 
 from billing_batch import faults
@@ -117,6 +118,11 @@ def create_ledger_engine(url: str, connect_timeout: int = 10, statement_timeout:
         def _sqlite_begin(conn):
             conn.exec_driver_sql("BEGIN")  # ... so every transaction, DDL included, is a real one
 
+    if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "connect")
+        def _pg_connect(dbapi_conn, _):
+            dbapi_conn.adapters.register_loader("numeric", _CentsLoader)
+
     @event.listens_for(engine, "before_cursor_execute")
     def _guard(conn, cursor, statement, params, context, executemany):
         if _CHANGE_ISSUED.match(statement):
@@ -125,6 +131,15 @@ def create_ledger_engine(url: str, connect_timeout: int = 10, statement_timeout:
         faults.reach("sql")
 
     return engine
+
+
+class _CentsLoader(NumericLoader):
+    """PostgreSQL sums BIGINT cents as NUMERIC: a whole number comes back as the int it is (the
+    ledger has no other numeric values), so money stays integer cents on both ledgers."""
+
+    def load(self, data):
+        value = super().load(data)
+        return int(value) if value.is_finite() and value.as_tuple().exponent >= 0 else value
 
 
 def migrate(engine: Engine) -> None:
