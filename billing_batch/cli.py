@@ -144,8 +144,10 @@ def _print_summary(settings: Settings, result) -> None:
             console.print(f"  - {p.text()}", soft_wrap=True)
         if len(errors) > 15:
             console.print(f"  ... and {len(errors) - 15} more (see the Problems sheet of the aging workbook)")
+    if result.finished.anything:
+        console.print(_finished_line(result.finished, "  first finished what an earlier run had left: "))
     for f in result.document_failures:
-        console.print(f"[red]document not written[/] {f} (retried on the next run)")
+        console.print(f"[red]not written[/] {f} (retried on the next run)")
     out = result.report_path.parent.parent
     if result.invoices or r["credit_notes"]:
         console.print(f"Invoices:        {out / 'invoices'}")
@@ -153,6 +155,34 @@ def _print_summary(settings: Settings, result) -> None:
         console.print(f"Letters:         {out / 'letters' / f'{result.as_of:%Y-%m-%d}'}")
     console.print(f"Aging workbook:  {result.aging_path}")
     console.print(f"Run report:      {result.report_path}")
+
+
+def _finished_line(done, prefix: str) -> str:
+    return (f"{prefix}{done.documents} document(s) written, {done.files} inbox file(s) filed, "
+            f"{done.reports} run report(s) written")
+
+
+@main.command()
+@config_option
+def finish(config_path: Path) -> None:
+    """Write what earlier runs left unfinished (after a crash, or a document that failed): their
+    documents, their inbox files and their reports. Nothing is posted. Every run does this first."""
+    from billing_batch.pipeline import AlreadyRunning, finish_batch
+
+    settings = settings_from(config_path)
+    try:
+        done = finish_batch(settings)
+    except AlreadyRunning as exc:
+        fail(str(exc))
+    except LedgerError as exc:
+        fail(str(exc))
+    if not done.anything:
+        console.print("Nothing was left to finish.")
+    else:
+        console.print(_finished_line(done, "Finished: "))
+    for f in done.failures:
+        console.print(f"[red]not written[/] {f} (retried on the next run)")
+    sys.exit(1 if done.failures else 0)
 
 
 @main.command()

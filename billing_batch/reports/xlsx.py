@@ -83,7 +83,9 @@ def landscape(ws: Worksheet) -> None:
     ws.print_title_rows = "1:1"
 
 
-def save_atomic(wb: Workbook, path: Path) -> None:
+def save_atomic(wb: Workbook, path: Path, *copies: Path) -> None:
+    """Save the workbook at `path` and at each of `copies`, each complete or not there at all."""
     buf = io.BytesIO()
     wb.save(buf)
-    write_atomic(path, buf.getvalue())
+    for target in (path, *copies):
+        write_atomic(target, buf.getvalue())
