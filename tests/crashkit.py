@@ -36,6 +36,24 @@ def run_child(args: list[str], env: dict[str, str] | None = None, kill_after: fl
               log: Path | None = None, timeout: float = 300, before=None) -> Outcome:
     """Run `billing-batch ARGS` in a forked child; `env` is added to its environment (e.g.
     {KILL_AT: "sql:40"}); `before` is called in the child first (e.g. to lower a threshold)."""
+    def cli() -> int:
+        os.environ.update(env or {})
+        if before is not None:
+            before()
+        from billing_batch import cli
+
+        cli.console.file, cli.err_console.file = sys.stdout, sys.stderr
+        try:
+            cli.main([str(a) for a in args], prog_name="billing-batch")
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return 0
+
+    return fork_call(cli, kill_after, log, timeout)
+
+
+def fork_call(fn, kill_after: float | None = None, log: Path | None = None, timeout: float = 300) -> Outcome:
+    """`fn()` in a forked child in a process group of its own; its return value is the exit code."""
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 70
@@ -46,17 +64,7 @@ def run_child(args: list[str], env: dict[str, str] | None = None, kill_after: fl
             os.dup2(out, 2)
             sys.stdout = open(1, "w", closefd=False)
             sys.stderr = open(2, "w", closefd=False)
-            os.environ.update(env or {})
-            if before is not None:
-                before()
-            from billing_batch import cli
-
-            cli.console.file, cli.err_console.file = sys.stdout, sys.stderr
-            try:
-                cli.main(args, prog_name="billing-batch")
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            code = fn()
         except BaseException:  # noqa: BLE001 - report it through the exit code, never return
             import traceback
 
@@ -126,4 +134,4 @@ def live_processes(pgid: int, wait: float = 3.0) -> list[int]:
         time.sleep(0.05)
 
 
-__all__ = ["KILL_AT", "Outcome", "live_processes", "run_child", "run_exec"]
+__all__ = ["KILL_AT", "Outcome", "fork_call", "live_processes", "run_child", "run_exec"]

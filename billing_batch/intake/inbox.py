@@ -76,7 +76,8 @@ def _look(path: Path) -> tuple[int, int] | None:
 
 def limits_from(settings: Settings) -> Limits:
     i = settings.intake
-    return Limits(i.max_file_mb * 1_000_000, i.max_entries, i.max_uncompressed_mb * 1_000_000, i.max_ratio)
+    return Limits(i.max_file_mb * 1_000_000, i.max_entries, i.max_uncompressed_mb * 1_000_000, i.max_ratio,
+                  float(i.settle_seconds))
 
 
 def sha256_of(path: Path) -> str:
@@ -91,6 +92,7 @@ def read_file(path: Path, settings: Settings) -> FileIntake:
     """Check, read, parse and validate one file. Raises NotReady when it should wait."""
     intake = FileIntake(path)
     name = path.name
+    before = _look(path)
     try:
         check_zip(path, limits_from(settings))
         intake.sha256 = sha256_of(path)
@@ -99,6 +101,8 @@ def read_file(path: Path, settings: Settings) -> FileIntake:
         intake.unreadable = True
         intake.problems.append(Problem(Where(name), str(exc)))
         return intake
+    if _look(path) != before:  # saved again while being read: what was read is not what is there
+        raise NotReady("it changed while it was being read (saved again?)")
     missing_columns = []
     for raw in raw_sheets:
         found = detect(raw)
