@@ -134,4 +134,13 @@ def live_processes(pgid: int, wait: float = 3.0) -> list[int]:
         time.sleep(0.05)
 
 
-__all__ = ["KILL_AT", "Outcome", "fork_call", "live_processes", "run_child", "run_exec"]
+def reap(pgid: int) -> None:
+    """Kill whatever is left of a killed run's process group (so a failing test cannot leave
+    orphans holding the test run's output open)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+__all__ = ["KILL_AT", "Outcome", "fork_call", "live_processes", "reap", "run_child", "run_exec"]

@@ -18,7 +18,7 @@ from billing_batch.cli import main
 from billing_batch.documents import fast_render
 from billing_batch.pipeline import IntegrityFailure, run_batch
 from billing_batch.reports.aging_workbook import Reconciliation
-from tests.crashkit import fork_call, live_processes, run_child
+from tests.crashkit import fork_call, live_processes, reap, run_child
 from tests.office import Office
 from tests.test_end_to_end import drop_office
 from tests.test_letter_templates import make_context
@@ -180,5 +180,8 @@ def test_render_workers_die_with_their_run(tmp_path):
         return 0
 
     outcome = fork_call(render_then_die, log=tmp_path / "child.log")
-    assert outcome.killed
-    assert live_processes(outcome.pgid) == []
+    try:
+        assert outcome.killed
+        assert live_processes(outcome.pgid) == []
+    finally:
+        reap(outcome.pgid)
