@@ -298,7 +298,16 @@ def load_settings(path: Path) -> Settings:
     if not path.exists():
         raise ConfigError([f"{path}: no config file here. Create one with `billing-batch init DIR` "
                            "or point --config at your office's config.yaml."])
-    text = path.read_text(encoding="utf-8")
+    if path.is_dir():
+        raise ConfigError([f"{path} is a folder, not a config file; point --config at the office's config.yaml"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError([f"{path.name} line {line}: not UTF-8 text (saved in another encoding?); save it as "
+                           "UTF-8 in your editor and run again"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read ({exc.strerror or exc}); check its permissions"]) from None
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader) or {}

@@ -59,7 +59,7 @@ def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
                     if _writer_gone(name, path.stat().st_mtime, now):
                         path.unlink()
                         removed.append(path)
-                except FileNotFoundError:
+                except OSError:  # gone already, or a folder we may not change: not this run's business
                     continue
     return removed
 

@@ -58,7 +58,9 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         faults.reach("temp")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a full disk says so at write or fsync, naming no file
         raise
     sync_folder(path.parent)
