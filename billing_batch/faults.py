@@ -22,9 +22,7 @@ def reach(point: str) -> None:
     target = os.environ.get(ENV)
     if not target:
         return
+    _passed[point] += 1  # every point counts while a target is set (a test reads how many there are)
     name, _, n = target.partition(":")
-    if name != point:
-        return
-    _passed[point] += 1
-    if str(_passed[point]) == n:
+    if name == point and str(_passed[point]) == n:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -172,7 +172,7 @@ class _Run:
                 store.finish_run(conn, run_id, "ok", billed, report)
                 # What is left to do after commit, for whichever run gets to it (issue 11.5).
                 store.add_outboxes(conn, [("file", file_ids[f.name], self.destination(f)) for f in intakes]
-                                   + [("report", run_id, f"runs/run-{self.as_of:%Y-%m-%d}-{self.stamp}.json")],
+                                   + [("report", run_id, self.report_name(run_id))],
                                    run_id)
                 read = {file_ids[f.name]: f for f in intakes}
                 if self.dry_run:
@@ -193,11 +193,15 @@ class _Run:
                     published = publisher.publish(c, run_id, read, self.timings)
             outputs = published.runs.get(run_id)
             if outputs is None:  # the run's reports could not be written: the next run retries
-                outputs = RunOutputs(report, self.out / "runs" / f"run-{self.as_of:%Y-%m-%d}-{self.stamp}.json", None)
+                outputs = RunOutputs(report, self.out / self.report_name(run_id), None)
             written = {k: outputs.report[k] for k in ("document_failures", "waiting", "timings") if k in outputs.report}
             return RunResult(self.as_of, self.dry_run, {**report, **written}, outputs.report_path, outputs.aging_path,
                              [(n, t) for n, t in new_invoices], earlier.failures + published.failures, problems,
                              earlier)
+
+    def report_name(self, run_id: int) -> str:
+        """runs/run-DATE-STAMP-ID.json: the run's id keeps two runs in the same second apart."""
+        return f"runs/run-{self.as_of:%Y-%m-%d}-{self.stamp}-{run_id}.json"
 
     def destination(self, f: FileIntake) -> str:
         """Where an inbox file goes once the run has committed: `processed/YYYY-MM/<stamp>_<name>`, or

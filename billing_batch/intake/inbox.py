@@ -99,6 +99,7 @@ def read_file(path: Path, settings: Settings) -> FileIntake:
         raw_sheets = read_sheets(path)
     except Unreadable as exc:
         intake.unreadable = True
+        intake.sha256 = intake.sha256 or sha256_of(path)  # what is moved to rejected/ is what was judged
         intake.problems.append(Problem(Where(name), str(exc)))
         return intake
     if _look(path) != before:  # saved again while being read: what was read is not what is there
