@@ -28,20 +28,26 @@ def temp_prefix() -> str:
     return f"{TEMP_PREFIX}{os.getpid()}@{_HOST}-"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:  # a killed run's render worker may linger as a zombie nobody reaps: dead all the same
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _writer_gone(name: str, mtime: float, now: float) -> bool:
     m = _OURS.match(name)
     if m and m.group(2) == _HOST:
         pid = int(m.group(1))
-        if pid == os.getpid():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if pid != os.getpid() and not _alive(pid):
             return True
-        except PermissionError:
-            pass  # alive, someone else's
-        return now - mtime > FOREIGN_AGE  # alive, or a reused pid: wait until it is surely stale
-    return now - mtime > FOREIGN_AGE
+    return now - mtime > FOREIGN_AGE  # alive, a reused pid, or another machine's: once surely stale
 
 
 def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:

@@ -137,15 +137,22 @@ def test_temporary_files_of_earlier_runs_are_removed(office):
     folder = office.root / "output" / "invoices" / "2026-03"
     folder.mkdir(parents=True)
     dead = fork_call(lambda: 0).pgid  # a pid that has exited
+    zombie = os.fork()  # a killed run's render worker that nobody has reaped yet
+    if zombie == 0:
+        os._exit(0)
+    while Path(f"/proc/{zombie}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)
     host = fast_render.temp_prefix().split("@")[1].rstrip("-")
     stale = [folder / f".tmp-{dead}@{host}-abcd.docx", office.root / "rejected" / f".tmp-{dead}@{host}-x.xlsx",
+             folder / f".tmp-{zombie}@{host}-w1.docx",
              folder / ".tmp-k3j4h5.docx"]  # the last: an older version's name, from hours ago
     fresh = folder / ".tmp-1@another_machine-zz.docx"  # someone else's, writing now
     for path in [*stale, fresh]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"PK half an invoice")
-    os.utime(stale[2], (time.time() - 7200, time.time() - 7200))
+    os.utime(stale[3], (time.time() - 7200, time.time() - 7200))
     run_batch(office.settings, AS_OF)
+    os.waitpid(zombie, 0)
     assert [p for p in stale if p.exists()] == [] and fresh.exists()
     assert sorted(p.name for p in folder.iterdir()) == [fresh.name, *INVOICES]
 
