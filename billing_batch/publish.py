@@ -131,7 +131,8 @@ class Publisher:
         cannot be prepared or rendered is that document's failure: the others are written."""
         done = done if done is not None else Published()
         invoices = store.invoices_for_documents(conn, [j["ref_id"] for j in pending if j["kind"] == "invoice"])
-        jobs, by_path, batch, failures = [], {}, [], []
+        jobs, by_path, failures = [], {}, []
+        batch: list[tuple[int, str | None]] = []
         paths = {job["id"]: job["path"] for job in pending}
         for job in pending:
             try:
@@ -298,7 +299,8 @@ def _call(c: dict, clients: dict[str, dict]) -> CallEntry:
     contact = c["last_contact"]
     return CallEntry(c["client_id"], clients.get(c["client_id"], {}).get("phone") or "", c["balance_cents"],
                      c["days_past_due"], c["level"], _day(c["last_letter"]),
-                     (_day(contact[0]), contact[1]) if contact else None, _day(c["promise_date"]), c["action"])
+                     (date.fromisoformat(contact[0]), contact[1]) if contact else None, _day(c["promise_date"]),
+                     c["action"])
 
 
 def _finding(f: dict) -> Finding:
@@ -317,7 +319,7 @@ def _as_reported(intake: FileIntake, entries: list[dict]) -> FileIntake:
     problems workbook is the same whether written by the run or by the one that finishes it."""
     sheets = [replace(s, problems=[]) for s in intake.sheets]
     by_name = {s.sheet: s for s in sheets}
-    general = []
+    general: list[Problem] = []
     for entry in entries:
         if entry["file"] == intake.name:
             p = _problem(entry)

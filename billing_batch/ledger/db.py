@@ -147,10 +147,11 @@ def migrate(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
             sqlite = engine.dialect.name == "sqlite"
-            if sqlite:
+            raw = conn.connection.driver_connection
+            if sqlite and raw is not None:
                 # Batch migrations rebuild tables; SQLite can only switch foreign keys off outside a
                 # transaction. They are checked before the commit instead.
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+                raw.execute("PRAGMA foreign_keys=OFF")
             try:
                 with conn.begin():
                     if engine.dialect.name == "postgresql":  # two first runs at once: one waits
@@ -162,8 +163,8 @@ def migrate(engine: Engine) -> None:
                         raise LedgerError("the ledger's migration left rows pointing at nothing; it was rolled "
                                           "back. Report this to your administrator")
             finally:
-                if sqlite:
-                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+                if sqlite and raw is not None:
+                    raw.execute("PRAGMA foreign_keys=ON")
     except SQLAlchemyError as exc:
         raise cannot_open(engine, exc) from exc
 

@@ -46,8 +46,8 @@ def is_latest_run(conn: Connection, run_id: int) -> bool:
 
 def day_already_reported(conn: Connection, run_id: int, business_date: date) -> bool:
     """Whether an earlier committed run wrote this business date's reports."""
-    return conn.execute(select(func.count()).select_from(runs).where(
-        runs.c.status == "ok", runs.c.business_date == business_date, runs.c.id < run_id)).scalar() > 0
+    return (conn.execute(select(func.count()).select_from(runs).where(
+        runs.c.status == "ok", runs.c.business_date == business_date, runs.c.id < run_id)).scalar() or 0) > 0
 
 
 def mark(conn: Connection, outbox_id: int, status: str, note: str | None = None) -> None:
