@@ -329,8 +329,10 @@ def invoice_jobs(config: Path, as_of: date, n: int, out: Path) -> list[tuple[Pat
     from billing_batch.ledger.db import open_ledger
     from billing_batch.ledger.schema import outbox
 
+    from billing_batch.publish import Publisher
+
     settings = load_settings(config)
-    run = pipeline._Run(settings, as_of, False, lambda *a: None)
+    run = Publisher(settings)
     engine = open_ledger(settings.database_url)
     jobs = []
     try:
@@ -410,7 +412,7 @@ def render_baseline(config: Path, as_of: date, n: int, workers: int | None) -> d
 
 
 def documents_replay(config: Path, as_of: date) -> dict:
-    """The documents stage alone, timed again: the pipeline's own `_Run.render_outbox` on a copy of
+    """The documents stage alone, timed again: the pipeline's own `Publisher.render_outbox` on a copy of
     the first run's ledger with every outbox row set back to pending, writing into a scratch
     folder. A second, quieter measure of the stage (nothing else of the run around it)."""
     from sqlalchemy import make_url
@@ -426,16 +428,21 @@ def documents_replay(config: Path, as_of: date) -> dict:
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
     shutil.copyfile(url.database, base / "ledger.sqlite")
+    from billing_batch.ledger import queue
+    from billing_batch.publish import Publisher
+
     engine = open_ledger(f"sqlite:///{base / 'ledger.sqlite'}")
-    run = pipeline._Run(settings, as_of, False, lambda *a: None)
+    run = Publisher(settings)
     run.out = base / "output"
     console.print("[bold]Replay: documents stage alone[/bold]")
     try:
         with engine.begin() as conn:
-            documents = conn.execute(outbox.update().values(status="pending")).rowcount
+            documents = conn.execute(outbox.update().where(outbox.c.kind.in_(("invoice", "credit_note", "letter")))
+                                     .values(status="pending")).rowcount
         with engine.connect() as conn:
             t0 = time.perf_counter()
-            failures = run.render_outbox(conn)
+            failures = run.render_outbox(conn, [r for r in queue.pending_outbox(conn)
+                                                if r["kind"] in ("invoice", "credit_note", "letter")])
             total = time.perf_counter() - t0
     finally:
         engine.dispose()

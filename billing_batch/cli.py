@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import date
+import traceback
+from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -20,7 +22,8 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def config_option(f):
-    return click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    # A folder is accepted here so that load_settings can say what is wrong (exit 1, not click's 2).
+    return click.option("--config", "config_path", type=click.Path(path_type=Path),
                         default=Path("config.yaml"), show_default=True,
                         help="The office's config.yaml; its folder is the office folder.")(f)
 
@@ -40,6 +43,52 @@ def settings_from(path: Path) -> Settings:
         return load_settings(path)
     except ConfigError as exc:
         fail("the configuration has problems:\n  " + "\n  ".join(exc.messages))
+
+
+@contextmanager
+def plainly(settings: Settings):
+    """Whatever stops a command reaches staff as one sentence (the path, what to do) and exit 1
+    (2 for a failed integrity check), never a traceback or a cell's value (SPEC §7, issue 11.9).
+    An unexpected error's details go to the office's log for the administrator."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from billing_batch.ledger.db import driver_message
+    from billing_batch.pipeline import IntegrityFailure, RunRefused
+
+    try:
+        yield
+    except (LedgerError, RunRefused) as exc:  # already running, cannot open the ledger, an earlier date ...
+        fail(str(exc))
+    except IntegrityFailure as exc:
+        fail(str(exc), code=2)
+    except SQLAlchemyError as exc:
+        fail(f"the ledger stopped this run ({driver_message(exc)}). A run is all or nothing: what it had not "
+             "committed is not posted, and the next run finishes what it had. Check that the database is reachable, "
+             "writable and has room, then run again")
+    except OSError as exc:
+        what = f"{exc.filename}: " if exc.filename else ""
+        fail(f"could not read or write {what}{exc.strerror or exc}. Check that the folder exists, is writable and "
+             "the disk has room, then run again; the next run (or `billing-batch finish`) finishes what this one "
+             "could not")
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bug: a sentence here, the details in the log
+        fail(f"stopped by an unexpected error ({type(exc).__name__}); what had not been committed is not posted. "
+             f"Details for your administrator are in {_log_unexpected(settings, exc)}")
+
+
+def _log_unexpected(settings: Settings, exc: BaseException) -> Path:
+    """Append where the error happened to the office's log: the exception type and the code lines,
+    not its message (which could hold a value from a cell)."""
+    path = settings.base_dir / "logs" / "billing-batch.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"{datetime.now():%Y-%m-%d %H:%M:%S} ERROR billing_batch: unexpected {type(exc).__name__}\n")
+            fh.write("".join(traceback.format_tb(exc.__traceback__)))
+    except OSError:
+        pass
+    return path
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,24 +140,18 @@ def _progress_callback(progress: Progress):
 def run(config_path: Path, as_of, dry_run: bool) -> None:
     """Run the nightly job: read the inbox, post to the ledger, issue invoices, write the aging
     workbook and the run report. Rejected rows are reported, not failures (exit 0)."""
-    from billing_batch.pipeline import AlreadyRunning, IntegrityFailure, RunRefused, run_batch
+    from billing_batch.pipeline import run_batch
 
     settings = settings_from(config_path)
     day: date | None = as_of.date() if as_of else None
     interactive = console.is_terminal
-    try:
+    with plainly(settings):
         if interactive:
             with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console, transient=True) as progress:
                 result = run_batch(settings, day, dry_run, _progress_callback(progress))
         else:
             result = run_batch(settings, day, dry_run)
-    except (AlreadyRunning, RunRefused) as exc:
-        fail(str(exc))
-    except LedgerError as exc:
-        fail(str(exc))
-    except IntegrityFailure as exc:
-        fail(str(exc), code=2)
     _print_summary(settings, result)
     sys.exit(result.exit_code)
 
@@ -140,19 +183,49 @@ def _print_summary(settings: Settings, result) -> None:
         console.print(f"[yellow]{len(errors)} problem(s)[/] — fix the rows in the problems workbooks in "
                       f"{settings.rejected if not result.dry_run else result.report_path.parent.parent / 'rejected'}"
                       " and drop them back in the inbox:")
-        for p in errors[:15]:
-            console.print(f"  - {p.text()}", soft_wrap=True)
+        for p in errors[:15]:  # the cell, never its value (the console may go to a log)
+            console.print(f"  - {p.text(values=False)}", soft_wrap=True)
         if len(errors) > 15:
             console.print(f"  ... and {len(errors) - 15} more (see the Problems sheet of the aging workbook)")
+    if result.finished.anything:
+        console.print(_finished_line(result.finished, "  first finished what an earlier run had left: "))
     for f in result.document_failures:
-        console.print(f"[red]document not written[/] {f} (retried on the next run)")
+        console.print(f"[red]not written[/] {f} (retried on the next run)")
+    if result.document_failures:
+        console.print(f"Check that {settings.output} is writable and has room (and that the templates open in "
+                      "Word); the next run, or `billing-batch finish`, writes what is missing.")
     out = result.report_path.parent.parent
     if result.invoices or r["credit_notes"]:
         console.print(f"Invoices:        {out / 'invoices'}")
     if r["letters"]:
         console.print(f"Letters:         {out / 'letters' / f'{result.as_of:%Y-%m-%d}'}")
-    console.print(f"Aging workbook:  {result.aging_path}")
-    console.print(f"Run report:      {result.report_path}")
+    written = "not written (see above); the next run writes it"
+    console.print(f"Aging workbook:  {result.aging_path if result.aging_path else written}")
+    console.print(f"Run report:      {result.report_path if result.report_path.exists() else written}")
+
+
+def _finished_line(done, prefix: str) -> str:
+    return (f"{prefix}{done.documents} document(s) written, {done.files} inbox file(s) filed, "
+            f"{done.reports} run report(s) written")
+
+
+@main.command()
+@config_option
+def finish(config_path: Path) -> None:
+    """Write what earlier runs left unfinished (after a crash, or a document that failed): their
+    documents, their inbox files and their reports. Nothing is posted. Every run does this first."""
+    from billing_batch.pipeline import finish_batch
+
+    settings = settings_from(config_path)
+    with plainly(settings):
+        done = finish_batch(settings)
+    if not done.anything:
+        console.print("Nothing was left to finish.")
+    else:
+        console.print(_finished_line(done, "Finished: "))
+    for f in done.failures:
+        console.print(f"[red]not written[/] {f} (retried on the next run)")
+    sys.exit(1 if done.failures else 0)
 
 
 @main.command()
@@ -164,10 +237,8 @@ def check(config_path: Path, files: tuple[Path, ...]) -> None:
     from billing_batch.pipeline import check_files
 
     settings = settings_from(config_path)
-    try:
+    with plainly(settings):
         results = check_files(settings, list(files))
-    except LedgerError as exc:
-        fail(str(exc))
     for r in results:
         if r.waiting:
             console.print(f"[yellow]{r.path.name}[/]: {r.waiting}; check it again in a moment")
@@ -176,8 +247,8 @@ def check(config_path: Path, files: tuple[Path, ...]) -> None:
         status = "[green]ready[/]" if not errors else f"[yellow]{len(errors)} problem(s)[/]"
         console.print(f"{r.path.name}: {status} — {r.rows_read} rows, {r.would_post} would post, "
                       f"{r.already_posted} already posted, {r.rejected} would be rejected")
-        for p in r.problems:
-            console.print(f"  - {p.text()}", soft_wrap=True)
+        for p in r.problems:  # the values are in the problems workbook
+            console.print(f"  - {p.text(values=False)}", soft_wrap=True)
         if r.problems_workbook:
             console.print(f"  problems workbook: {r.problems_workbook}")
 
@@ -195,10 +266,8 @@ def report_aging(config_path: Path, as_of) -> None:
     from billing_batch.pipeline import aging_report
 
     settings = settings_from(config_path)
-    try:
+    with plainly(settings):
         path, recon = aging_report(settings, as_of.date() if as_of else None)
-    except LedgerError as exc:
-        fail(str(exc))
     console.print(f"Aging workbook: {path}")
     console.print(f"Reconciliation: {recon.line()}")
     if not recon.ties:
@@ -215,10 +284,8 @@ def verify_command(config_path: Path, as_of) -> None:
     from billing_batch.pipeline import integrity_message, verify_ledger
 
     settings = settings_from(config_path)
-    try:
+    with plainly(settings):
         recon, proof = verify_ledger(settings, as_of.date() if as_of else None)
-    except LedgerError as exc:
-        fail(str(exc))
     if recon.ties and proof.ok:
         console.print(f"The ledger proves itself as of {proof.as_of:%Y-%m-%d}: {recon.line()}")
         return
@@ -236,10 +303,11 @@ def statement(config_path: Path, as_of, client_id: str) -> None:
     from billing_batch.pipeline import business_today
 
     settings = settings_from(config_path)
-    try:
-        path = write_statement(settings, client_id, as_of.date() if as_of else business_today(settings))
-    except (LedgerError, UnknownClient) as exc:
-        fail(str(exc))
+    with plainly(settings):
+        try:
+            path = write_statement(settings, client_id, as_of.date() if as_of else business_today(settings))
+        except UnknownClient as exc:
+            fail(str(exc))
     console.print(f"Statement: {path}")
 
 

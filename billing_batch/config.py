@@ -62,7 +62,7 @@ _CYCLE = re.compile(
 class Invoicing(_Section):
     cycle: str = "daily"
     terms_days: Annotated[int, Field(ge=0, le=365)] = 30
-    tax_rate: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("0")  # percent, e.g. 8.25
+    tax_rate: Annotated[Decimal, Field(ge=0, le=100, decimal_places=4)] = Decimal("0")  # percent, e.g. 8.25
     invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,6}$")] = "INV"
     credit_note_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,6}$")] = "CN"
 
@@ -156,6 +156,14 @@ class Intake(_Section):
     max_entries: Annotated[int, Field(gt=0)] = 1000
     max_uncompressed_mb: Annotated[int, Field(gt=0)] = 500
     max_ratio: Annotated[int, Field(gt=0)] = 200
+    # Sanity limits: a cell beyond them is a typing slip (a quantity of 1e10), a problem on its row.
+    max_amount: Annotated[Decimal, Field(gt=0, le=Decimal("10000000000"))] = Decimal("1000000.00")
+    max_quantity: Annotated[Decimal, Field(gt=0, le=Decimal("10000000"))] = Decimal("10000")
+
+
+class DatabaseTimeouts(_Section):
+    connect_seconds: Annotated[int, Field(gt=0, le=600)] = 10
+    statement_seconds: Annotated[int, Field(gt=0, le=86_400)] = 300
 
 
 class Settings(_Section):
@@ -166,6 +174,7 @@ class Settings(_Section):
     timezone: str = "America/New_York"
     date_format: str = "%m/%d/%Y"
     database: str | None = None
+    database_timeouts: DatabaseTimeouts = DatabaseTimeouts()
     folders: Folders = Folders()
     invoicing: Invoicing = Invoicing()
     aging: Aging = Aging()
@@ -228,6 +237,12 @@ class Settings(_Section):
         return f"sqlite:///{(self.base_dir / 'ledger.sqlite').resolve()}"
 
     @property
+    def ledger_options(self) -> dict:
+        """How to open the ledger: `open_ledger(settings.database_url, **settings.ledger_options)`."""
+        t = self.database_timeouts
+        return {"connect_timeout": t.connect_seconds, "statement_timeout": t.statement_seconds}
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -283,7 +298,16 @@ def load_settings(path: Path) -> Settings:
     if not path.exists():
         raise ConfigError([f"{path}: no config file here. Create one with `billing-batch init DIR` "
                            "or point --config at your office's config.yaml."])
-    text = path.read_text(encoding="utf-8")
+    if path.is_dir():
+        raise ConfigError([f"{path} is a folder, not a config file; point --config at the office's config.yaml"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError([f"{path.name} line {line}: not UTF-8 text (saved in another encoding?); save it as "
+                           "UTF-8 in your editor and run again"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read ({exc.strerror or exc}); check its permissions"]) from None
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader) or {}

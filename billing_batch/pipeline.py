@@ -1,13 +1,12 @@
-"""The nightly run (SPEC §4), top to bottom: intake → post → invoice → aging check → commit →
-documents → files and reports. The ledger changes in one transaction; everything written to disk
-happens after it commits (or, for --dry-run, into output/dry-run/ before it is rolled back).
+"""The nightly run (SPEC §4), top to bottom: finish what earlier runs left → intake → post →
+invoice → aging check → commit → documents → files and reports. The ledger changes in one
+transaction; everything written to disk happens after it commits, from the outbox (publish.py),
+or, for --dry-run, into output/dry-run/ before it is rolled back.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -19,53 +18,30 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from sqlalchemy import Connection
 
-from billing_batch.billing.aging import Aging, age
+from billing_batch import faults
+from billing_batch.billing.aging import Aging
 from billing_batch.billing.invoicing import billing_due, draft_invoices
 from billing_batch.billing.pricing import rate_on
 from billing_batch.billing.review import Finding, review_invoice
 from billing_batch.config import Settings
-from billing_batch.documents.contexts import (
-    bill_to_snapshot,
-    credit_note_context,
-    invoice_context,
-    letter_context,
-)
-from billing_batch.documents.render import iter_render_many
+from billing_batch.documents.contexts import bill_to_snapshot
+from billing_batch.files import remove_stale_temps
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
-from billing_batch.ledger import (
-    balances,
-    dunning,
-    inputs,
-    issued,
-    numbering,
-    outbox,
-    runs,
-)
+from billing_batch.ledger import balances, inputs, issued, numbering, queue, runs
 from billing_batch.ledger.apply import apply_credit_to_new_invoices, apply_money
-from billing_batch.ledger.db import open_ledger
+from billing_batch.ledger.db import ALREADY_RUNNING, AlreadyRunning, open_ledger, run_session
 from billing_batch.ledger.posting import Poster, SheetTally
-from billing_batch.ledger.verify import Verification, verify
+from billing_batch.ledger.verify import Verification
 from billing_batch.money import ZERO, to_cents
 from billing_batch.problems import Problem, Where
-from billing_batch.reports.aging_workbook import (
-    Reconciliation,
-    write_aging_workbook,
-    write_referrals,
-)
-from billing_batch.reports.problems_workbook import (
-    problems_name,
-    write_problems_workbook,
-)
-from billing_batch.reports.run_report import problem_entry, write_run_report
-from billing_batch.resources import data_path
-from billing_batch.stages.collections import CollectionsResult, run_collections
+from billing_batch.stages.collections import run_collections
+from billing_batch.publish import Published, Publisher, RunOutputs, aging_as_of, calls_for_report
+from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
+from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
+from billing_batch.reports.run_report import problem_entry
 
 log = logging.getLogger("billing_batch")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-class AlreadyRunning(Exception):
-    """Another run holds the lock (exit 1)."""
 
 
 class RunRefused(Exception):
@@ -84,8 +60,9 @@ class RunResult:
     report_path: Path
     aging_path: Path | None
     invoices: list[tuple[str, Decimal]] = field(default_factory=list)  # (number, total)
-    document_failures: list[str] = field(default_factory=list)
+    document_failures: list[str] = field(default_factory=list)  # and files and reports not written
     problems: list[Problem] = field(default_factory=list)
+    finished: Published = field(default_factory=Published)  # what earlier runs had left, done first
 
     @property
     def exit_code(self) -> int:
@@ -98,14 +75,6 @@ class RunResult:
 
 def business_today(settings: Settings) -> date:
     return datetime.now(settings.tz).date()
-
-
-def aging_as_of(conn: Connection, as_of: date, buckets: list[int]) -> tuple[Aging, Reconciliation, Verification]:
-    """The aging from ledger entries dated on or before `as_of`, its reconciliation with the balance the
-    inputs give, and the ledger's proof of itself (SPEC §4.3)."""
-    aging = age(balances.open_items(conn, as_of), balances.unapplied_credits(conn, as_of), as_of, buckets)
-    proof = verify(conn, as_of)
-    return aging, Reconciliation(aging.balance, proof.source_balance), proof
 
 
 def integrity_message(recon: Reconciliation, proof: Verification) -> str:
@@ -121,7 +90,7 @@ def run_lock(settings: Settings):
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise AlreadyRunning("billing-batch is already running for this office; try again when it has finished")
+        raise AlreadyRunning(ALREADY_RUNNING) from None
     try:
         yield
     finally:
@@ -139,13 +108,21 @@ def run_batch(settings: Settings, as_of: date | None = None, dry_run: bool = Fal
         return _Run(settings, as_of, dry_run, progress).execute()
 
 
+def finish_batch(settings: Settings, progress: Progress = _noop) -> Published:
+    """`billing-batch finish`: write what earlier runs left in the outbox (documents, inbox files,
+    reports), nothing else; every run does this first anyway."""
+    with run_lock(settings), run_session(settings.database_url, **settings.ledger_options) as engine:
+        remove_stale_temps([settings.output, settings.rejected, settings.processed])
+        with engine.connect() as conn:
+            return Publisher(settings, progress=progress).publish(conn)
+
+
 class _Run:
     def __init__(self, settings: Settings, as_of: date, dry_run: bool, progress: Progress):
         self.s, self.as_of, self.dry_run, self.progress = settings, as_of, dry_run, progress
         self.started = datetime.now()
         self.stamp = self.started.strftime("%Y%m%dT%H%M%S")
         self.out = settings.output / "dry-run" if dry_run else settings.output
-        self.rejected_dir = self.out / "rejected" if dry_run else settings.rejected
         self.timings: dict[str, float] = {}
         self.findings: list[Finding] = []
         self.late_problems: list[Problem] = []  # found after intake: refused money, unpriced services
@@ -159,17 +136,18 @@ class _Run:
 
     # -- the run ----------------------------------------------------------------------------------
     def execute(self) -> RunResult:
-        engine = open_ledger(self.s.database_url)
-        try:
+        with run_session(self.s.database_url, **self.s.ledger_options) as engine:
+            publisher = Publisher(self.s, self.dry_run, self.progress, self.stage)
+            remove_stale_temps([self.s.output, self.s.rejected, self.s.processed])
+            earlier = Published()
+            if not self.dry_run:  # first what earlier runs left (a crash, a failed document)
+                with engine.connect() as c:
+                    earlier = Publisher(self.s, progress=self.progress).publish(c)
             with self.stage("intake"):
                 intakes, waiting, ignored = self.intake()
             conn = engine.connect()
             trans = conn.begin()
             try:
-                try:
-                    runs.lock_ledger(conn)
-                except runs.AlreadyRunning as exc:
-                    raise AlreadyRunning(str(exc)) from exc
                 last = runs.last_run_date(conn)
                 if last and self.as_of < last and not self.dry_run:
                     raise RunRefused(
@@ -203,9 +181,6 @@ class _Run:
                 if not (recon.ties and proof.ok):
                     raise IntegrityFailure(integrity_message(recon, proof))
                 problems = self.all_problems(intakes) + self.late_problems
-                # What the reports name, read before a dry run rolls back (its new clients included).
-                people = (inputs.client_rows(conn), balances.last_payment_dates(conn, self.as_of),
-                          dunning.last_letters(conn))
                 report = self.report(run_id, intakes, waiting, ignored, tallies, new_invoices, aging, recon, problems)
                 report["review"] = [f.as_dict() for f in self.findings]
                 report["payments_applied"] = money.payments_applied
@@ -214,13 +189,21 @@ class _Run:
                 report["letters"] = [{"client_id": c, "level": lvl} for _, c, lvl in collections.letters]
                 report["held_back"] = [{"client_id": d.client_id, "reason": d.held_back}
                                        for d in collections.decisions if d.held_back]
+                report["calls"] = calls_for_report(collections.calls)
+                report["timings"] = dict(self.timings)
                 runs.finish_run(conn, run_id, "ok", billed, report)
+                # What is left to do after commit, for whichever run gets to it (issue 11.5).
+                queue.add_outboxes(conn, [("file", file_ids[f.name], self.destination(f)) for f in intakes]
+                                   + [("report", run_id, self.report_name(run_id))],
+                                   run_id)
+                read = {file_ids[f.name]: f for f in intakes}
                 if self.dry_run:
-                    with self.stage("documents"):
-                        failures = self.render_outbox(conn)
+                    published = publisher.publish(conn, run_id, read, self.timings)
                     trans.rollback()
                 else:
+                    faults.reach("commit")
                     trans.commit()
+                    faults.reach("commit")
             except BaseException:
                 if trans.is_active:
                     trans.rollback()
@@ -228,20 +211,28 @@ class _Run:
             finally:
                 conn.close()
             if not self.dry_run:
-                with self.stage("documents"):
-                    with engine.connect() as c:
-                        failures = self.render_outbox(c)
-            with self.stage("reports"):
-                self.dispose_files(intakes)
-                aging_path = self.write_reports(aging, recon, report, problems, collections, people)
-            report["document_failures"] = failures
-            report["timings"] = self.timings
-            report_path = self.out / "runs" / f"run-{self.as_of:%Y-%m-%d}-{self.stamp}.json"
-            write_run_report(report_path, report)
-            return RunResult(self.as_of, self.dry_run, report, report_path, aging_path,
-                             [(n, t) for n, t in new_invoices], failures, problems)
-        finally:
-            engine.dispose()
+                with engine.connect() as c:
+                    published = publisher.publish(c, run_id, read, self.timings)
+            outputs = published.runs.get(run_id)
+            if outputs is None:  # the run's reports could not be written: the next run retries
+                outputs = RunOutputs(report, self.out / self.report_name(run_id), None)
+            written = {k: outputs.report[k] for k in ("document_failures", "waiting", "timings") if k in outputs.report}
+            return RunResult(self.as_of, self.dry_run, {**report, **written}, outputs.report_path, outputs.aging_path,
+                             [(n, t) for n, t in new_invoices], earlier.failures + published.failures, problems,
+                             earlier)
+
+    def report_name(self, run_id: int) -> str:
+        """runs/run-DATE-STAMP-ID.json: the run's id keeps two runs in the same second apart."""
+        return f"runs/run-{self.as_of:%Y-%m-%d}-{self.stamp}-{run_id}.json"
+
+    def destination(self, f: FileIntake) -> str:
+        """Where an inbox file goes once the run has committed: `processed/YYYY-MM/<stamp>_<name>`, or
+        `rejected/<name>` for a file that could not be read."""
+        if not f.unreadable:
+            return f"processed/{self.as_of:%Y-%m}/{self.stamp}_{f.name}"
+        if f.name.endswith(".problems.xlsx"):  # do not overwrite the problems workbook written beside it
+            return f"rejected/{self.stamp}_{f.name}"
+        return f"rejected/{f.name}"
 
     # -- stages -------------------------------------------------------------------------------------
     def intake(self) -> tuple[list[FileIntake], list[tuple[Path, str]], list[Path]]:
@@ -289,102 +280,11 @@ class _Run:
         for draft, number, _ in batch:
             self.findings += review_invoice(draft, number, rates, self.as_of, r.price_override_pct, r.max_quantity,
                                             r.late_entry_days, r.large_invoice)
-        outbox.add_outboxes(conn, [("invoice", ids[n], numbering.invoice_path(n, d.invoice_date)) for d, n, _ in batch],
+        queue.add_outboxes(conn, [("invoice", ids[n], numbering.invoice_path(n, d.invoice_date)) for d, n, _ in batch],
                            run_id)
         self.progress("Issuing invoices", len(drafts), len(drafts))
         return True, [(n, d.total) for d, n, _ in batch]
 
-    def template(self, name: str) -> Path:
-        own = self.s.templates / name
-        return own if own.exists() else data_path("letter_templates") / name
-
-    def document(self, conn: Connection, job: dict, invoices: dict) -> tuple[str, dict]:
-        """The template and context of an outbox job, from the ledger alone (re-rendering is exact)."""
-        if job["kind"] == "letter":
-            content = json.loads(dunning.letter(conn, job["ref_id"])["content"])
-            kind = "business" if content["bill_to"]["type"] == "Business" else "individual"
-            return f"{content['template']}_{kind}.docx", letter_context(self.s, content)
-        if job["kind"] == "credit_note":
-            cn, invoice = issued.credit_note_with_invoice(conn, job["ref_id"])
-            balance = balances.invoice_balance_cents(conn, invoice["id"], through_credit_note=cn["id"])
-            return "credit_note.docx", credit_note_context(self.s, cn, invoice, balance)
-        invoice, lines, credit = invoices[job["ref_id"]]
-        kind = "business" if json.loads(invoice["bill_to"])["type"] == "Business" else "individual"
-        return f"invoice_{kind}.docx", invoice_context(self.s, invoice, lines, credit)
-
-    def render_outbox(self, conn: Connection) -> list[str]:
-        """Write every pending document, over all cores; each chunk done is marked in the ledger, so a
-        crash never repeats a finished document and the next run finishes the rest."""
-        pending = outbox.pending_outbox(conn)
-        invoices = issued.invoices_for_documents(conn, [j["ref_id"] for j in pending if j["kind"] == "invoice"])
-        jobs, by_path, batch, failures = [], {}, [], []
-        paths = {job["id"]: job["path"] for job in pending}
-        for job in pending:
-            try:
-                template, ctx = self.document(conn, job, invoices)
-            except Exception as exc:  # a document that cannot be prepared must not stop the others
-                batch.append((job["id"], f"{type(exc).__name__}: {exc}"))
-                continue
-            out = self.out / job["path"]
-            jobs.append((self.template(template), ctx, out))
-            by_path[out] = job
-        for n, rendered in enumerate(iter_render_many(jobs), start=1):
-            batch.append((by_path[Path(rendered.path)]["id"], rendered.error))
-            if n % 200 == 0 or n == len(jobs):
-                self.progress("Writing documents", n, len(jobs))
-                self._mark(conn, batch)
-                failures += [f"{paths[i]}: {e}" for i, e in batch if e]
-                batch = []
-        self._mark(conn, batch)
-        failures += [f"{paths[i]}: {e}" for i, e in batch if e]
-        for error in failures:
-            log.error("document not written: %s", error)
-        return failures
-
-    def _mark(self, conn: Connection, outcomes: list[tuple[int, str | None]]) -> None:
-        if outcomes and not self.dry_run:
-            outbox.mark_outboxes(conn, outcomes)
-            conn.commit()
-
-    # -- after commit -------------------------------------------------------------------------------
-    def dispose_files(self, intakes: list[FileIntake]) -> None:
-        """Accepted files to processed/YYYY-MM/, unreadable ones to rejected/, problems workbooks beside."""
-        for f in intakes:
-            target = self.rejected_dir / problems_name(f.name)
-            wrote = write_problems_workbook(f, target)
-            if not wrote and not self.dry_run:
-                target.unlink(missing_ok=True)  # an older problems workbook for a now-clean file
-            if self.dry_run:
-                continue
-            dest_dir = self.s.rejected if f.unreadable else self.s.processed / f"{self.as_of:%Y-%m}"
-            name = f.name if f.unreadable else f"{self.stamp}_{f.name}"
-            if f.unreadable and f.name.endswith(".problems.xlsx"):
-                name = f"{self.stamp}_{f.name}"  # do not overwrite the problems workbook just written
-            dest_dir.mkdir(parents=True, exist_ok=True)
-            dest = dest_dir / name
-            n = 1
-            while dest.exists():
-                dest, n = dest_dir / f"{Path(name).stem}-{n}{Path(name).suffix}", n + 1
-            shutil.move(str(f.path), dest)
-
-    def write_reports(self, aging: Aging, recon: Reconciliation, report: dict, problems: list[Problem],
-                      collections: CollectionsResult, people: tuple[dict, dict, dict]) -> Path:
-        clients, last_payments, last_letters = people
-        reports = self.out / "reports"
-        path = reports / f"aging-{self.as_of:%Y-%m-%d}.xlsx"
-        t = report["totals"]
-        counts = {"Files read": len(report["files"]), "Rows read": t["rows_read"], "Rows posted": t["posted"],
-                  "Rows already posted": t["already_posted"], "Rows rejected": t["rejected"],
-                  "Invoices issued": report["invoices"]["count"], "Credit notes issued": report["credit_notes"],
-                  "Payments applied": report["payments_applied"], "Letters sent": len(report["letters"]),
-                  "Review warnings": len(self.findings)}
-        write_aging_workbook(path, aging, recon, clients, last_payments, counts, problems, self.findings,
-                             collections)
-        shutil.copyfile(path, reports / "aging-latest.xlsx")
-        if collections.referrals:
-            write_referrals(reports / f"referrals-{self.as_of:%Y-%m-%d}.xlsx", collections.referrals, clients, aging,
-                            last_letters)
-        return path
 
     # -- the report ---------------------------------------------------------------------------------
     @staticmethod
@@ -460,7 +360,7 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
         except NotReady as exc:
             if path in paths:
                 results[path] = CheckResult(path, 0, 0, 0, 0, [], None, str(exc))
-    engine = open_ledger(settings.database_url)
+    engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
         with engine.connect() as conn:
             trans = conn.begin()
@@ -487,7 +387,7 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
 def verify_ledger(settings: Settings, as_of: date | None = None) -> tuple[Reconciliation, Verification]:
     """`billing-batch verify`: the ledger's proof of itself as of a date, read-only."""
     as_of = as_of or business_today(settings)
-    engine = open_ledger(settings.database_url)
+    engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
         with engine.connect() as conn:
             _, recon, proof = aging_as_of(conn, as_of, settings.aging.buckets)

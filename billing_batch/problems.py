@@ -29,7 +29,9 @@ class Problem:
     value: object = None
     level: str = "error"  # "error" holds the row back; "note" is information only
 
-    def text(self) -> str:
+    def text(self, values: bool = True) -> str:
+        """The problem in one line; `values=False` leaves the cell's value out (console and logs:
+        with shifted columns a value may be a name or an address)."""
         w = self.where
         parts = [w.file]
         place = ""
@@ -43,7 +45,7 @@ class Problem:
                     place += f" ({w.cell})"
             parts.append(place)
         head = ": ".join(parts)
-        shown = "" if self.value in (None, "") else f'"{self.value}" — '
+        shown = "" if self.value in (None, "") or not values else f'"{self.value}" — '
         return f"{head}: {shown}{self.message}"
 
 

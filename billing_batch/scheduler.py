@@ -24,7 +24,6 @@ rules of the run take care of the days in between.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -40,6 +39,7 @@ from filelock import FileLock, Timeout
 from sqlalchemy import func, select
 
 from billing_batch.config import Settings
+from billing_batch.documents.render import write_atomic
 from billing_batch.intake.inbox import scan_inbox, sha256_of
 from billing_batch.ledger.db import open_ledger
 from billing_batch.ledger.schema import runs
@@ -168,7 +168,7 @@ class _Jobs(schedule.Scheduler):
 
 def last_successful_business_date(settings: Settings) -> date | None:
     """The business date of the latest run that committed (`runs.status == 'ok'`)."""
-    engine = open_ledger(settings.database_url)
+    engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
         with engine.connect() as conn:
             return conn.execute(select(func.max(runs.c.business_date)).where(runs.c.status == "ok")).scalar()
@@ -216,12 +216,9 @@ def _rows(n: int) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Complete or not there (temp file, then rename), with the umask's permissions so that staff
+    """Complete or not there (temp file, fsync, rename), with the umask's permissions so that staff
     reading the office folder can open it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, text.encode("utf-8"))
 
 
 # -- the scheduler -------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def statement_period(as_of: date) -> date:
 
 
 def write_statement(settings: Settings, client_id: str, as_of: date) -> Path:
-    engine = open_ledger(settings.database_url)
+    engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
         with engine.connect() as conn:
             client = inputs.client_rows(conn).get(client_id)

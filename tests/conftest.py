@@ -72,3 +72,12 @@ def office(tmp_path, database_url) -> Office:
 @pytest.fixture
 def sqlite_office(tmp_path) -> Office:
     return Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("crash", "crash tests (tests/test_crash.py)")
+    group.addoption("--crash-iterations", type=int, default=0,
+                    help="also kill this many runs at random moments (a soak); 0 = the fixed points only")
+    group.addoption("--crash-clients", type=int, default=0,
+                    help="clients in the crash tests' office (default: small for the fixed points, 300 for a soak)")
+    group.addoption("--crash-seed", type=int, default=2026, help="seed of the soak's random moments")

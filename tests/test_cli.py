@@ -14,7 +14,7 @@ from billing_batch.demo import write_demo_inbox
 from billing_batch.pipeline import business_today
 from tests.office import Office
 
-COMMANDS = [["init"], ["run"], ["check"], ["report"], ["report", "aging"]]
+COMMANDS = [["init"], ["run"], ["finish"], ["check"], ["report"], ["report", "aging"]]
 
 
 def invoke(*args):
@@ -25,13 +25,14 @@ def test_top_level_help_lists_every_command():
     result = invoke("--help")
     assert result.exit_code == 0
     assert "nightly billing run" in result.output
-    for name in ("init", "run", "check", "report"):
+    for name in ("init", "run", "finish", "check", "report"):
         assert f"  {name}" in result.output
 
 
 @pytest.mark.parametrize("command, words", [
     (["init"], "Create an office folder"),
     (["run"], "Run the nightly job"),
+    (["finish"], "Write what earlier runs left unfinished"),
     (["check"], "without posting anything"),
     (["report", "aging"], "aging workbook as of any date"),
 ])
@@ -65,7 +66,8 @@ def test_integrity_failure_rolls_back_and_exits_2(sqlite_office: Office, monkeyp
     from tests.test_end_to_end import drop_office
 
     drop_office(sqlite_office)
-    monkeypatch.setattr(pipeline, "verify", lambda conn, as_of: Verification(as_of, pipeline.ZERO, ("something off",)))
+    from billing_batch import publish
+    monkeypatch.setattr(publish, "verify", lambda conn, as_of: Verification(as_of, pipeline.ZERO, ("something off",)))
     result = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-03-31"])
     assert result.exit_code == 2
     assert "does not prove itself: something off" in result.output

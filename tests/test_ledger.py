@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, update
 
 from billing_batch.ledger import numbering
 from billing_batch.ledger.db import IssuedDocumentChanged, open_ledger
@@ -28,7 +28,7 @@ def test_opening_twice_is_safe(database_url):
     open_ledger(database_url).dispose()
     engine = open_ledger(database_url)  # already at head: nothing to do, nothing fails
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
     engine.dispose()
 
 
@@ -65,3 +65,43 @@ def test_sqlite_ledger_on_a_network_share_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(db, "_filesystem_type", lambda path: "cifs")
     with pytest.raises(db.LedgerError, match="network share"):
         open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+
+
+def test_a_ledger_made_by_0001_keeps_its_rows_and_takes_64_bit_amounts(database_url):
+    """Migration 0002 widens every money column (on SQLite by rebuilding the tables) without losing
+    a row or a foreign key; then amounts over $21,474,836.47 fit (issue 11.7)."""
+    from alembic import command
+    from sqlalchemy import insert, select
+    from sqlalchemy.exc import IntegrityError
+
+    from billing_batch.ledger.db import alembic_config, create_ledger_engine, migrate
+    from billing_batch.ledger.schema import allocations, clients, runs
+
+    engine = create_ledger_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+    with engine.begin() as conn:
+        conn.execute(insert(runs).values(id=1, business_date=dt.date(2026, 3, 31), started_at=dt.datetime(2026, 3, 31),
+                                         status="ok", billed=True))
+        conn.execute(insert(clients).values(client_id="C1", name="A", type="Individual", address_line_1="1 St",
+                                            city="X", postal_code="1", delivery="Mail", tax_exempt=False,
+                                            collections_hold=False, run_id=1))
+        conn.execute(insert(invoices).values(id=1, number="INV-2026-00001", client_id="C1",
+                                             invoice_date=dt.date(2026, 3, 31), due_date=dt.date(2026, 4, 30),
+                                             terms_days=30, subtotal_cents=2_147_483_647, tax_cents=0, tax_rate="0",
+                                             total_cents=2_147_483_647, bill_to="{}", run_id=1))
+        conn.execute(insert(allocations).values(invoice_id=1, source="write_off", amount_cents=1,
+                                                alloc_date=dt.date(2026, 4, 1), run_id=1))
+    migrate(engine)
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+        assert conn.execute(select(invoices.c.number, invoices.c.total_cents)).all() == [("INV-2026-00001",
+                                                                                         2_147_483_647)]
+        assert conn.execute(select(allocations.c.invoice_id, allocations.c.amount_cents)).all() == [(1, 1)]
+        conn.execute(insert(allocations).values(invoice_id=1, source="payment", amount_cents=3_000_000_000,
+                                                alloc_date=dt.date(2026, 4, 2), run_id=1))
+        assert conn.execute(select(func.sum(allocations.c.amount_cents))).scalar() == 3_000_000_001
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # foreign keys still enforced
+        conn.execute(insert(allocations).values(invoice_id=99, source="payment", amount_cents=1,
+                                                alloc_date=dt.date(2026, 4, 2), run_id=1))
+    engine.dispose()

@@ -12,6 +12,7 @@ case starts passing (and the xfail fails) the day the bug is fixed.
 
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 from collections.abc import Callable
@@ -316,6 +317,13 @@ def truncated(tmp: Path) -> Path:
     whole = write_book(tmp / "whole.xlsx", {"Service Log": rows}).read_bytes()
     path = tmp / FILE
     path.write_bytes(whole[: len(whole) // 2])
+    return path
+
+
+def truncated_long_ago(tmp: Path) -> Path:
+    """A file cut short that has not changed for longer than the settle time: the copy stopped."""
+    path = truncated(tmp)
+    os.utime(path, (path.stat().st_atime - 3600, path.stat().st_mtime - 3600))
     return path
 
 
@@ -1067,6 +1075,9 @@ FILE_CASES = [
     Case("zip-that-is-not-a-workbook", zip_not_workbook,
          Read(unreadable=True, problems=(file_problem(ZIP_NOT_WORKBOOK),), calamine_never=True)),
     Case("truncated-xlsx-waits", truncated, Waits()),
+    Case("truncated-xlsx-after-the-settle-time-is-rejected", truncated_long_ago, Read(unreadable=True, problems=(
+        P(None, None, None, None, "the file is cut short (not a complete workbook: a copy that stopped half-way?); "
+                                  "save it again from Excel and drop it again", None),), calamine_never=True)),
     Case("empty-file-waits", bytes_file(b""), Waits()),
     Case("no-recognisable-sheet", xlsx({
         "Notes": [["Call the landlord"], ["Budget", 1200]],

@@ -42,10 +42,12 @@ import io
 import multiprocessing
 import os
 import re
+import signal
 import struct
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 import zlib
 from collections import deque
@@ -63,6 +65,9 @@ from docxtpl import DocxTemplate
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from lxml import etree
+
+from billing_batch import faults
+from billing_batch.files import sync_folder, temp_prefix
 
 FOOTNOTES_CT = "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"
 # The core properties docxtpl renders through Jinja (DocxTemplate.render_properties).
@@ -377,7 +382,7 @@ def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:
     for i, (path, data) in enumerate(files):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=path.suffix)
             temps[i] = (fd, tmp)
             os.fchmod(fd, file_mode())  # mkstemp makes it private; the office must read it
             view = memoryview(data)
@@ -385,6 +390,8 @@ def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:
                 view = view[os.write(fd, view):]
         except OSError as exc:
             errors[i] = f"{type(exc).__name__}: {exc}"
+
+    faults.reach("temp")  # a crash here leaves the chunk's temporary files for the next run to remove
 
     def sync(i: int) -> None:
         try:
@@ -410,16 +417,7 @@ def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:
         if errors[i] is not None:
             Path(tmp).unlink(missing_ok=True)
     for folder in folders:
-        try:
-            fd = os.open(folder, os.O_RDONLY)
-        except OSError:
-            continue  # not every platform opens folders; the files themselves are synced
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        sync_folder(folder)  # not every platform opens folders; the files themselves are synced
     return errors
 
 
@@ -458,6 +456,29 @@ def _pool_context():
     return multiprocessing.get_context("spawn")
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: a worker never outlives its run. Killed with -9, a run used to leave its
+    workers blocked forever on their task queue, holding the run's lock file, the ledger and the
+    console open. On Linux the kernel kills the worker when the run dies (PR_SET_PDEATHSIG);
+    elsewhere a thread watches for the parent to go."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the run died before the line above took effect
+        os._exit(1)
+
+
 def usable_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -487,7 +508,8 @@ def iter_render_many(jobs: Iterable[Job], workers: int | None = None) -> Iterato
             prepared(template)  # forked workers inherit the preparation
         except Exception:  # noqa: BLE001 - a template that cannot be read fails its own jobs, below
             pass
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         # Chunk outcomes in job order: rendered here (a list) or (future, chunk) sent to a worker.
         pending: deque[list[Rendered] | tuple[Future, list[Job]]] = deque()
         exhausted = broken = False

@@ -18,8 +18,10 @@ from pathlib import Path
 
 from jinja2.sandbox import SandboxedEnvironment
 
+from billing_batch import faults
 from billing_batch.documents import fast_render
 from billing_batch.documents.fast_render import Job, Rendered, file_mode, iter_render_many, write_durably
+from billing_batch.files import sync_folder, temp_prefix
 
 __all__ = ["Job", "Rendered", "iter_render_many", "jinja_env", "render_docx", "render_many", "write_atomic",
            "write_durably"]
@@ -47,14 +49,18 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write `path` so that it appears whole or not at all (temp file, fsync, rename), readable by the
     office like any file it saves (mkstemp alone would make it private to this user)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fchmod(fh.fileno(), file_mode())
             os.fsync(fh.fileno())
+        faults.reach("temp")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a full disk says so at write or fsync, naming no file
         raise
+    sync_folder(path.parent)

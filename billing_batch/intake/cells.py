@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from billing_batch.intake.kinds import CellType, Column
+from billing_batch.intake.kinds import MAX_LENGTH, CellType, Column
 
 EXCEL_EPOCH = date(1899, 12, 30)
 _BLANKS = ("", None)
@@ -19,6 +19,11 @@ _YES = {"y", "yes", "true", "1"}
 _NO = {"n", "no", "false", "0"}
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _MONEY_TEXT = re.compile(r"^(?P<neg>-)?(?P<sym>[$€£])?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)$")
+
+
+# Characters XML 1.0 cannot hold (NUL and other control characters, lone surrogates): a document or
+# workbook with one cannot be written, and PostgreSQL refuses NUL.
+_NOT_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class CellError(ValueError):
@@ -183,6 +188,18 @@ def parse_choice(value: object, choices: tuple[str, ...]) -> str:
     raise CellError("must be one of: " + ", ".join(choices))
 
 
+def parse_text(value: object, max_length: int) -> str:
+    """Text as written (trimmed), if the ledger can keep it and documents can print it."""
+    text = clean_text(value)
+    if _NOT_PRINTABLE.search(text):
+        raise CellError("holds a control character (such as NUL) that cannot be printed or stored; retype "
+                        "the cell")
+    if len(text) > max_length:
+        raise CellError(f"is {len(text):,} characters long, more than the {max_length} billing-batch keeps; "
+                        "shorten it")
+    return text
+
+
 def parse_cell(column: Column, value: object, date_format: str, percent_format: bool = False,
                pad_to: int | None = None) -> object:
     """The typed value of a non-blank cell, or CellError. `pad_to`: the cell shows its number zero-padded
@@ -191,7 +208,7 @@ def parse_cell(column: Column, value: object, date_format: str, percent_format: 
     if t is CellType.ID and pad_to and isinstance(value, (int, float)) and float(value).is_integer():
         return str(int(value)).zfill(pad_to)
     if t in (CellType.ID, CellType.TEXT):
-        return clean_text(value)
+        return parse_text(value, MAX_LENGTH[t])
     if t is CellType.DATE:
         return parse_date(value, date_format)
     if t is CellType.MONEY:

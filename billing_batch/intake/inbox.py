@@ -9,7 +9,7 @@ from pathlib import Path
 
 from billing_batch.config import Settings
 from billing_batch.intake.sheets import ParsedSheet, detect, parse_sheet
-from billing_batch.intake.validate import validate
+from billing_batch.intake.validate import Sanity, validate
 from billing_batch.intake.workbook import Limits, NotReady, Unreadable, check_zip, read_sheets
 from billing_batch.problems import Problem, Where
 
@@ -76,7 +76,8 @@ def _look(path: Path) -> tuple[int, int] | None:
 
 def limits_from(settings: Settings) -> Limits:
     i = settings.intake
-    return Limits(i.max_file_mb * 1_000_000, i.max_entries, i.max_uncompressed_mb * 1_000_000, i.max_ratio)
+    return Limits(i.max_file_mb * 1_000_000, i.max_entries, i.max_uncompressed_mb * 1_000_000, i.max_ratio,
+                  float(i.settle_seconds))
 
 
 def sha256_of(path: Path) -> str:
@@ -91,14 +92,18 @@ def read_file(path: Path, settings: Settings) -> FileIntake:
     """Check, read, parse and validate one file. Raises NotReady when it should wait."""
     intake = FileIntake(path)
     name = path.name
+    before = _look(path)
     try:
         check_zip(path, limits_from(settings))
         intake.sha256 = sha256_of(path)
         raw_sheets = read_sheets(path)
     except Unreadable as exc:
         intake.unreadable = True
+        intake.sha256 = intake.sha256 or sha256_of(path)  # what is moved to rejected/ is what was judged
         intake.problems.append(Problem(Where(name), str(exc)))
         return intake
+    if _look(path) != before:  # saved again while being read: what was read is not what is there
+        raise NotReady("it changed while it was being read (saved again?)")
     missing_columns = []
     for raw in raw_sheets:
         found = detect(raw)
@@ -116,7 +121,7 @@ def read_file(path: Path, settings: Settings) -> FileIntake:
                                                "matches no input kind; the sheet is ignored", level="note"))
             continue
         parsed = parse_sheet(name, raw, found.kind, found.header_row, found.columns, settings.date_format)
-        parsed.problems.extend(validate(parsed))
+        parsed.problems.extend(validate(parsed, Sanity(settings.intake.max_amount, settings.intake.max_quantity)))
         intake.sheets.append(parsed)
     intake.problems.extend(missing_columns)
     if not intake.sheets:

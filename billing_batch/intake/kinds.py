@@ -24,6 +24,11 @@ class CellType(str, Enum):
     CHOICE = "choice"  # one of `choices`, matched ignoring case
 
 
+# The longest text the ledger keeps per cell type (ledger/schema.py sizes its columns from this, so
+# intake rejects what the ledger could not store instead of the database refusing the whole run).
+MAX_LENGTH = {CellType.ID: 100, CellType.TEXT: 500, CellType.CHOICE: 40}
+
+
 @dataclass(frozen=True)
 class Column:
     name: str

@@ -7,7 +7,9 @@ row number, so pandera's failure cases point straight at the row staff must fix.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from functools import cache
 
 import pandas as pd
@@ -57,12 +59,19 @@ _ROW_RULES: list[tuple] = [
 ]
 
 
+@dataclass(frozen=True)
+class Sanity:
+    """The office's limits on a single cell (config `intake.max_amount`, `intake.max_quantity`)."""
+    max_amount: Decimal | None = None
+    max_quantity: Decimal | None = None
+
+
 def _element_check(rule, message: str) -> pa.Check:
     return pa.Check(lambda v: rule(v), element_wise=True, ignore_na=True, error=message)
 
 
 @cache
-def schema_for(kind_name: str) -> pa.DataFrameSchema:
+def schema_for(kind_name: str, sanity: Sanity = Sanity()) -> pa.DataFrameSchema:
     kind: Kind = KINDS_BY_NAME[kind_name]
     columns = {}
     for col in kind.columns:
@@ -70,6 +79,14 @@ def schema_for(kind_name: str) -> pa.DataFrameSchema:
         if col.type is CellType.DATE:
             checks.append(_element_check(lambda v: FIRST_DATE <= v <= LAST_DATE,
                                          "is outside 2000–2099; check the year"))
+        if col.type is CellType.MONEY and sanity.max_amount is not None:
+            checks.append(_element_check(lambda v, m=sanity.max_amount: abs(v) <= m,
+                                         f"is more than {sanity.max_amount:,}, the largest amount this office "
+                                         "accepts (intake.max_amount in config.yaml); check the amount"))
+        if col.type is CellType.QUANTITY and sanity.max_quantity is not None:
+            checks.append(_element_check(lambda v, m=sanity.max_quantity: v <= m,
+                                         f"is more than {sanity.max_quantity:,}, the largest quantity this office "
+                                         "accepts (intake.max_quantity in config.yaml); check the quantity"))
         if (kind.name, col.name) in _RULES:
             checks.append(_element_check(*_RULES[(kind.name, col.name)]))
         columns[col.name] = pa.Column(None, checks, nullable=True, required=True)
@@ -80,7 +97,7 @@ def schema_for(kind_name: str) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, checks=row_checks, coerce=False)
 
 
-def validate(parsed: ParsedSheet) -> list[Problem]:
+def validate(parsed: ParsedSheet, sanity: Sanity = Sanity()) -> list[Problem]:
     """Problems pandera finds in the sheet's typed rows (cells that failed to parse are blank here)."""
     if not parsed.rows:
         return []
@@ -89,7 +106,7 @@ def validate(parsed: ParsedSheet) -> list[Problem]:
                          columns=[c.name for c in kind.columns], dtype=object)
     frame = frame.astype(object).where(frame.notna(), None)
     try:
-        schema_for(kind.name).validate(frame, lazy=True)
+        schema_for(kind.name, sanity).validate(frame, lazy=True)
         return []
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases

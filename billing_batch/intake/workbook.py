@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import posixpath
 import re
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class Limits:
     max_entries: int
     max_uncompressed_bytes: int
     max_ratio: int
+    settle_seconds: float = 0.0  # a file unchanged this long is complete, or never will be
 
 
 @dataclass
@@ -71,7 +73,10 @@ def check_zip(path: Path, limits: Limits) -> None:
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        raise NotReady("not yet a complete file (still being copied?)")
+        if time.time() - path.stat().st_mtime < limits.settle_seconds:
+            raise NotReady("not yet a complete file (still being copied?)")
+        raise Unreadable("the file is cut short (not a complete workbook: a copy that stopped half-way?); "
+                         "save it again from Excel and drop it again") from None
     with zf:
         infos = zf.infolist()
         names = {i.filename for i in infos}

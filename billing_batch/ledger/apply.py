@@ -10,7 +10,7 @@ from datetime import date
 from sqlalchemy import Connection, select
 
 from billing_batch.billing.engine import Adjustment, Event, Item, Payment, Reversal
-from billing_batch.ledger import balances, inputs, issued, numbering, outbox
+from billing_batch.ledger import balances, inputs, issued, numbering, queue
 from billing_batch.ledger.accounts import load_accounts, save_allocations
 from billing_batch.ledger.schema import adjustments, invoices, payments
 
@@ -84,7 +84,7 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str) 
         note_ids[cn.adjustment_id] = issued.insert_credit_note(
             conn, number, cn.kind, cn.invoice_id, adj["client_id"], cn.date, cn.cents, adj["reason"], cn.adjustment_id,
             run_id)
-        outbox.add_outbox(conn, "credit_note", note_ids[cn.adjustment_id], numbering.credit_note_path(number, cn.date),
+        queue.add_outbox(conn, "credit_note", note_ids[cn.adjustment_id], numbering.credit_note_path(number, cn.date),
                          run_id)
         result.credit_notes.append(note_ids[cn.adjustment_id])
     for out in outcomes.values():

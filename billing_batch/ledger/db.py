@@ -1,15 +1,25 @@
-"""Opening the ledger: engine, automatic migrations, and the guard on issued documents."""
+"""Opening the ledger: engine, automatic migrations, and the guard on issued documents.
+
+Creating or migrating the schema is one transaction on both ledgers, so a run killed half-way
+leaves the ledger as it was (SQLite supports transactional DDL once pysqlite stops managing
+transactions itself: SQLAlchemy's recipe, below). A run takes the one-run-at-a-time lock before it
+touches the schema (`run_session`), and holds it until it has finished.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from psycopg.types.numeric import NumericLoader
 from sqlalchemy.exc import SQLAlchemyError
 
+from billing_batch import faults
 from billing_batch.ledger.schema import IMMUTABLE_TABLES
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -24,6 +34,18 @@ class LedgerError(Exception):
 
 class IssuedDocumentChanged(LedgerError):
     """Something tried to change an issued invoice or credit note (SPEC §6.2)."""
+
+
+ALREADY_RUNNING = "billing-batch is already running for this office; try again when it has finished"
+RUN_LOCK_KEY = 0x6269_6C6C  # "bill": one billing-batch run at a time per PostgreSQL ledger
+MIGRATION_LOCK_KEY = 0x6269_6D67  # "bimg": one schema migration at a time, runs or not
+
+
+class AlreadyRunning(LedgerError):
+    """Another run holds the lock (exit 1); the same words whichever lock said so."""
+
+    def __init__(self, message: str = ALREADY_RUNNING):
+        super().__init__(message)
 
 
 def alembic_config(connection=None) -> Config:
@@ -50,34 +72,142 @@ def _filesystem_type(path: Path) -> str | None:
     return fstype
 
 
-def open_ledger(url: str) -> Engine:
-    """An engine on the migrated ledger. SQLite on a network share is refused (it can corrupt)."""
+def where(engine: Engine) -> str:
+    """The ledger's URL without its password, for messages."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def driver_message(exc: SQLAlchemyError) -> str:
+    """The database's own first line ("canceling statement due to statement timeout"), never the
+    SQL or its values."""
+    orig = getattr(exc, "orig", None) or exc
+    return f"{type(orig).__name__}: " + (str(orig).strip().splitlines() or [""])[0]
+
+
+def cannot_open(engine: Engine, exc: SQLAlchemyError) -> LedgerError:
+    return LedgerError(f"cannot open the ledger at {where(engine)}: {driver_message(exc)}")
+
+
+def create_ledger_engine(url: str, connect_timeout: int = 10, statement_timeout: int = 300) -> Engine:
+    """An engine on `url`, not yet migrated. Bound values (cell contents) never appear in its errors
+    or logs (`hide_parameters`). PostgreSQL gets a connect timeout and a statement timeout, so a
+    server that accepts the connection and never answers stops the run instead of hanging it."""
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///"):])
         if _filesystem_type(path.parent) in NETWORK_FS:
             raise LedgerError(f"the SQLite ledger {path} is on a network share, where SQLite can corrupt; "
                               "set `database:` in config.yaml to a local path or a PostgreSQL URL")
+    connect_args: dict = {}
+    if url.startswith("postgresql"):
+        connect_args = {"connect_timeout": connect_timeout,
+                        "options": f"-c statement_timeout={statement_timeout * 1000}",
+                        # a host that vanishes mid-run is noticed, not waited for forever
+                        "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
     try:
-        engine = create_engine(url, future=True)
+        engine = create_engine(url, hide_parameters=True, connect_args=connect_args)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
-        raise LedgerError(f"`database:` is not a usable database URL ({exc})") from exc
+        raise LedgerError(f"`database:` is not a usable database URL ({type(exc).__name__})") from exc
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _):
+        def _sqlite_connect(dbapi_conn, _):
+            dbapi_conn.isolation_level = None  # pysqlite's own BEGIN handling off (it skips DDL) ...
             dbapi_conn.execute("PRAGMA foreign_keys=ON")
             dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN")  # ... so every transaction, DDL included, is a real one
+
+    if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "connect")
+        def _pg_connect(dbapi_conn, _):
+            dbapi_conn.adapters.register_loader("numeric", _CentsLoader)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _guard(conn, cursor, statement, params, context, executemany):
         if _CHANGE_ISSUED.match(statement):
             raise IssuedDocumentChanged("issued invoices and credit notes never change; correct them with "
                                         "an Adjustment (Credit, Void or Write-off)")
+        faults.reach("sql")
 
-    try:
-        with engine.begin() as conn:
-            command.upgrade(alembic_config(conn), "head")
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        raise LedgerError(f"cannot open the ledger at {engine.url.render_as_string(hide_password=True)}: "
-                          f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
     return engine
+
+
+class _CentsLoader(NumericLoader):
+    """PostgreSQL sums BIGINT cents as NUMERIC: a whole number comes back as the int it is (the
+    ledger has no other numeric values), so money stays integer cents on both ledgers."""
+
+    def load(self, data):
+        value = super().load(data)
+        exponent = value.as_tuple().exponent  # a letter for NaN and infinities
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else value
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to head, in one transaction (all of it or none of it)."""
+    try:
+        with engine.connect() as conn:
+            sqlite = engine.dialect.name == "sqlite"
+            raw = conn.connection.driver_connection
+            if sqlite and raw is not None:
+                # Batch migrations rebuild tables; SQLite can only switch foreign keys off outside a
+                # transaction. They are checked before the commit instead.
+                raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    if engine.dialect.name == "postgresql":  # two first runs at once: one waits
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                    event.listen(conn, "before_cursor_execute", _schema_point)
+                    command.upgrade(alembic_config(conn), "head")
+                    event.remove(conn, "before_cursor_execute", _schema_point)
+                    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                        raise LedgerError("the ledger's migration left rows pointing at nothing; it was rolled "
+                                          "back. Report this to your administrator")
+            finally:
+                if sqlite and raw is not None:
+                    raw.execute("PRAGMA foreign_keys=ON")
+    except SQLAlchemyError as exc:
+        raise cannot_open(engine, exc) from exc
+
+
+def _schema_point(*_) -> None:
+    faults.reach("schema")
+
+
+def open_ledger(url: str, connect_timeout: int = 10, statement_timeout: int = 300) -> Engine:
+    """An engine on the migrated ledger (for commands that do not need the run lock)."""
+    engine = create_ledger_engine(url, connect_timeout, statement_timeout)
+    try:
+        migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+@contextmanager
+def run_session(url: str, connect_timeout: int = 10, statement_timeout: int = 300) -> Iterator[Engine]:
+    """The ledger for one run: the run lock first (on PostgreSQL a session-level advisory lock on a
+    connection of its own, held until the run has written its last file; one run at a time across
+    machines), then the schema, then the engine. The office folder's file lock is the caller's."""
+    engine = create_ledger_engine(url, connect_timeout, statement_timeout)
+    holder: Connection | None = None
+    try:
+        if engine.dialect.name == "postgresql":
+            try:
+                holder = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                locked = holder.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RUN_LOCK_KEY}).scalar()
+            except SQLAlchemyError as exc:
+                raise cannot_open(engine, exc) from exc
+            if not locked:
+                raise AlreadyRunning()
+        migrate(engine)
+        yield engine
+    finally:
+        if holder is not None:
+            try:
+                holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RUN_LOCK_KEY})
+                holder.close()
+            except SQLAlchemyError:
+                pass  # the connection is gone, and the lock with it
+        engine.dispose()

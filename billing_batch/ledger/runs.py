@@ -5,25 +5,14 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, select
 
 from billing_batch.ledger.schema import (
     runs,
     source_files,
 )
 
-ADVISORY_LOCK_KEY = 0x6269_6C6C  # "bill": one billing-batch run at a time per PostgreSQL ledger
 
-
-class AlreadyRunning(Exception):
-    pass
-
-
-def lock_ledger(conn: Connection) -> None:
-    """On a shared PostgreSQL ledger, a second run (from another machine) must not overlap."""
-    if conn.dialect.name == "postgresql":
-        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY}).scalar():
-            raise AlreadyRunning("another billing-batch run is using this ledger")
 
 
 def start_run(conn: Connection, business_date: date, started: datetime) -> int:

@@ -28,32 +28,13 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
-    Column,
-    Date,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
+    BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
     UniqueConstraint,
 )
 
 from billing_batch.intake.kinds import (
-    ADJUSTMENTS,
-    CLIENTS,
-    CONTACT_LOG,
-    PAYER_FEES,
-    PAYMENT_PLANS,
-    PAYMENTS,
-    RATES,
-    REMITTANCES,
-    SERVICE_LOG,
-    CellType,
-    Kind,
+    ADJUSTMENTS, CLIENTS, CONTACT_LOG, MAX_LENGTH, PAYER_FEES, PAYMENT_PLANS, PAYMENTS, RATES, REMITTANCES,
+    SERVICE_LOG, CellType, Kind,
 )
 from billing_batch.intake.kinds import Column as Column_
 
@@ -100,9 +81,13 @@ def db_name(column: Column_) -> str:
     return base + {CellType.MONEY: "_cents", CellType.PERCENT: "_bp"}.get(column.type, "")
 
 
+# Money is 64-bit cents: any amount intake accepts fits (32 bits stop at $21,474,836.47).
+Money = BigInteger
+
 _DB_TYPES: dict[CellType, Any] = {
-    CellType.ID: lambda: String(100), CellType.TEXT: lambda: String(500), CellType.CHOICE: lambda: String(40),
-    CellType.DATE: Date, CellType.MONEY: Integer, CellType.PERCENT: Integer, CellType.YES_NO: Boolean,
+    CellType.ID: lambda: String(MAX_LENGTH[CellType.ID]), CellType.TEXT: lambda: String(MAX_LENGTH[CellType.TEXT]),
+    CellType.CHOICE: lambda: String(MAX_LENGTH[CellType.CHOICE]),
+    CellType.DATE: Date, CellType.MONEY: Money, CellType.PERCENT: Integer, CellType.YES_NO: Boolean,
     CellType.INTEGER: Integer, CellType.QUANTITY: lambda: String(20),
 }
 
@@ -170,8 +155,8 @@ claims = Table(
     Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
     Column("payer", String(500), nullable=False),
     Column("service_date", Date, nullable=False),
-    Column("billed_cents", Integer, nullable=False),
-    Column("expected_allowed_cents", Integer, nullable=False),
+    Column("billed_cents", Money, nullable=False),
+    Column("expected_allowed_cents", Money, nullable=False),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
 )
 
@@ -190,10 +175,10 @@ invoices = Table(
     Column("invoice_date", Date, nullable=False),
     Column("due_date", Date, nullable=False),
     Column("terms_days", Integer, nullable=False),
-    Column("subtotal_cents", Integer, nullable=False),
-    Column("tax_cents", Integer, nullable=False),
+    Column("subtotal_cents", Money, nullable=False),
+    Column("tax_cents", Money, nullable=False),
     Column("tax_rate", String(12), nullable=False),  # percent as exact text
-    Column("total_cents", Integer, nullable=False),
+    Column("total_cents", Money, nullable=False),
     Column("bill_to", Text, nullable=False),  # JSON snapshot of name and address at issue
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
 )
@@ -205,11 +190,11 @@ invoice_lines = Table(
     Column("line_no", Integer, nullable=False),
     Column("service_line_id", Integer, ForeignKey("service_lines.id"), unique=True),
     Column("service_date", Date, nullable=False),
-    Column("service_code", String(64), nullable=False),
-    Column("description", String(300), nullable=False),
+    Column("service_code", String(MAX_LENGTH[CellType.ID]), nullable=False),  # as intake accepts it
+    Column("description", String(MAX_LENGTH[CellType.TEXT]), nullable=False),  # a rate's or service's
     Column("quantity", String(20), nullable=False),
-    Column("unit_price_cents", Integer, nullable=False),
-    Column("amount_cents", Integer, nullable=False),
+    Column("unit_price_cents", Money, nullable=False),
+    Column("amount_cents", Money, nullable=False),
     Column("taxable", Boolean, nullable=False),
     Column("discretionary", Boolean, nullable=False),
     UniqueConstraint("invoice_id", "line_no", name="uq_invoice_line_no"),
@@ -223,7 +208,7 @@ credit_notes = Table(
     Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
     Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
     Column("issue_date", Date, nullable=False),
-    Column("amount_cents", Integer, nullable=False),
+    Column("amount_cents", Money, nullable=False),
     Column("reason", String(500), nullable=False),
     Column("adjustment_id", Integer, ForeignKey("adjustments.id"), nullable=False),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
@@ -239,7 +224,7 @@ allocations = Table(
     Column("payment_id", Integer, ForeignKey("payments.id")),
     Column("credit_note_id", Integer, ForeignKey("credit_notes.id")),
     Column("adjustment_id", Integer, ForeignKey("adjustments.id")),
-    Column("amount_cents", Integer, nullable=False),
+    Column("amount_cents", Money, nullable=False),
     Column("alloc_date", Date, nullable=False),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
 )
@@ -263,7 +248,7 @@ letters = Table(
     Column("level", Integer, nullable=False),
     Column("level_name", String(60), nullable=False),
     Column("letter_date", Date, nullable=False),
-    Column("amount_cents", Integer, nullable=False),
+    Column("amount_cents", Money, nullable=False),
     Column("content", Text, nullable=False),  # JSON: items, address, offer — what the letter says
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
     UniqueConstraint("client_id", "series", "level", name="uq_letter_once"),

@@ -84,7 +84,9 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
 
 def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, clients: dict[str, dict],
                          last_payments: dict[str, date], counts: dict[str, int], problems: list[Problem],
-                         findings: list[Finding] = (), collections: "CollectionsResult | None" = None) -> None:
+                         findings: list[Finding] = (), collections: "CollectionsResult | None" = None,
+                         also: Path | None = None) -> None:
+    """The workbook at `path` (and the same bytes at `also`: aging-latest.xlsx)."""
     wb = Workbook()
     _summary(wb, aging, recon, counts)
     names = aging.names
@@ -119,12 +121,13 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
         ([f.check, f.client_id, clients.get(f.client_id, {}).get("name", ""), f.invoice or "", f.service_date,
           f.service_code or "", f.detail] for f in findings),
         widths={"Check": 20, "Client Name": 30, "Detail": 60})
+    # Cell references, no values: the values are in the problems workbook, where staff fix them.
     table_sheet(
-        wb, "Problems", ["File", "Sheet", "Row", "Column", "Cell", "Value", "Problem"],
-        ([p.where.file, p.where.sheet or "", p.where.row, p.where.column or "", p.where.cell or "",
-          "" if p.value is None else str(p.value), p.message] for p in problems),
-        widths={"File": 30, "Problem": 90, "Value": 20})
-    save_atomic(wb, path)
+        wb, "Problems", ["File", "Sheet", "Row", "Column", "Cell", "Problem"],
+        ([p.where.file, p.where.sheet or "", p.where.row, p.where.column or "", p.where.cell or "", p.message]
+         for p in problems),
+        widths={"File": 30, "Problem": 90})
+    save_atomic(wb, path, *([also] if also else []))
 
 
 def write_referrals(path: Path, client_ids: list[str], clients: dict[str, dict], aging: Aging,

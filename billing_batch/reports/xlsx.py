@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -31,7 +31,7 @@ def put(ws: Worksheet, row: int, col: int, value: object, money: bool = False) -
     """Write one value with the right type and format. Strings are never formulas."""
     cell = ws.cell(row=row, column=col)
     if isinstance(value, str):
-        cell.value = value.replace("\x00", "")
+        cell.value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters cannot be in a workbook
         cell.data_type = "s"
         if value.startswith(_RISKY_START):
             cell.style = "Normal"
@@ -83,7 +83,9 @@ def landscape(ws: Worksheet) -> None:
     ws.print_title_rows = "1:1"
 
 
-def save_atomic(wb: Workbook, path: Path) -> None:
+def save_atomic(wb: Workbook, path: Path, *copies: Path) -> None:
+    """Save the workbook at `path` and at each of `copies`, each complete or not there at all."""
     buf = io.BytesIO()
     wb.save(buf)
-    write_atomic(path, buf.getvalue())
+    for target in (path, *copies):
+        write_atomic(target, buf.getvalue())

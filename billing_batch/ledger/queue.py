@@ -1,4 +1,5 @@
-"""Work after commit: one row per document to write, done once, retried until it is."""
+"""The outbox queue: one row per piece of work after commit (a document, a file to move, a run
+report), done once, retried until it is."""
 
 from __future__ import annotations
 

@@ -1,0 +1,57 @@
+"""What finishing a run's outbox reads from and records in the ledger (billing_batch/publish.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from sqlalchemy import Connection, func, select
+
+from billing_batch.ledger.schema import outbox, runs, source_files
+
+DOCUMENTS = ("invoice", "credit_note", "letter")
+
+
+def run_report(conn: Connection, run_id: int) -> tuple[date, dict]:
+    """The business date and the report a run stored when it committed."""
+    row = conn.execute(select(runs.c.business_date, runs.c.report).where(runs.c.id == run_id)).one()
+    return row.business_date, json.loads(row.report)
+
+
+def failed_documents(conn: Connection, run_id: int) -> list[str]:
+    """"path: error" of the run's documents that could not be written (retried by later runs)."""
+    return [f"{r.path}: {r.last_error}" for r in conn.execute(
+        select(outbox.c.path, outbox.c.last_error).where(outbox.c.run_id == run_id, outbox.c.status == "failed",
+                                                         outbox.c.kind.in_(DOCUMENTS)).order_by(outbox.c.id))]
+
+
+def files_left(conn: Connection, run_id: int) -> list[tuple[str, str]]:
+    """(file name, why) of the run's inbox files that were left in the inbox."""
+    return [(r.name, r.last_error) for r in conn.execute(
+        select(source_files.c.name, outbox.c.last_error)
+        .join(source_files, source_files.c.id == outbox.c.ref_id)
+        .where(outbox.c.run_id == run_id, outbox.c.kind == "file", outbox.c.status == "done",
+               outbox.c.last_error.is_not(None)).order_by(outbox.c.id))]
+
+
+def source_file(conn: Connection, file_id: int) -> tuple[str, str]:
+    """(name, sha256) of a file a run read."""
+    row = conn.execute(select(source_files.c.name, source_files.c.sha256).where(source_files.c.id == file_id)).one()
+    return row.name, row.sha256
+
+
+def is_latest_run(conn: Connection, run_id: int) -> bool:
+    return conn.execute(select(func.max(runs.c.id)).where(runs.c.status == "ok")).scalar() == run_id
+
+
+def day_already_reported(conn: Connection, run_id: int, business_date: date) -> bool:
+    """Whether an earlier committed run wrote this business date's reports."""
+    return (conn.execute(select(func.count()).select_from(runs).where(
+        runs.c.status == "ok", runs.c.business_date == business_date, runs.c.id < run_id)).scalar() or 0) > 0
+
+
+def mark(conn: Connection, outbox_id: int, status: str, note: str | None = None) -> None:
+    """Record one row's outcome and commit it, so a crash after this never repeats the work."""
+    conn.execute(outbox.update().where(outbox.c.id == outbox_id).values(
+        status=status, attempts=outbox.c.attempts + 1, last_error=note))
+    conn.commit()

@@ -1,0 +1,344 @@
+"""Work after commit, from the ledger's outbox (DESIGN §7): the documents, the inbox files a run
+read, and the run's reports.
+
+Whichever run gets to an outbox row writes it: the run that queued it or, after a crash, the next
+one; every run first finishes what earlier runs left, and `billing-batch finish` does only that.
+Everything is written from what the ledger holds — the report the run stored when it committed
+included — so the files are the same whoever writes them. Each row is marked done (committed) as
+soon as its file is in place, so a crash never repeats finished work and never skips unfinished
+work. Rows: documents first, then files, then reports (a report lists what could not be written).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+from openpyxl.utils import column_index_from_string
+from sqlalchemy import Connection
+
+from billing_batch import faults
+from billing_batch.billing.aging import Aging, age
+from billing_batch.billing.review import Finding
+from billing_batch.config import Settings
+from billing_batch.documents.contexts import credit_note_context, invoice_context, letter_context
+from billing_batch.documents.render import iter_render_many
+from billing_batch.files import move_durably
+from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_of
+from billing_batch.ledger import balances, dunning, finishing, inputs, issued, queue
+from billing_batch.billing.collections import CallEntry
+from billing_batch.money import from_cents
+from billing_batch.ledger.verify import Verification, source_balances, verify
+from billing_batch.stages.collections import CollectionsResult, levels_of
+from billing_batch.ledger.finishing import DOCUMENTS
+from billing_batch.problems import Problem, Where
+from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook, write_referrals
+from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
+from billing_batch.reports.run_report import write_run_report
+from billing_batch.resources import data_path
+
+log = logging.getLogger("billing_batch")
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+Stage = Callable[[str], AbstractContextManager]
+
+
+def aging_as_of(conn: Connection, as_of: date, buckets: list[int]) -> tuple[Aging, Reconciliation, Verification]:
+    """The aging from ledger entries dated on or before `as_of`, its reconciliation with the balance the
+    inputs give, and the ledger's proof of itself (SPEC §4.3, ledger/verify.py)."""
+    aging = age(balances.open_items(conn, as_of), balances.unapplied_credits(conn, as_of), as_of, buckets)
+    proof = verify(conn, as_of)
+    return aging, Reconciliation(aging.balance, proof.source_balance), proof
+
+
+def aging_with_reconciliation(conn: Connection, as_of: date, buckets: list[int]) -> tuple[Aging, Reconciliation]:
+    """The aging and its reconciliation line, for reports written after the run proved the ledger."""
+    aging = age(balances.open_items(conn, as_of), balances.unapplied_credits(conn, as_of), as_of, buckets)
+    return aging, Reconciliation(aging.balance, from_cents(sum(source_balances(conn, as_of).values())))
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    report: dict  # the run report as written
+    report_path: Path
+    aging_path: Path | None
+
+
+@dataclass
+class Published:
+    documents: int = 0  # written
+    files: int = 0  # inbox files filed (moved, or left because they changed)
+    reports: int = 0
+    failures: list[str] = field(default_factory=list)  # "path: what went wrong", retried by the next run
+    runs: dict[int, RunOutputs] = field(default_factory=dict)
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.documents or self.files or self.reports or self.failures)
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+class Publisher:
+    def __init__(self, settings: Settings, dry_run: bool = False, progress: Progress = _noop,
+                 stage: Stage | None = None):
+        self.s, self.dry_run, self.progress = settings, dry_run, progress
+        self.out = settings.output / "dry-run" if dry_run else settings.output
+        self.rejected_dir = self.out / "rejected" if dry_run else settings.rejected
+        self.stage = stage or (lambda name: nullcontext())
+        self._reports: dict[int, tuple[date, dict]] = {}
+        self._timings: tuple[int | None, dict] = (None, {})
+
+    def publish(self, conn: Connection, run_id: int | None = None,
+                intakes: dict[int, FileIntake] | None = None, timings: dict | None = None) -> Published:
+        """Everything pending in the outbox (only `run_id`'s rows when given). `intakes`: the files
+        the run has just read, by source file id (else a file still in the inbox is read again);
+        `timings`: the run's stage timings, for its report."""
+        self._timings = (run_id, timings or {})
+        rows = [r for r in queue.pending_outbox(conn) if run_id is None or r["run_id"] == run_id]
+        done = Published()
+        with self.stage("documents"):
+            self.render_outbox(conn, [r for r in rows if r["kind"] in DOCUMENTS], done)
+        with self.stage("files"):
+            for row in rows:
+                if row["kind"] == "file":
+                    self.file(conn, row, intakes or {}, done)
+        with self.stage("reports"):
+            for row in rows:
+                if row["kind"] == "report":
+                    self.report(conn, row, done)
+        return done
+
+    # -- documents -----------------------------------------------------------------------------------
+    def template(self, name: str) -> Path:
+        own = self.s.templates / name
+        return own if own.exists() else data_path("letter_templates") / name
+
+    def document(self, conn: Connection, job: dict, invoices: dict) -> tuple[str, dict]:
+        """The template and context of an outbox job, from the ledger alone (re-rendering is exact)."""
+        if job["kind"] == "letter":
+            content = json.loads(dunning.letter(conn, job["ref_id"])["content"])
+            kind = "business" if content["bill_to"]["type"] == "Business" else "individual"
+            return f"{content['template']}_{kind}.docx", letter_context(self.s, content)
+        if job["kind"] == "credit_note":
+            cn, invoice = issued.credit_note_with_invoice(conn, job["ref_id"])
+            balance = balances.invoice_balance_cents(conn, invoice["id"], through_credit_note=cn["id"])
+            return "credit_note.docx", credit_note_context(self.s, cn, invoice, balance)
+        invoice, lines, credit = invoices[job["ref_id"]]
+        kind = "business" if json.loads(invoice["bill_to"])["type"] == "Business" else "individual"
+        return f"invoice_{kind}.docx", invoice_context(self.s, invoice, lines, credit)
+
+    def render_outbox(self, conn: Connection, pending: list[dict], done: Published | None = None) -> list[str]:
+        """Write the pending documents, over all cores; each chunk done is marked in the ledger, so a
+        crash never repeats a finished document and the next run finishes the rest. A document that
+        cannot be prepared or rendered is that document's failure: the others are written."""
+        done = done if done is not None else Published()
+        invoices = issued.invoices_for_documents(conn, [j["ref_id"] for j in pending if j["kind"] == "invoice"])
+        jobs, by_path, failures = [], {}, []
+        batch: list[tuple[int, str | None]] = []
+        paths = {job["id"]: job["path"] for job in pending}
+        for job in pending:
+            try:
+                template, ctx = self.document(conn, job, invoices)
+            except Exception as exc:  # a document that cannot be prepared must not stop the others
+                batch.append((job["id"], f"{type(exc).__name__}: {exc}"))
+                continue
+            out = self.out / job["path"]
+            jobs.append((self.template(template), ctx, out))
+            by_path[out] = job
+        for n, rendered in enumerate(iter_render_many(jobs), start=1):
+            batch.append((by_path[Path(rendered.path)]["id"], rendered.error))
+            done.documents += rendered.ok
+            faults.reach("documents")  # a crash here: on disk, not yet marked; rewritten identically
+            if n % 200 == 0 or n == len(jobs):
+                self.progress("Writing documents", n, len(jobs))
+                self._mark(conn, batch)
+                failures += [f"{paths[i]}: {e}" for i, e in batch if e]
+                batch = []
+        self._mark(conn, batch)
+        failures += [f"{paths[i]}: {e}" for i, e in batch if e]
+        for error in failures:
+            log.error("document not written: %s", error)
+        done.failures += failures
+        return failures
+
+    def _mark(self, conn: Connection, outcomes: list[tuple[int, str | None]]) -> None:
+        if outcomes and not self.dry_run:
+            queue.mark_outboxes(conn, outcomes)
+            conn.commit()
+
+    # -- inbox files ---------------------------------------------------------------------------------
+    def file(self, conn: Connection, row: dict, intakes: dict[int, FileIntake], done: Published) -> None:
+        """A file the run read: its problems workbook beside it in rejected/, then the file itself to
+        processed/YYYY-MM/ (or rejected/ when it could not be read) — unless it changed since it was
+        read: then it stays in the inbox for the next run (only what was read has been posted)."""
+        name, sha256 = finishing.source_file(conn, row["ref_id"])
+        inbox_file = self.s.inbox / name
+        note = None
+        try:
+            present = inbox_file.is_file()
+            if present and sha256_of(inbox_file) != sha256:
+                note = "it changed while the run was reading it; it is read again on the next run"
+                log.warning("%s changed after it was read; left in the inbox for the next run", name)
+            elif present or row["ref_id"] in intakes:
+                intake = intakes.get(row["ref_id"]) or read_file(inbox_file, self.s)
+                self._problems_workbook(conn, row["run_id"], intake)
+                if present and not self.dry_run:
+                    area, _, relative = row["path"].partition("/")
+                    move_durably(inbox_file, _free_name(
+                        (self.s.rejected if area == "rejected" else self.s.processed) / relative))
+                    faults.reach("files")
+            # else: filed before a crash, or taken away by staff: nothing left to do
+        except NotReady:
+            note = "it changed while the run was reading it; it is read again on the next run"
+        except OSError as exc:
+            self._failed(conn, row, f"{name}: {type(exc).__name__}: {exc.strerror or exc}", done)
+            return
+        done.files += 1
+        if not self.dry_run:
+            finishing.mark(conn, row["id"], "done", note)
+
+    def _problems_workbook(self, conn: Connection, run_id: int, intake: FileIntake) -> None:
+        target = self.rejected_dir / problems_name(intake.name)
+        wrote = write_problems_workbook(_as_reported(intake, self._report_of(conn, run_id)[1]["problems"]), target)
+        if not wrote and not self.dry_run:
+            target.unlink(missing_ok=True)  # an older problems workbook for a now-clean file
+
+    # -- reports -------------------------------------------------------------------------------------
+    def report(self, conn: Connection, row: dict, done: Published) -> None:
+        """The run's aging workbook (and aging-latest.xlsx, referrals) and its JSON report, from the
+        report it stored. A run that found nothing new for a business date already reported keeps
+        that date's workbook: it shows what the run that did the work found."""
+        run_id = row["ref_id"]
+        as_of, report = self._report_of(conn, run_id)
+        if self._timings[0] == run_id:
+            report["timings"] = {**report.get("timings", {}), **self._timings[1]}
+        report = {**report, "document_failures": finishing.failed_documents(conn, run_id),
+                  "waiting": report["waiting"] + [{"name": n, "reason": why}
+                                                  for n, why in finishing.files_left(conn, run_id)]}
+        aging_path = self.out / "reports" / f"aging-{as_of:%Y-%m-%d}.xlsx"
+        report_path = self.out / row["path"]
+        try:
+            if self.dry_run or not (found_nothing(report) and finishing.day_already_reported(conn, run_id, as_of)):
+                self.write_reports(conn, as_of, report, latest=self.dry_run or finishing.is_latest_run(conn, run_id))
+            faults.reach("reports")
+            write_run_report(report_path, report)
+        except OSError as exc:
+            self._failed(conn, row, f"{exc.filename or report_path}: {type(exc).__name__}: {exc.strerror or exc}",
+                         done)
+            return
+        done.reports += 1
+        done.runs[run_id] = RunOutputs(report, report_path, aging_path)
+        if not self.dry_run:
+            finishing.mark(conn, row["id"], "done")
+
+    def write_reports(self, conn: Connection, as_of: date, report: dict, latest: bool) -> Path:
+        aging, recon = aging_with_reconciliation(conn, as_of, self.s.aging.buckets)
+        clients = inputs.client_rows(conn)
+        last_payments = balances.last_payment_dates(conn, as_of)
+        findings = [_finding(f) for f in report["review"]]
+        collections = self._collections(conn, report, clients)
+        reports = self.out / "reports"
+        path = reports / f"aging-{as_of:%Y-%m-%d}.xlsx"
+        t = report["totals"]
+        counts = {"Files read": len(report["files"]), "Rows read": t["rows_read"], "Rows posted": t["posted"],
+                  "Rows already posted": t["already_posted"], "Rows rejected": t["rejected"],
+                  "Invoices issued": report["invoices"]["count"], "Credit notes issued": report["credit_notes"],
+                  "Payments applied": report["payments_applied"], "Letters sent": len(report["letters"]),
+                  "Review warnings": len(findings)}
+        write_aging_workbook(path, aging, recon, clients, last_payments, counts,
+                             [_problem(p) for p in report["problems"]], findings, collections,
+                             also=reports / "aging-latest.xlsx" if latest else None)
+        if collections.referrals:
+            write_referrals(reports / f"referrals-{as_of:%Y-%m-%d}.xlsx", collections.referrals, clients, aging,
+                            dunning.last_letters(conn))
+        return path
+
+    def _collections(self, conn: Connection, report: dict, clients: dict[str, dict]) -> CollectionsResult:
+        """Levels and referrals from the ledger's collection state (what the run left), the call
+        list from the report (it is decided once, by the run)."""
+        levels = levels_of(self.s)
+        result = CollectionsResult()
+        for client_id, state in sorted(dunning.collection_states(conn).items()):
+            if state["level"]:
+                result.levels[client_id] = levels[min(state["level"], len(levels)) - 1].name
+                if state["level"] >= len(levels):
+                    result.referrals.append(client_id)
+        result.calls = [_call(c, clients) for c in report.get("calls", [])]
+        return result
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _report_of(self, conn: Connection, run_id: int) -> tuple[date, dict]:
+        if run_id not in self._reports:
+            self._reports[run_id] = finishing.run_report(conn, run_id)
+        return self._reports[run_id]
+
+    def _failed(self, conn: Connection, row: dict, error: str, done: Published) -> None:
+        log.error("not written (retried by the next run): %s", error)
+        done.failures.append(error)
+        if not self.dry_run:
+            finishing.mark(conn, row["id"], "failed", error)
+
+
+def found_nothing(report: dict) -> bool:
+    """A run that read no file and changed nothing (a second run the same day, say)."""
+    return (not report["files"] and not any(report["totals"].values()) and not report["invoices"]["count"]
+            and not report["credit_notes"] and not report["payments_applied"]
+            and not report["adjustments_applied"] and not report["letters"])
+
+
+def calls_for_report(calls: list[CallEntry]) -> list[dict]:
+    """The call list as the run report keeps it: IDs, amounts, dates; the phone stays in the ledger."""
+    return [{"client_id": c.client_id, "balance_cents": c.balance_cents, "days_past_due": c.days_past_due,
+             "level": c.level_name, "last_letter": c.last_letter, "last_contact": c.last_contact,
+             "promise_date": c.promise_date, "action": c.action} for c in calls]
+
+
+def _day(value) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _call(c: dict, clients: dict[str, dict]) -> CallEntry:
+    contact = c["last_contact"]
+    return CallEntry(c["client_id"], clients.get(c["client_id"], {}).get("phone") or "", c["balance_cents"],
+                     c["days_past_due"], c["level"], _day(c["last_letter"]),
+                     (date.fromisoformat(contact[0]), contact[1]) if contact else None, _day(c["promise_date"]),
+                     c["action"])
+
+
+def _finding(f: dict) -> Finding:
+    return Finding(f["check"], f["client_id"], f["detail"], f["invoice"], _day(f["service_date"]), f["service_code"])
+
+
+def _problem(p: dict) -> Problem:
+    column = re.match(r"[A-Z]+", p["cell"] or "")
+    return Problem(Where(p["file"], p["sheet"], p["row"], p["column"],
+                         column_index_from_string(column.group(0)) if column else None),
+                   p["message"], level=p["level"])
+
+
+def _as_reported(intake: FileIntake, entries: list[dict]) -> FileIntake:
+    """The file as read, with the problems the run reported for it (posting's included), so its
+    problems workbook is the same whether written by the run or by the one that finishes it."""
+    sheets = [replace(s, problems=[]) for s in intake.sheets]
+    by_name = {s.sheet: s for s in sheets}
+    general: list[Problem] = []
+    for entry in entries:
+        if entry["file"] == intake.name:
+            p = _problem(entry)
+            (by_name[p.where.sheet].problems if p.where.sheet in by_name else general).append(p)
+    return replace(intake, sheets=sheets, problems=general)
+
+
+def _free_name(dest: Path) -> Path:
+    n, original = 1, dest
+    while dest.exists():
+        dest, n = original.with_name(f"{original.stem}-{n}{original.suffix}"), n + 1
+    return dest
