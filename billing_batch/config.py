@@ -252,6 +252,51 @@ class Settings(_Section):
         return ZoneInfo(self.schedule.timezone or self.timezone)
 
 
+# -- folder safety ------------------------------------------------------------------------------
+
+# A run moves every workbook out of the inbox and writes into output/, processed/ and rejected/, so a
+# folder setting that points at the office folder itself, above it, or at the operating system's own
+# folders would move or overwrite files that are not the office's to touch.
+_SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/dev", "/proc", "/sys",
+                 "/run", "/var/lib", "/var/log", "/var/run", "C:/Windows", "C:/Program Files",
+                 "C:/Program Files (x86)", "/System", "/Library", "/Applications")
+_SHARED_ROOTS = ("/home", "/Users", "/root", "/var", "/tmp", "/srv", "/opt", "/mnt", "/media", "/Volumes",
+                 "C:/Users")
+_FOLDER_KEYS = ("inbox", "processed", "rejected", "output")
+
+
+def _under(p: Path, top: Path) -> bool:
+    return p == top or top in p.parents
+
+
+def folder_problems(settings: Settings) -> list[tuple[tuple, str]]:
+    """(key path, what is wrong) for each folder setting that is unsafe to move files in or out of."""
+    office = settings.base_dir.resolve()
+    where = {k: settings.path(getattr(settings.folders, k)).resolve() for k in _FOLDER_KEYS}
+    where["templates"] = settings.templates.resolve()
+    problems: list[tuple[tuple, str]] = []
+    home = Path.home().resolve()
+    for key in _FOLDER_KEYS:
+        p = where[key]
+        if _under(office, p):
+            problems.append((("folders", key), f"({p}) is the office folder or a folder above it; billing-batch "
+                             "moves and writes files there, so give it a folder of its own inside the office "
+                             f"folder, e.g. `{key}: {key}`"))
+        elif p == Path(p.anchor) or any(_under(p, Path(t)) for t in _SYSTEM_TREES) \
+                or p in {Path(t) for t in _SHARED_ROOTS} or p == home:
+            problems.append((("folders", key), f"({p}) is a system or shared folder, not the office's own; give "
+                             f"it a folder of its own, e.g. `{key}: {key}` inside the office folder"))
+    seen: dict[Path, str] = {}
+    for key in (*_FOLDER_KEYS, "templates"):
+        other = seen.get(where[key])
+        if other is not None:
+            loc = ("documents", "templates") if key == "templates" else ("folders", key)
+            problems.append((loc, f"is the same folder as folders.{other} ({where[key]}); each needs a folder "
+                             "of its own"))
+        seen.setdefault(where[key], key)
+    return problems
+
+
 # -- loading ----------------------------------------------------------------------------------
 
 class _Loader(yaml.SafeLoader):
@@ -322,7 +367,7 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError([f"{path.name} line {lines.get(('base_dir',), '?')}: base_dir is not a setting "
                            "billing-batch knows; check the spelling or remove it"])
     try:
-        return Settings.model_validate({**data, "base_dir": path.resolve().parent})
+        settings = Settings.model_validate({**data, "base_dir": path.resolve().parent})
     except ValidationError as exc:
         messages = []
         for err in exc.errors():
@@ -333,3 +378,8 @@ def load_settings(path: Path) -> Settings:
             value = "" if err["type"] in ("extra_forbidden", "missing") else f" (found {err.get('input')!r})"
             messages.append(f"{where}: {key}{value} {_describe(err)}")
         raise ConfigError(messages)
+    unsafe = folder_problems(settings)
+    if unsafe:
+        raise ConfigError([f"{path.name} line {lines.get(loc, lines.get(loc[:1], '?'))}: {'.'.join(loc)} {msg}"
+                           for loc, msg in unsafe])
+    return settings

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from billing_batch import faults
 from billing_batch.billing.aging import Aging
 from billing_batch.billing.invoicing import billing_due, draft_invoices
-from billing_batch.billing.pricing import rate_on
+from billing_batch.billing.pricing import line_amount, rate_on
 from billing_batch.billing.review import Finding, review_invoice
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import bill_to_snapshot
@@ -158,7 +158,7 @@ class _Run:
                 with self.stage("posting"):
                     file_ids = {f.name: runs.record_file(conn, run_id, f.sha256, f.name, self.started)
                                 for f in intakes}
-                    poster = Poster(conn, run_id, file_ids, self.as_of)
+                    poster = Poster(conn, run_id, file_ids, self.as_of, self.s.intake.max_amount)
                     tallies = poster.post_all(intakes)
                     self.findings += [Finding("Possible duplicate", client, f"also in {other}", None, day, code)
                                       for client, day, code, _, other in inputs.possible_duplicates(conn, run_id)]
@@ -249,14 +249,27 @@ class _Run:
         return intakes, waiting, scan.ignored
 
     def unpriced(self, conn: Connection, lines: list, rates: dict) -> list[Problem]:
-        """Posted service lines no rate covers (a later rate card ended their price): never billed
+        """Posted service lines that cannot be billed — no rate covers their date (a later rate card ended
+        their price), or a later rate makes them come to more than intake.max_amount: never billed
         silently, reported every run until a rate covers them."""
-        missing = [l for l in lines if rate_on(rates.get(l.service_code, []), l.service_date) is None]
-        sources = inputs.service_line_sources(conn, [l.id for l in missing])
-        return [Problem(Where(*sources[l.id], "Service Code"),
-                        f"this posted service of {l.service_date:%Y-%m-%d} has no rate on that date, so it cannot "
-                        "be billed; add a rate for its code covering the date to the rate card (it is billed on "
-                        "the next billing run after)", l.service_code) for l in missing]
+        limit = self.s.intake.max_amount
+        problems, missing = [], []
+        for line in lines:
+            rate = rate_on(rates.get(line.service_code, []), line.service_date)
+            price = None if rate is None else (line.unit_price_override if line.unit_price_override is not None
+                                               else rate.unit_price)
+            if price is None:
+                missing.append((line, f"this posted service of {line.service_date:%Y-%m-%d} has no rate on that "
+                                "date, so it cannot be billed; add a rate for its code covering the date to the "
+                                "rate card (it is billed on the next billing run after)"))
+            elif line_amount(line.quantity, price) > limit:
+                missing.append((line, f"this posted service of {line.service_date:%Y-%m-%d} comes to more than "
+                                f"intake.max_amount ({limit:,}) at the rate card's price, so it is not billed; "
+                                "correct the rate for its code on the rate card"))
+        sources = inputs.service_line_sources(conn, [l.id for l, _ in missing])
+        for line, message in missing:
+            problems.append(Problem(Where(*sources[line.id], "Service Code"), message, line.service_code))
+        return problems
 
     def invoice(self, conn: Connection, run_id: int) -> tuple[bool, list[tuple[str, Decimal]]]:
         cfg, r = self.s.invoicing, self.s.review
@@ -266,7 +279,8 @@ class _Run:
         if not billing_due(cfg.cycle, self.as_of, runs.last_billed_date(conn, self.as_of)):
             return False, []
         clients = inputs.client_rows(conn)
-        drafts, _ = draft_invoices(lines, rates, inputs.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate)
+        drafts, _ = draft_invoices(lines, rates, inputs.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate,
+                                   self.s.intake.max_amount)
         if not drafts:
             return True, []
         self.progress("Issuing invoices", 0, len(drafts))
@@ -367,7 +381,7 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
             run_id = runs.start_run(conn, business_today(settings), datetime.now())
             file_ids = {f.name: runs.record_file(conn, run_id, f.sha256, f.name, datetime.now())
                         for f in intakes.values()}
-            tallies = Poster(conn, run_id, file_ids, business_today(settings)).post_all(list(intakes.values()))
+            tallies = Poster(conn, run_id, file_ids, business_today(settings), settings.intake.max_amount).post_all(list(intakes.values()))
             trans.rollback()
     finally:
         engine.dispose()

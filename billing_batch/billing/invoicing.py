@@ -48,9 +48,11 @@ def draft_invoices(
     clients: Mapping[str, ClientTerms],
     as_of: date,
     tax_rate: Decimal,
+    max_line_amount: Decimal | None = None,
 ) -> tuple[list[InvoiceDraft], list[ServiceLine]]:
     """One invoice per client for its lines dated on or before `as_of`, lines in date order.
-    Returns the drafts (in client order) and the lines that could not be priced."""
+    Returns the drafts (in client order) and the lines that could not be priced: no rate on their
+    date, or coming to more than `max_line_amount` (a later rate card made them absurd)."""
     by_client: dict[str, list[ServiceLine]] = defaultdict(list)
     for line in lines:
         if line.service_date <= as_of:
@@ -65,9 +67,13 @@ def draft_invoices(
                 unpriced.append(line)
                 continue
             price = line.unit_price_override if line.unit_price_override is not None else rate.unit_price
+            amount = line_amount(line.quantity, price)
+            if max_line_amount is not None and amount > max_line_amount:
+                unpriced.append(line)
+                continue
             out.append(InvoiceLineDraft(
                 line.id, line.service_date, line.service_code, line.description or rate.description,
-                line.quantity, price, line_amount(line.quantity, price), rate.taxable, rate.discretionary))
+                line.quantity, price, amount, rate.taxable, rate.discretionary))
         if not out:
             continue
         subtotal = sum((l.amount for l in out), ZERO)

@@ -16,6 +16,12 @@ from billing_batch.problems import Problem, Where
 # Excel and LibreOffice lock files, partial downloads and editor temp files: never ours to touch.
 _IGNORED_PREFIXES = ("~$", ".~lock", ".")
 _IGNORED_SUFFIXES = (".tmp", ".temp", ".part", ".crdownload", ".download", "#")
+# What staff may drop meaning a workbook: these are read (and, when not a real .xlsx, moved to
+# rejected/ with the reason). Anything else (a PDF, a config file, a ledger) is not ours: it is left
+# where it is and listed as waiting with what to do, never moved.
+_SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm", ".xls", ".xlsb", ".csv", ".tsv", ".ods", ".numbers")
+NOT_A_WORKBOOK = ("not a spreadsheet, so it is left where it is; billing-batch reads Excel workbooks (.xlsx) — "
+                  "move it out of the inbox")
 
 
 @dataclass
@@ -51,13 +57,18 @@ def is_ignored(path: Path) -> bool:
 def scan_inbox(inbox: Path, settle_seconds: float, sleep=time.sleep) -> InboxScan:
     """Files ready to read. A file whose size or modification time changes between two looks
     `settle_seconds` apart is still being copied and waits for the next run."""
-    candidates, ignored = [], []
+    candidates, ignored, waiting = [], [], []
     for path in sorted(inbox.iterdir()) if inbox.exists() else []:
-        (ignored if is_ignored(path) else candidates).append(path)
+        if is_ignored(path):
+            ignored.append(path)
+        elif not path.name.lower().endswith(_SPREADSHEET_SUFFIXES):
+            waiting.append((path, NOT_A_WORKBOOK))
+        else:
+            candidates.append(path)
     first = {p: _look(p) for p in candidates}
     if candidates and settle_seconds > 0:
         sleep(settle_seconds)
-    ready, waiting = [], []
+    ready = []
     for p in candidates:
         if _look(p) != first[p] or first[p] is None:
             waiting.append((p, "still being copied (its size or time changed)"))

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, Table, and_, select
 
-from billing_batch.billing.pricing import overlapping, rate_on
+from billing_batch.billing.pricing import line_amount, overlapping, rate_on
 from billing_batch.billing.records import RateVersion
 from billing_batch.intake.inbox import FileIntake
 from billing_batch.intake.kinds import CellType, Kind
@@ -155,8 +155,10 @@ def _source(file_id: int, row: Row, run_id: int) -> dict:
 class Poster:
     """Posts one run's sheets inside the run's transaction."""
 
-    def __init__(self, conn: Connection, run_id: int, file_ids: dict[str, int], as_of: date):
+    def __init__(self, conn: Connection, run_id: int, file_ids: dict[str, int], as_of: date,
+                 max_amount: Decimal | None = None):
         self.conn, self.run_id, self.file_ids, self.as_of = conn, run_id, file_ids, as_of
+        self.max_amount = max_amount  # intake.max_amount: no service line may come to more
         self.tallies: list[SheetTally] = []
         # (kind, identity, occurrence) -> where a row posted in this run came from, so a later stage
         # that cannot apply it can hand it back to staff like any other bad row.
@@ -293,7 +295,7 @@ class Poster:
     # -- transactions -----------------------------------------------------------------------------
     def _transactions(self, sheet: ParsedSheet, tally: SheetTally, reversals: bool) -> None:
         kind, table = sheet.kind, TRANSACTION_TABLES[sheet.kind.name]
-        checks = CrossChecks(self.conn, self.as_of)
+        checks = CrossChecks(self.conn, self.as_of, self.max_amount)
         bad = sheet.bad_rows()
         posted = inputs.posted_identities(self.conn, table, sorted(set(sheet_identities(sheet).values())))
         numbers = occurrence_numbers(sheet, posted)
@@ -342,8 +344,8 @@ class CrossChecks:
     """What a row must agree with in the ledger: its client, its service code's rate on the date,
     the invoice, claim, payer or payment it names. One problem per row (the first that fails)."""
 
-    def __init__(self, conn: Connection, as_of: date):
-        self.conn, self.as_of = conn, as_of
+    def __init__(self, conn: Connection, as_of: date, max_amount: Decimal | None = None):
+        self.conn, self.as_of, self.max_amount = conn, as_of, max_amount
         self.clients = set(inputs.client_rows(conn))
         self._rates: dict[str, list[RateVersion]] | None = None
         self._payers: set[str] | None = None
@@ -363,11 +365,19 @@ class CrossChecks:
                                v[day])
         if kind == "Service Log":
             rates = self.rates.get(v["Service Code"], [])
-            if rate_on(rates, v["Service Date"]) is None:
+            rate = rate_on(rates, v["Service Date"])
+            if rate is None:
                 what = "is not on the rate card" if not rates else \
                     f"has no rate effective on {v['Service Date']:%Y-%m-%d}"
                 return Problem(sheet.where(row.row, "Service Code"),
                                f"{what}; add it to the rate card or fix the code", v["Service Code"])
+            price = v.get("Unit Price Override")
+            amount = line_amount(v["Quantity"], rate.unit_price if price is None else price)
+            if self.max_amount is not None and amount > self.max_amount:
+                return Problem(sheet.where(row.row, "Quantity"),
+                               f"quantity × price comes to more than the office's limit for one amount "
+                               f"(intake.max_amount, {self.max_amount:,}); check the quantity and the price",
+                               v["Quantity"])
         if v.get("Invoice Number") is not None:
             owner = self.invoices.get(v["Invoice Number"])
             if owner is None:
