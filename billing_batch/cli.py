@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from typing import NoReturn
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from billing_batch.config import ConfigError, Settings, load_settings
+from billing_batch.files import failure_lines
 from billing_batch.ledger.db import LedgerError
 
 console = Console(highlight=False, soft_wrap=True)
@@ -33,7 +35,7 @@ def as_of_option(f):
                         help="Business date YYYY-MM-DD (default: today in the configured time zone).")(f)
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]billing-batch:[/] {message}")
     sys.exit(code)
 
@@ -111,7 +113,11 @@ def init(directory: Path, demo: bool) -> None:
     and blank input workbooks. With --demo, the inbox gets a sample office's workbooks."""
     from billing_batch.workspace import init_office
 
-    result = init_office(directory, demo=demo)
+    try:
+        result = init_office(directory, demo=demo)
+    except OSError as exc:
+        fail(f"could not create the office folder {directory}: {exc.strerror or exc}. Check that the "
+             "folder above it exists and is writable, then run again")
     console.print(f"Office folder ready: {result.office}")
     console.print(f"  settings:        {result.config}")
     console.print(f"  blank workbooks: {result.office / 'blank-workbooks'}")
@@ -189,8 +195,8 @@ def _print_summary(settings: Settings, result) -> None:
             console.print(f"  ... and {len(errors) - 15} more (see the Problems sheet of the aging workbook)")
     if result.finished.anything:
         console.print(_finished_line(result.finished, "  first finished what an earlier run had left: "))
-    for f in result.document_failures:
-        console.print(f"[red]not written[/] {f} (retried on the next run)")
+    for line in failure_lines(result.document_failures):
+        console.print(f"[red]not written[/] {line} (retried on the next run)")
     if result.document_failures:
         console.print(f"Check that {settings.output} is writable and has room (and that the templates open in "
                       "Word); the next run, or `billing-batch finish`, writes what is missing.")
@@ -223,8 +229,8 @@ def finish(config_path: Path) -> None:
         console.print("Nothing was left to finish.")
     else:
         console.print(_finished_line(done, "Finished: "))
-    for f in done.failures:
-        console.print(f"[red]not written[/] {f} (retried on the next run)")
+    for line in failure_lines(done.failures):
+        console.print(f"[red]not written[/] {line} (retried on the next run)")
     sys.exit(1 if done.failures else 0)
 
 

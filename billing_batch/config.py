@@ -338,6 +338,9 @@ def _describe(err: dict) -> str:
     return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
 
 
+_MAX_CONFIG_BYTES = 1_000_000
+
+
 def load_settings(path: Path) -> Settings:
     path = Path(path)
     if not path.exists():
@@ -345,6 +348,11 @@ def load_settings(path: Path) -> Settings:
                            "or point --config at your office's config.yaml."])
     if path.is_dir():
         raise ConfigError([f"{path} is a folder, not a config file; point --config at the office's config.yaml"])
+    if not path.is_file():  # a pipe or a device (/dev/zero) would hang or fill memory
+        raise ConfigError([f"{path} is not a plain file; point --config at the office's config.yaml"])
+    if path.stat().st_size > _MAX_CONFIG_BYTES:
+        raise ConfigError([f"{path} is {path.stat().st_size:,} bytes, far larger than a config file; point --config "
+                           "at the office's config.yaml"])
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

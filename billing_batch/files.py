@@ -22,6 +22,32 @@ _OURS = re.compile(r"^\.tmp-(\d+)@([A-Za-z0-9_]+)-")
 FOREIGN_AGE = 3600  # another machine's, or an older version's: removed once this old (seconds)
 
 
+def cannot_write(exc: OSError, target: Path) -> str:
+    """What staff read when `target` could not be written: the final name (never our temporary one)
+    and the system's reason, e.g. "invoices/INV-….docx: cannot write in /office/output/invoices
+    (Permission denied)"."""
+    name = str(exc.filename) if exc.filename is not None else ""
+    folder = Path(name) if name and not Path(name).name.startswith(TEMP_PREFIX) and Path(name) != target \
+        else target.parent
+    return f"cannot write in {folder} ({exc.strerror or exc})"
+
+
+def failure_lines(failures: list[str], each: int = 3) -> list[str]:
+    """Failures ("what: why") as staff read them: when many share one reason (a read-only folder, a full
+    disk), one line for them all instead of one per document."""
+    by_reason: dict[str, list[str]] = {}
+    for f in failures:
+        what, _, why = f.partition(": ")
+        by_reason.setdefault(why, []).append(what)
+    lines = []
+    for why, whats in by_reason.items():
+        if len(whats) > each:
+            lines.append(f"{len(whats)} files ({whats[0]} … {whats[-1]}): {why}")
+        else:
+            lines += [f"{w}: {why}" if why else w for w in whats]
+    return lines
+
+
 def temp_prefix() -> str:
     """The prefix of this process's temporary files: who wrote them, so a later run knows whether
     the writer is gone."""

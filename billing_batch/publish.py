@@ -29,7 +29,7 @@ from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import credit_note_context, invoice_context, letter_context
 from billing_batch.documents.render import iter_render_many
-from billing_batch.files import move_durably
+from billing_batch.files import cannot_write, failure_lines, move_durably
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_of
 from billing_batch.ledger import balances, dunning, finishing, inputs, issued, queue
 from billing_batch.billing.collections import CallEntry
@@ -164,8 +164,8 @@ class Publisher:
                 batch = []
         self._mark(conn, batch)
         failures += [f"{paths[i]}: {e}" for i, e in batch if e]
-        for error in failures:
-            log.error("document not written: %s", error)
+        for line in failure_lines(failures):
+            log.info("not written (retried by the next run): %s", line)  # the console says it once
         done.failures += failures
         return failures
 
@@ -199,7 +199,7 @@ class Publisher:
         except NotReady:
             note = "it changed while the run was reading it; it is read again on the next run"
         except OSError as exc:
-            self._failed(conn, row, f"{name}: {type(exc).__name__}: {exc.strerror or exc}", done)
+            self._failed(conn, row, f"{name}: could not be filed from the inbox ({exc.strerror or exc})", done)
             return
         done.files += 1
         if not self.dry_run:
@@ -231,8 +231,9 @@ class Publisher:
             faults.reach("reports")
             write_run_report(report_path, report)
         except OSError as exc:
-            self._failed(conn, row, f"{exc.filename or report_path}: {type(exc).__name__}: {exc.strerror or exc}",
-                         done)
+            target = Path(exc.filename) if exc.filename else report_path
+            self._failed(conn, row, f"{target.relative_to(self.out) if target.is_relative_to(self.out) else target}: "
+                         f"{cannot_write(exc, target)}", done)
             return
         done.reports += 1
         done.runs[run_id] = RunOutputs(report, report_path, aging_path)
@@ -281,7 +282,7 @@ class Publisher:
         return self._reports[run_id]
 
     def _failed(self, conn: Connection, row: dict, error: str, done: Published) -> None:
-        log.error("not written (retried by the next run): %s", error)
+        log.info("not written (retried by the next run): %s", error)  # the console says it once
         done.failures.append(error)
         if not self.dry_run:
             finishing.mark(conn, row["id"], "failed", error)

@@ -67,7 +67,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from lxml import etree
 
 from billing_batch import faults
-from billing_batch.files import sync_folder, temp_prefix
+from billing_batch.files import cannot_write, sync_folder, temp_prefix
 
 FOOTNOTES_CT = "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"
 # The core properties docxtpl renders through Jinja (DocxTemplate.render_properties).
@@ -389,7 +389,7 @@ def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:
             while view:
                 view = view[os.write(fd, view):]
         except OSError as exc:
-            errors[i] = f"{type(exc).__name__}: {exc}"
+            errors[i] = cannot_write(exc, files[i][0])
 
     faults.reach("temp")  # a crash here leaves the chunk's temporary files for the next run to remove
 
@@ -397,7 +397,7 @@ def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:
         try:
             os.fsync(temps[i][0])
         except OSError as exc:
-            errors[i] = f"{type(exc).__name__}: {exc}"
+            errors[i] = cannot_write(exc, files[i][0])
 
     if len(temps) > 1:
         with ThreadPoolExecutor(min(FSYNC_THREADS, len(temps))) as pool:
@@ -413,7 +413,7 @@ def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:
                 os.replace(tmp, files[i][0])
                 folders.add(files[i][0].parent)
         except OSError as exc:
-            errors[i] = f"{type(exc).__name__}: {exc}"
+            errors[i] = cannot_write(exc, files[i][0])
         if errors[i] is not None:
             Path(tmp).unlink(missing_ok=True)
     for folder in folders:

@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from billing_batch import faults
 from billing_batch.documents import fast_render
 from billing_batch.documents.fast_render import Job, Rendered, file_mode, iter_render_many, write_durably
-from billing_batch.files import sync_folder, temp_prefix
+from billing_batch.files import TEMP_PREFIX, sync_folder, temp_prefix
 
 __all__ = ["Job", "Rendered", "iter_render_many", "jinja_env", "render_docx", "render_many", "write_atomic",
            "write_durably"]
@@ -48,9 +48,10 @@ def render_many(jobs: Iterable[Job], workers: int | None = None) -> list[Rendere
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `path` so that it appears whole or not at all (temp file, fsync, rename), readable by the
     office like any file it saves (mkstemp alone would make it private to this user)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=path.suffix)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=path.suffix)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -59,8 +60,9 @@ def write_atomic(path: Path, data: bytes) -> None:
         faults.reach("temp")
         os.replace(tmp, path)
     except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)  # a full disk says so at write or fsync, naming no file
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and (exc.filename is None or Path(str(exc.filename)).name.startswith(TEMP_PREFIX)):
+            exc.filename = str(path)  # a full disk names no file; staff never see our temporary name
         raise
     sync_folder(path.parent)

@@ -85,7 +85,12 @@ def driver_message(exc: SQLAlchemyError) -> str:
 
 
 def cannot_open(engine: Engine, exc: SQLAlchemyError) -> LedgerError:
-    return LedgerError(f"cannot open the ledger at {where(engine)}: {driver_message(exc)}")
+    what = ("check that the folder beside config.yaml exists, is writable and has room"
+            if engine.url.get_backend_name() == "sqlite" else
+            "check that the database server is running and reachable, and the user, password and database "
+            "name in `database:` in config.yaml")
+    return LedgerError(f"cannot open the ledger at {where(engine)}: {driver_message(exc)}. Nothing was posted; "
+                       f"{what}, then run again")
 
 
 def create_ledger_engine(url: str, connect_timeout: int = 10, statement_timeout: int = 300) -> Engine:
