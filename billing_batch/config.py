@@ -272,9 +272,18 @@ def _under(p: Path, top: Path) -> bool:
 def folder_problems(settings: Settings) -> list[tuple[tuple, str]]:
     """(key path, what is wrong) for each folder setting that is unsafe to move files in or out of."""
     office = settings.base_dir.resolve()
-    where = {k: settings.path(getattr(settings.folders, k)).resolve() for k in _FOLDER_KEYS}
-    where["templates"] = settings.templates.resolve()
     problems: list[tuple[tuple, str]] = []
+    where: dict[str, Path] = {}
+    for key in (*_FOLDER_KEYS, "templates"):
+        loc = ("documents", "templates") if key == "templates" else ("folders", key)
+        try:
+            where[key] = (settings.templates if key == "templates" else
+                          settings.path(getattr(settings.folders, key))).resolve()
+        except (OSError, RuntimeError, ValueError):  # a NUL byte, a symlink loop
+            problems.append((loc, "is not a folder path billing-batch can use (a symbolic link loop or a "
+                             f"character no path may hold); give it a folder of its own, e.g. `{key}: {key}`"))
+    if problems:
+        return problems
     home = Path.home().resolve()
     for key in _FOLDER_KEYS:
         p = where[key]
@@ -286,6 +295,15 @@ def folder_problems(settings: Settings) -> list[tuple[tuple, str]]:
                 or p in {Path(t) for t in _SHARED_ROOTS} or p == home:
             problems.append((("folders", key), f"({p}) is a system or shared folder, not the office's own; give "
                              f"it a folder of its own, e.g. `{key}: {key}` inside the office folder"))
+    for key in _FOLDER_KEYS:
+        # Someone's home folder (or a folder in it) while the office is not there: their own files.
+        p = where[key]
+        homes = [h for h in (home, *(Path(r) / p.parts[2] for r in ("/home", "/Users") if len(p.parts) > 2
+                                     and Path(*p.parts[:2]) == Path(r))) if _under(p, h)]
+        if any(not _under(office, h) for h in homes) and not _under(p, office) \
+                and not any(loc == ("folders", key) for loc, _ in problems):
+            problems.append((("folders", key), f"({p}) is in a person's home folder outside the office folder; "
+                             f"give it a folder of its own, e.g. `{key}: {key}` inside the office folder"))
     seen: dict[Path, str] = {}
     for key in (*_FOLDER_KEYS, "templates"):
         other = seen.get(where[key])
@@ -294,6 +312,15 @@ def folder_problems(settings: Settings) -> list[tuple[tuple, str]]:
             problems.append((loc, f"is the same folder as folders.{other} ({where[key]}); each needs a folder "
                              "of its own"))
         seen.setdefault(where[key], key)
+    inbox = where["inbox"]
+    for key in (*_FOLDER_KEYS[1:], "templates") if not problems else ():  # one thing to fix at a time
+        # Reports, problems workbooks and filed inputs are .xlsx too: an inbox inside (or around) one of
+        # these folders would read them back as input and post them again.
+        if where[key] != inbox and (_under(inbox, where[key]) or _under(where[key], inbox)):
+            loc = ("documents", "templates") if key == "templates" else ("folders", key)
+            problems.append((("folders", "inbox"), f"({inbox}) and {'.'.join(loc)} ({where[key]}) are one inside "
+                             "the other; billing-batch would read its own files as input, so give each a folder "
+                             "of its own side by side, e.g. `inbox: inbox`"))
     return problems
 
 

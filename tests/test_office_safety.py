@@ -182,3 +182,25 @@ def test_a_config_that_is_a_pipe_a_device_or_huge_is_refused_without_hanging(tmp
         assert "is 2,000,003 bytes, far larger than a config file" in said, said
     else:
         assert f"{config} is not a plain file; point --config at the office's config.yaml" in said, said
+
+
+@pytest.mark.parametrize("folders, said", [
+    ({"inbox": "output/reports"}, "folders.inbox ({office}/output/reports) and folders.output ({office}/output) "
+                                  "are one inside the other"),
+    ({"rejected": "inbox/rejected"}, "folders.inbox ({office}/inbox) and folders.rejected ({office}/inbox/rejected) "
+                                     "are one inside the other"),
+    ({"inbox": "a\0b"}, "folders.inbox is not a folder path billing-batch can use"),
+    ({"inbox": "loop/x"}, "folders.inbox is not a folder path billing-batch can use"),
+    ({"inbox": "/home/someone-else"}, "folders.inbox (/home/someone-else) is in a person's home folder outside the "
+                                      "office folder"),
+])
+def test_nested_unusable_or_someone_elses_folders_are_refused(tmp_path, folders, said):
+    """Hostile review: an inbox inside output/reports read the aging workbook back as a service log
+    and billed its Review sheet; a NUL byte or a symlink loop was a traceback; /home/alice was moved."""
+    office = tmp_path / "office"
+    init_office(office)
+    (office / "loop").symlink_to("loop")
+    config = with_folders(office, **folders)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config)
+    assert said.format(office=office) in " ".join(refused.value.messages), refused.value.messages
