@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from typing import NoReturn
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console

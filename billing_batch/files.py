@@ -22,13 +22,17 @@ _OURS = re.compile(r"^\.tmp-(\d+)@([A-Za-z0-9_]+)-")
 FOREIGN_AGE = 3600  # another machine's, or an older version's: removed once this old (seconds)
 
 
+def is_temp(name: str | os.PathLike) -> bool:
+    """Whether `name` is one of billing-batch's temporary files (never shown to staff by that name)."""
+    return Path(name).name.startswith(TEMP_PREFIX)
+
+
 def cannot_write(exc: OSError, target: Path) -> str:
     """What staff read when `target` could not be written: the final name (never our temporary one)
     and the system's reason, e.g. "invoices/INV-….docx: cannot write in /office/output/invoices
     (Permission denied)"."""
     name = str(exc.filename) if exc.filename is not None else ""
-    folder = Path(name) if name and not Path(name).name.startswith(TEMP_PREFIX) and Path(name) != target \
-        else target.parent
+    folder = Path(name) if name and not is_temp(name) and Path(name) != target else target.parent
     return f"cannot write in {folder} ({exc.strerror or exc})"
 
 
@@ -84,7 +88,7 @@ def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
             continue
         for root, _, names in os.walk(folder):
             for name in names:
-                if not name.startswith(TEMP_PREFIX):
+                if not is_temp(name):
                     continue
                 path = Path(root) / name
                 try:

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from billing_batch import faults
 from billing_batch.billing.aging import Aging
 from billing_batch.billing.invoicing import billing_due, draft_invoices
-from billing_batch.billing.pricing import line_amount, rate_on
+from billing_batch.billing.pricing import line_amount, rate_on, unit_price
 from billing_batch.billing.review import Finding, review_invoice
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import bill_to_snapshot
@@ -256,13 +256,11 @@ class _Run:
         problems, missing = [], []
         for line in lines:
             rate = rate_on(rates.get(line.service_code, []), line.service_date)
-            price = None if rate is None else (line.unit_price_override if line.unit_price_override is not None
-                                               else rate.unit_price)
-            if price is None:
+            if rate is None:
                 missing.append((line, f"this posted service of {line.service_date:%Y-%m-%d} has no rate on that "
                                 "date, so it cannot be billed; add a rate for its code covering the date to the "
                                 "rate card (it is billed on the next billing run after)"))
-            elif line_amount(line.quantity, price) > limit:
+            elif line_amount(line.quantity, unit_price(line.unit_price_override, rate)) > limit:
                 missing.append((line, f"this posted service of {line.service_date:%Y-%m-%d} comes to more than "
                                 f"intake.max_amount ({limit:,}) at the rate card's price, so it is not billed; "
                                 "correct the rate for its code on the rate card"))
@@ -381,7 +379,8 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
             run_id = runs.start_run(conn, business_today(settings), datetime.now())
             file_ids = {f.name: runs.record_file(conn, run_id, f.sha256, f.name, datetime.now())
                         for f in intakes.values()}
-            tallies = Poster(conn, run_id, file_ids, business_today(settings), settings.intake.max_amount).post_all(list(intakes.values()))
+            poster = Poster(conn, run_id, file_ids, business_today(settings), settings.intake.max_amount)
+            tallies = poster.post_all(list(intakes.values()))
             trans.rollback()
     finally:
         engine.dispose()

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 
-from billing_batch.billing.pricing import line_amount, rate_on, tax_on
+from billing_batch.billing.pricing import line_amount, rate_on, tax_on, unit_price
 from billing_batch.billing.records import (
     ClientTerms, InvoiceDraft, InvoiceLineDraft, RateVersion, ServiceLine,
 )
@@ -66,7 +66,7 @@ def draft_invoices(
             if rate is None:
                 unpriced.append(line)
                 continue
-            price = line.unit_price_override if line.unit_price_override is not None else rate.unit_price
+            price = unit_price(line.unit_price_override, rate)
             amount = line_amount(line.quantity, price)
             if max_line_amount is not None and amount > max_line_amount:
                 unpriced.append(line)

@@ -20,6 +20,11 @@ def rate_on(versions: Iterable[RateVersion], day: date) -> RateVersion | None:
     return best if best.effective_to is None or day <= best.effective_to else None
 
 
+def unit_price(override: Decimal | None, rate: RateVersion) -> Decimal:
+    """The service's own price when the log overrides it, else the rate card's."""
+    return rate.unit_price if override is None else override
+
+
 def line_amount(quantity: Decimal, unit_price: Decimal) -> Decimal:
     """Quantity × unit price, rounded half-up to the cent."""
     return round_cents(quantity * unit_price)

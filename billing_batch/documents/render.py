@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from billing_batch import faults
 from billing_batch.documents import fast_render
 from billing_batch.documents.fast_render import Job, Rendered, file_mode, iter_render_many, write_durably
-from billing_batch.files import TEMP_PREFIX, sync_folder, temp_prefix
+from billing_batch.files import is_temp, sync_folder, temp_prefix
 
 __all__ = ["Job", "Rendered", "iter_render_many", "jinja_env", "render_docx", "render_many", "write_atomic",
            "write_durably"]
@@ -62,7 +62,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and (exc.filename is None or Path(str(exc.filename)).name.startswith(TEMP_PREFIX)):
+        if isinstance(exc, OSError) and (exc.filename is None or is_temp(str(exc.filename))):
             exc.filename = str(path)  # a full disk names no file; staff never see our temporary name
         raise
     sync_folder(path.parent)

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, Table, and_, select
 
-from billing_batch.billing.pricing import line_amount, overlapping, rate_on
+from billing_batch.billing.pricing import line_amount, overlapping, rate_on, unit_price
 from billing_batch.billing.records import RateVersion
 from billing_batch.intake.inbox import FileIntake
 from billing_batch.intake.kinds import CellType, Kind
@@ -371,8 +371,7 @@ class CrossChecks:
                     f"has no rate effective on {v['Service Date']:%Y-%m-%d}"
                 return Problem(sheet.where(row.row, "Service Code"),
                                f"{what}; add it to the rate card or fix the code", v["Service Code"])
-            price = v.get("Unit Price Override")
-            amount = line_amount(v["Quantity"], rate.unit_price if price is None else price)
+            amount = line_amount(v["Quantity"], unit_price(v.get("Unit Price Override"), rate))
             if self.max_amount is not None and amount > self.max_amount:
                 return Problem(sheet.where(row.row, "Quantity"),
                                f"quantity × price comes to more than the office's limit for one amount "
