@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from billing_batch.config import ConfigError, Settings, load_settings
 from billing_batch.files import failure_lines
 from billing_batch.ledger.db import LedgerError
+from billing_batch.wording import counted
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -186,7 +187,7 @@ def _print_summary(settings: Settings, result) -> None:
         console.print(f"  [yellow]waiting[/] {w['name']}: {w['reason']}")
     errors = [p for p in result.problems if p.level == "error"]
     if errors:
-        console.print(f"[yellow]{len(errors)} problem(s)[/] — fix the rows in the problems workbooks in "
+        console.print(f"[yellow]{counted(len(errors), 'problem')}[/] — fix the rows in the problems workbooks in "
                       f"{settings.rejected if not result.dry_run else result.report_path.parent.parent / 'rejected'}"
                       " and drop them back in the inbox:")
         for p in errors[:15]:  # the cell, never its value (the console may go to a log)
@@ -211,8 +212,8 @@ def _print_summary(settings: Settings, result) -> None:
 
 
 def _finished_line(done, prefix: str) -> str:
-    return (f"{prefix}{done.documents} document(s) written, {done.files} inbox file(s) filed, "
-            f"{done.reports} run report(s) written")
+    return (f"{prefix}{counted(done.documents, 'document')} written, {counted(done.files, 'inbox file')} filed, "
+            f"{counted(done.reports, 'run report')} written")
 
 
 @main.command()
@@ -250,7 +251,7 @@ def check(config_path: Path, files: tuple[Path, ...]) -> None:
             console.print(f"[yellow]{r.path.name}[/]: {r.waiting}; check it again in a moment")
             continue
         errors = [p for p in r.problems if p.level == "error"]
-        status = "[green]ready[/]" if not errors else f"[yellow]{len(errors)} problem(s)[/]"
+        status = "[green]ready[/]" if not errors else f"[yellow]{counted(len(errors), 'problem')}[/]"
         console.print(f"{r.path.name}: {status} — {r.rows_read} rows, {r.would_post} would post, "
                       f"{r.already_posted} already posted, {r.rejected} would be rejected")
         for p in r.problems:  # the values are in the problems workbook
@@ -339,7 +340,7 @@ def templates_check(config_path: Path) -> None:
         else:
             console.print(f"[green]ok[/]     {c.name} ({where})")
     if failed:
-        fail(f"{failed} template(s) cannot be used; fix them in Word (or copy the built-in one back from "
+        fail(f"{counted(failed, 'template')} cannot be used; fix them in Word (or copy the built-in one back from "
              "the repository's letter_templates/)")
 
 

@@ -178,7 +178,7 @@ def test_a_read_only_output_folder_is_one_sentence_per_file_and_the_next_run_fin
     _writable_again(output)
     again = cli("run", "--config", office.config, "--as-of", AS_OF)
     assert again.exit_code == 0, again.output
-    assert "first finished what an earlier run had left: 3 document(s) written" in again.output
+    assert "first finished what an earlier run had left: 3 documents written" in again.output
     assert len(list((output / "invoices" / "2026-03").glob("INV-*.docx"))) == 3
 
 
@@ -211,8 +211,8 @@ def test_a_full_disk_is_one_sentence(sqlite_office, monkeypatch):
     assert "aging-2026-03-31.xlsx" in said or "run-2026-03-31" in said
     again = cli("run", "--config", office.config, "--as-of", AS_OF)
     assert again.exit_code == 0, again.output
-    assert "first finished what an earlier run had left: 3 document(s) written, 0 inbox file(s) filed, 1 run " \
-           "report(s) written" in again.output  # the inbox files were filed: a rename needs no room
+    assert "first finished what an earlier run had left: 3 documents written, 0 inbox files filed, 1 run " \
+           "report written" in again.output  # the inbox files were filed: a rename needs no room
 
 
 def test_a_config_that_is_not_utf8_is_one_sentence(tmp_path):

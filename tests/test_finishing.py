@@ -104,7 +104,7 @@ def test_finish_writes_what_is_left_and_nothing_else(office, tmp_path):
                                           ["C9", "New", "Individual", "1 St", "X", "1"]]})
     result = cli("finish", "--config", office.config)
     assert result.exit_code == 0, result.output
-    assert "Finished: 3 document(s) written, 3 inbox file(s) filed, 1 run report(s) written" in result.output
+    assert "Finished: 3 documents written, 3 inbox files filed, 1 run report written" in result.output
     assert invoices_on_disk(office) == INVOICES
     assert [p.name for p in office.inbox.iterdir()] == ["later.xlsx"]  # not read: finish posts nothing
     assert len(list((office.root / "output" / "runs").glob("*.json"))) == 1

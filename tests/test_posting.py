@@ -252,7 +252,7 @@ def test_check_command_posts_nothing_and_writes_a_problems_workbook(sqlite_offic
         LOG_HEADERS, [D(2026, 4, 1), "C001", "OV", 1, None, None], [D(2026, 4, 1), "C001", "ZZ", 1, None, None]]})
     result = CliRunner().invoke(main, ["check", "--config", str(office.config), str(f)])
     assert result.exit_code == 0
-    assert "new log.xlsx: 1 problem(s) — 2 rows, 1 would post, 0 already posted, 1 would be rejected" in result.output
+    assert "new log.xlsx: 1 problem — 2 rows, 1 would post, 0 already posted, 1 would be rejected" in result.output
     # The console names the cell, never its value (issue 11.10): the value is in the problems workbook.
     assert "Service Log, row 3, Service Code (C3): is not on the rate card" in " ".join(result.output.split())
     assert '"ZZ"' not in result.output
@@ -315,3 +315,34 @@ def test_the_same_new_client_twice_in_one_sheet_the_later_row_wins(sqlite_office
         rows = c.execute(select(clients.c.name, clients.c.address_line_1, clients.c.terms_days, clients.c.source_row)).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("New Name", "2 Mill Lane", 15, 3)]
+
+
+def test_service_dated_after_the_run_is_posted_with_a_note_and_billed_once_its_day_comes(sqlite_office: Office):
+    office = sqlite_office
+    drop_office(office)
+    office.drop("april log.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 4, 9), "C003", "TH", 1, None, "Dr. Lee"]]})
+    r = run_batch(office.settings, D(2026, 3, 31))
+    notes = [p for p in r.problems if p.where.file == "april log.xlsx"]
+    assert [(p.level, p.where.row, p.where.column, p.where.cell) for p in notes] == [("note", 2, "Service Date", "A2")]
+    assert notes[0].message.startswith("is after today's business date (2026-03-31); the service is posted")
+    assert count(office, service_lines) == 8  # the seven of drop_office's log and this one
+    assert r.invoice_total == Decimal("487.54")  # 123.99 + 330.05 + 33.50 (no tax here): no April service
+    later = run_batch(office.settings, D(2026, 4, 30))
+    assert [p for p in later.problems if p.where.file == "april log.xlsx"] == []  # said once, when posted
+    assert len(later.invoices) == 1  # C003: drop_office's April 5 visit 110.00 + this therapy 80.00
+    assert later.invoice_total == Decimal("190.00")
+
+
+def test_cpt_or_hcpcs_header_reads_as_the_service_code_unless_the_sheet_has_one(sqlite_office: Office):
+    office = sqlite_office
+    drop_office(office)
+    run_batch(office.settings, D(2026, 3, 31))
+    office.drop("cpt log.xlsx", {"Service Log": [["Date of Service", "Patient ID", "CPT", "Units"],
+                                                 [D(2026, 4, 2), "C003", "TH", 2]]})
+    office.drop("both log.xlsx", {"Service Log": [["CPT", "Service Date", "Client ID", "Service Code"],
+                                                  ["99213", D(2026, 4, 3), "C003", "OV"]]})
+    r = run_batch(office.settings, D(2026, 4, 30))
+    assert [p.message for p in r.problems if p.level == "error"] == []
+    ignored = [p for p in r.problems if p.where.file == "both log.xlsx"]
+    assert [(p.where.column, p.message) for p in ignored] == [("CPT", "is not a column billing-batch uses; it is ignored")]
+    assert r.invoice_total == Decimal("380.00")  # C003 (tax exempt): 110.00 (drop_office, April 5) + 2 × 80.00 + 110.00

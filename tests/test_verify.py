@@ -104,7 +104,7 @@ CASES = {
     "write-off allocation changed": (_write_off_changed, ["client X2: the inputs give $70.00, the aging $80.00"]),
     "payment amount changed": (_payment_amount_changed, ["payment 1 of client X1 ($90.00) has $100.00 applied"]),
     "numbering gap": (_number_gap, ["the INV numbers of 2026 are not 1 to 3"]),
-    "document not queued": (_document_not_queued, ["1 issued invoice(s) have no document queued"]),
+    "document not queued": (_document_not_queued, ["1 issued invoice without a document queued"]),
     "write-off lost": (_adjustment_lost, ["client X2: the inputs give $70.00, the aging $100.00"]),
     "invoice line changed": (_invoice_line_changed, ["invoice INV-2026-00001's lines ($50.00, 1 lines)"]),
     "invoice lines deleted": (_invoice_lines_deleted, ["lines ($0.00, 0 lines) and tax do not add up"]),

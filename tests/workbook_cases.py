@@ -65,8 +65,9 @@ def required(column: str) -> str:
 
 
 def missing_columns(*columns: str) -> str:
-    return ("this sheet looks like an input sheet but is missing the required column(s) "
-            + ", ".join(columns) + "; add them to the header row and drop the file again")
+    one = len(columns) == 1
+    return (f"this sheet looks like an input sheet but is missing the required column{'' if one else 's'} "
+            + ", ".join(columns) + f"; add {'it' if one else 'them'} to the header row and drop the file again")
 
 
 def shows_error(code: str) -> str:

@@ -125,8 +125,10 @@ def read_file(path: Path, settings: Settings) -> FileIntake:
                                                "use the exact header names of the blank workbook"))
             elif found.missing:
                 missing_columns.append(Problem(
-                    where, "this sheet looks like an input sheet but is missing the required column(s) "
-                    + ", ".join(found.missing) + "; add them to the header row and drop the file again"))
+                    where, "this sheet looks like an input sheet but is missing the required "
+                    + ("column " if len(found.missing) == 1 else "columns ") + ", ".join(found.missing)
+                    + "; add " + ("it" if len(found.missing) == 1 else "them") + " to the header row and drop the "
+                    "file again"))
             else:
                 intake.problems.append(Problem(Where(name, raw.name),
                                                "matches no input kind; the sheet is ignored", level="note"))

@@ -130,7 +130,7 @@ SERVICE_LOG = Kind(
     (
         C("Service Date", T.DATE, True, aliases=("Date of Service", "DOS", "Date")),
         C("Client ID", T.ID, True, aliases=("Patient ID", "Customer ID", "Account ID")),
-        C("Service Code", T.ID, True, aliases=("Code",)),
+        C("Service Code", T.ID, True, aliases=("Code", "CPT", "HCPCS", "CPT Code", "HCPCS Code")),
         C("Quantity", T.QUANTITY, default=Decimal(1), aliases=("Qty", "Units", "Hours")),
         C("Provider", T.TEXT),
         C("Description", T.TEXT, help="Optional; the rate card's description is used when blank."),

@@ -54,12 +54,16 @@ class ParsedSheet:
 
 
 def _match(cells: list[object], kind: Kind) -> dict[str, int]:
+    """Column name -> position; a column's own name beats an alias anywhere in the row (a service log
+    with both `CPT` and `Service Code` reads the codes from Service Code)."""
     lookup = _LOOKUPS[kind.name]
     found: dict[str, int] = {}
-    for i, cell in enumerate(cells, start=1):
-        name = lookup.get(header_key(cell))
-        if name and name not in found:
-            found[name] = i
+    keys = [header_key(cell) for cell in cells]
+    for own_name in (True, False):
+        for i, key in enumerate(keys, start=1):
+            name = lookup.get(key)
+            if name and name not in found and (key == header_key(name)) == own_name:
+                found[name] = i
     return found
 
 

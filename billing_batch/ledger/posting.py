@@ -31,6 +31,7 @@ from billing_batch.ledger.schema import (
 )
 from billing_batch.money import to_cents
 from billing_batch.problems import Problem, Where
+from billing_batch.wording import counted
 
 # Recorded once like every transaction, but their business stage is not in this version yet:
 # they stay `applied_run_id` NULL until it is, and the run report says so.
@@ -314,6 +315,7 @@ class Poster:
                 sheet.problems.append(problem)
                 continue
             if earlier is None:
+                sheet.problems.extend(checks.warnings(sheet, row))
                 record = dict(identity=identity, occurrence=occurrence, content_hash=content,
                               **db_values(kind, row.values), **self._src(sheet, row))
                 checks.posted(sheet, row, record)
@@ -334,7 +336,7 @@ class Poster:
             self.conn.execute(table.insert(), inserts)
             checks.link_reversals()
             if kind.name in RECORDED_ONLY:
-                sheet.problems.append(Problem(sheet.where(), f"{len(inserts)} {kind.name} row(s) recorded; this "
+                sheet.problems.append(Problem(sheet.where(), f"{counted(len(inserts), kind.name + ' row')} recorded; this "
                                               "version of billing-batch does not apply them yet and will when it "
                                               "does — nothing to do now", level="note"))
         tally.posted += len(inserts)
@@ -352,6 +354,17 @@ class CrossChecks:
         self._invoices: dict[str, str] | None = None
         self._payments: dict[tuple[str, str], list[dict]] | None = None
         self._links: list[tuple[tuple[str, int], tuple[str, int]]] = []
+
+    def warnings(self, sheet: ParsedSheet, row: Row) -> list[Problem]:
+        """What staff should look at on a row that is posted all the same."""
+        v = row.values
+        if sheet.kind.name == "Service Log" and v["Service Date"] > self.as_of:
+            return [Problem(sheet.where(row.row, "Service Date"),
+                            f"is after today's business date ({self.as_of:%Y-%m-%d}); the service is posted and "
+                            "billed on the first billing run on or after that date — if the date is a typing "
+                            "mistake, correct it with an Adjustment once it is billed", v["Service Date"],
+                            level="note")]
+        return []
 
     def check(self, sheet: ParsedSheet, row: Row) -> Problem | None:
         v, kind = row.values, sheet.kind.name

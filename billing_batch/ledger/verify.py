@@ -19,6 +19,7 @@ from billing_batch.ledger.schema import (
     adjustments, allocations, counters, credit_notes, invoice_lines, invoices, letters, outbox, payments, runs,
 )
 from billing_batch.money import fmt_money, from_cents, to_cents
+from billing_batch.wording import counted
 
 _NUMBER = re.compile(r"^(.+)-(\d{4})-(\d+)$")
 SHOWN = 5  # failures of one kind named in full; the rest counted
@@ -119,10 +120,11 @@ def verify(conn: Connection, as_of: date) -> Verification:
         ids = set(conn.execute(select(table.c.id)).scalars())
         missing, orphans = sorted(ids - queued[kind]), sorted(queued[kind] - ids)
         if missing:
-            failures.append(f"{len(missing)} issued {kind.replace('_', ' ')}(s) have no document queued "
+            failures.append(f"{counted(len(missing), 'issued ' + kind.replace('_', ' '))} without a document queued "
                             f"(ids {', '.join(map(str, missing[:SHOWN]))})")
         if orphans:
-            failures.append(f"{len(orphans)} queued {kind.replace('_', ' ')} document(s) name nothing issued")
+            failures.append(f"{counted(len(orphans), 'queued ' + kind.replace('_', ' ') + ' document')} naming nothing "
+                            "issued")
     return Verification(as_of, from_cents(sum(source.values())), tuple(failures))
 
 
