@@ -4,6 +4,7 @@ and exit codes (0 done, 1 could not run, 2 integrity check failed and rolled bac
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import traceback
 from contextlib import contextmanager
@@ -124,7 +125,7 @@ def init(directory: Path, demo: bool) -> None:
     console.print(f"  blank workbooks: {result.office / 'blank-workbooks'}")
     if result.demo_files:
         console.print(f"  demo inbox:      {len(result.demo_files)} workbooks in {result.office / 'inbox'}")
-    console.print(f"Next: billing-batch run --config {result.config}")
+    console.print(f"Next: billing-batch run --config {shlex.quote(str(result.config))}")
 
 
 def _progress_callback(progress: Progress):
@@ -332,16 +333,18 @@ def templates_check(config_path: Path) -> None:
 
     settings = settings_from(config_path)
     failed = 0
-    for c in check_templates(settings):
+    previews = settings.output / "checks" / "templates"
+    for c in check_templates(settings, previews):
         where = "office copy" if c.own else "built-in (no office copy)"
         if c.error:
             failed += 1
             console.print(f"[red]FAILED[/] {c.name} ({where}): {c.error}")
         else:
             console.print(f"[green]ok[/]     {c.name} ({where})")
+    console.print(f"Previews with sample data (open them in Word): {previews}")
     if failed:
-        fail(f"{counted(failed, 'template')} cannot be used; fix them in Word (or copy the built-in one back from "
-             "the repository's letter_templates/)")
+        fail(f"{counted(failed, 'template')} cannot be used; fix {'it' if failed == 1 else 'them'} in Word, or start again from a fresh copy of "
+             "the built-in templates: `billing-batch init` into a new folder writes them to its templates/ folder")
 
 
 from billing_batch.cli_schedule import schedule  # noqa: E402 (it imports from this module when run)

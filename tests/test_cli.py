@@ -119,5 +119,16 @@ def test_templates_check_passes_on_the_built_ins_and_names_a_broken_template(sql
     doc.save(str(path))
     bad = invoke("templates", "check", "--config", sqlite_office.config)
     assert bad.exit_code == 1
-    assert "FAILED reminder_individual.docx (office copy): UndefinedError" in bad.output
-    assert "shoe_size" in bad.output
+    assert "FAILED reminder_individual.docx (office copy): {{ client.shoe_size }} is not a field of client; the " \
+           "fields of client are: " in bad.output
+    assert "`billing-batch init` into a new folder" in bad.output
+    # A previous pass wrote a preview of each template that renders, sample data filled in.
+    preview = sqlite_office.root / "output" / "checks" / "templates" / "invoice_individual.docx"
+    text = "\n".join(p.text for p in Document(str(preview)).paragraphs)
+    assert "Sample & Sons <Ltd>" in text or "INV-2026-00042" in "\n".join(
+        c.text for t in Document(str(preview)).tables for row in t.rows for c in row.cells)
+    doc = Document(str(path))
+    doc.add_paragraph("{{ nme }}")
+    doc.save(str(path))
+    bad = invoke("templates", "check", "--config", sqlite_office.config)
+    assert "{{ client.shoe_size }} is not a field of client" in bad.output  # the first unknown one is named

@@ -4,12 +4,14 @@ office that edits its Word templates learns of a mistake before the nightly run 
 from __future__ import annotations
 
 import json
+import re
+import zipfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from jinja2 import TemplateError
+from jinja2 import TemplateError, UndefinedError
 
 from billing_batch.billing.aging import AgedItem
 from billing_batch.billing.records import OpenItem
@@ -17,7 +19,7 @@ from billing_batch.config import Settings
 from billing_batch.documents.contexts import (
     credit_note_context, invoice_context, letter_context, statement_context,
 )
-from billing_batch.documents.render import render_docx
+from billing_batch.documents.render import render_docx, write_atomic
 from billing_batch.resources import data_path
 
 DAY = date(2026, 3, 14)
@@ -67,17 +69,51 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
     return contexts
 
 
-def check_templates(settings: Settings) -> list[TemplateCheck]:
+def check_templates(settings: Settings, preview_dir: Path | None = None) -> list[TemplateCheck]:
+    """Render each template with sample data; each that renders is written to `preview_dir` (to open
+    in Word and look at), each that fails says why in words an office can act on."""
     results = []
     for name, context in sample_contexts(settings).items():
         own = settings.templates / name
         path = own if own.exists() else data_path("letter_templates") / name
         try:
-            render_docx(path, context)
+            data = render_docx(path, context)
             error = None
+            if preview_dir is not None:
+                write_atomic(preview_dir / name, data)
+        except UndefinedError as exc:
+            error = unknown_field(path, context) or f"a placeholder names no field ({exc})"
         except TemplateError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # a damaged .docx, a broken tag
-            error = f"{type(exc).__name__}: {exc}"
+            error = f"a placeholder or {{% tag %}} is not written correctly ({exc})"
+        except Exception as exc:  # a damaged .docx
+            error = f"the file cannot be read as a Word template ({type(exc).__name__}: {exc})"
         results.append(TemplateCheck(name, path, own.exists(), error))
     return results
+
+
+_PLACEHOLDER = re.compile(r"{{-?\s*([A-Za-z_][\w.]*)")
+_LOOP = re.compile(r"{%-?\s*(?:tr\s+|p\s+)?for\s+([\w, ]+?)\s+in\s")
+
+
+def unknown_field(template: Path, context: dict) -> str | None:
+    """`{{ nme }} is not a field; the fields are: …` for the first placeholder of `template` that the
+    sample context cannot answer (None when the culprit is inside a loop or cannot be told)."""
+    with zipfile.ZipFile(template) as z:
+        text = " ".join(re.sub(r"<[^>]+>", "", z.read(n).decode("utf-8", "replace"))
+                        for n in z.namelist() if n.startswith("word/") and n.endswith(".xml"))
+    loop_names = {v.strip() for m in _LOOP.finditer(text) for v in m.group(1).split(",")}
+    for m in _PLACEHOLDER.finditer(text):
+        parts = m.group(1).split(".")
+        if parts[0] in loop_names:
+            continue
+        here: object = context
+        for depth, part in enumerate(parts):
+            if isinstance(here, dict) and part in here:
+                here = here[part]
+                continue
+            if not isinstance(here, dict):
+                break  # a method or attribute of a value (e.g. a date's strftime): not a field name
+            owner = "" if depth == 0 else f" of {'.'.join(parts[:depth])}"
+            return (f"{{{{ {'.'.join(parts[:depth + 1])} }}}} is not a field{owner}; the fields{owner} are: "
+                    f"{', '.join(sorted(here))}")
+    return None
