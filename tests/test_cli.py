@@ -132,3 +132,13 @@ def test_templates_check_passes_on_the_built_ins_and_names_a_broken_template(sql
     doc.save(str(path))
     bad = invoke("templates", "check", "--config", sqlite_office.config)
     assert "{{ client.shoe_size }} is not a field of client" in bad.output  # the first unknown one is named
+
+
+def test_init_prints_a_next_command_that_works_as_shown_in_a_folder_with_spaces(tmp_path):
+    import shlex
+
+    folder = tmp_path / "North Clinic's office"
+    result = invoke("init", str(folder))
+    assert result.exit_code == 0
+    line = next(l for l in result.output.splitlines() if l.startswith("Next: "))
+    assert shlex.split(line[len("Next: "):]) == ["billing-batch", "run", "--config", str(folder / "config.yaml")]
