@@ -173,9 +173,10 @@ def _print_summary(settings: Settings, result) -> None:
     console.print(f"[bold]{title}[/] — business date {result.as_of:%Y-%m-%d}")
     console.print(f"  files read: {len(r['files'])}   waiting: {len(r['waiting'])}   "
                   f"rejected files: {sum(1 for f in r['files'] if f['status'] == 'rejected')}")
-    console.print(f"  rows read: {t['rows_read']}   posted: {t['posted']}   already posted: "
-                  f"{t['already_posted']}   rejected: {t['rejected']}")
-    console.print(f"  invoices issued: {len(result.invoices)}   total: "
+    would = "would be " if result.dry_run else ""  # a dry run posts and issues nothing
+    console.print(f"  rows read: {t['rows_read']}   {'would post' if result.dry_run else 'posted'}: {t['posted']}   "
+                  f"already posted: {t['already_posted']}   {would}rejected: {t['rejected']}")
+    console.print(f"  invoices {'that would be issued' if result.dry_run else 'issued'}: {len(result.invoices)}   total: "
                   f"{fmt_money(result.invoice_total, settings.currency_symbol)}   credit notes: {r['credit_notes']}"
                   f"   payments applied: {r['payments_applied']}")
     by_level: dict[str, int] = {}

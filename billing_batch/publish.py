@@ -86,6 +86,16 @@ def _noop(stage: str, done: int, total: int) -> None:
     pass
 
 
+def draft_context(ctx: dict) -> dict:
+    """A dry run's document: marked DRAFT on every page, its number marked provisional (the number
+    the real run gives may differ, e.g. when another file arrives first)."""
+    out = {**ctx, "draft": True}
+    for key in ("invoice", "credit_note"):
+        if key in out and "number" in out[key]:
+            out[key] = {**out[key], "number": f"{out[key]['number']} (draft)"}
+    return out
+
+
 class Publisher:
     def __init__(self, settings: Settings, dry_run: bool = False, progress: Progress = _noop,
                  stage: Stage | None = None):
@@ -147,6 +157,8 @@ class Publisher:
         for job in pending:
             try:
                 template, ctx = self.document(conn, job, invoices)
+                if self.dry_run:
+                    ctx = draft_context(ctx)
             except Exception as exc:  # a document that cannot be prepared must not stop the others
                 batch.append((job["id"], f"{type(exc).__name__}: {exc}"))
                 continue

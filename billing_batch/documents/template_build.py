@@ -10,6 +10,7 @@ Every template takes::
     office:  {name, address_lines: [str], phone, email, tax_id, remit_to_lines: [str],
               payment_instructions}
     client:  {id, name, attention (may be ""), address_lines: [str]}
+    draft:   true in a dry run's documents only (test it with ``draft is defined``)
 
 ``invoice_individual.docx`` / ``invoice_business.docx`` also take::
 
@@ -423,6 +424,10 @@ def _setup_page(doc) -> None:
     section.gutter = Cm(0)
 
 
+DRAFT_IF = "{% if draft is defined and draft %}"
+DRAFT_MARK = DRAFT_IF + "DRAFT — NOT ISSUED (dry run) · {% endif %}"
+
+
 def _build_header_footer(doc, continuation: str) -> None:
     """No header on page 1 (the letterhead is there); a continuation header on later pages
     (``continuation`` names the document, e.g. "Invoice {{ invoice.number }}"), and the same
@@ -430,11 +435,17 @@ def _build_header_footer(doc, continuation: str) -> None:
     section = doc.sections[0]
     section.different_first_page_header_footer = True
 
-    _para(section.first_page_header, "", "Header", first=True)
+    # A dry run's documents say on every page that they were never issued (`draft` is set only then;
+    # `is defined` keeps an office's older copy of a template working).
+    draft = _para(section.first_page_header, DRAFT_IF + "DRAFT — NOT ISSUED (dry run){% endif %}", "Header",
+                  first=True)
+    draft.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    for run in draft.runs:
+        run.bold, run.font.color.rgb = True, RGBColor(0xC0, 0x00, 0x00)
 
     cont = _para(
         section.header,
-        "{{ office.name }} · %s · {{ client.name }} (continued)" % continuation,
+        DRAFT_MARK + "{{ office.name }} · %s · {{ client.name }} (continued)" % continuation,
         "Header",
         first=True,
     )
