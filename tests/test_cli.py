@@ -132,6 +132,12 @@ def test_templates_check_passes_on_the_built_ins_and_names_a_broken_template(sql
     doc.save(str(path))
     bad = invoke("templates", "check", "--config", sqlite_office.config)
     assert "{{ client.shoe_size }} is not a field of client" in bad.output  # the first unknown one is named
+    path.write_bytes(b"PK\x03\x04 not really a Word file")  # e.g. a spreadsheet saved under the name
+    bad = invoke("templates", "check", "--config", sqlite_office.config)
+    assert bad.exit_code == 1
+    assert "FAILED reminder_individual.docx (office copy): the file is damaged or is not a Word document; save it " \
+           "again from Word as .docx" in bad.output
+    assert "Traceback" not in bad.output and "BadZipFile" not in bad.output
 
 
 def test_init_prints_a_next_command_that_works_as_shown_in_a_folder_with_spaces(tmp_path):

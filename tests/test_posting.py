@@ -346,3 +346,15 @@ def test_cpt_or_hcpcs_header_reads_as_the_service_code_unless_the_sheet_has_one(
     ignored = [p for p in r.problems if p.where.file == "both log.xlsx"]
     assert [(p.where.column, p.message) for p in ignored] == [("CPT", "is not a column billing-batch uses; it is ignored")]
     assert r.invoice_total == Decimal("380.00")  # C003 (tax exempt): 110.00 (drop_office, April 5) + 2 × 80.00 + 110.00
+
+
+def test_service_dated_more_than_a_year_ahead_is_a_typing_mistake_not_posted(sqlite_office: Office):
+    office = sqlite_office
+    drop_office(office)
+    office.drop("typo log.xlsx", {"Service Log": [LOG_HEADERS, [D(2027, 4, 2), "C003", "TH", 1, None, "Dr. Lee"],
+                                                  [D(2027, 3, 31), "C003", "TH", 1, None, "Dr. Lee"]]})
+    r = run_batch(office.settings, D(2026, 3, 31))
+    mine = [(p.level, p.where.cell) for p in r.problems if p.where.file == "typo log.xlsx"]
+    # 2027-04-02 is 367 days after 2026-03-31: refused; 2027-03-31 (365 days) is a booking, noted.
+    assert mine == [("error", "A2"), ("note", "A3")]
+    assert count(office, service_lines) == 8

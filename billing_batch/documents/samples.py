@@ -85,8 +85,9 @@ def check_templates(settings: Settings, preview_dir: Path | None = None) -> list
             error = unknown_field(path, context) or f"a placeholder names no field ({exc})"
         except TemplateError as exc:
             error = f"a placeholder or {{% tag %}} is not written correctly ({exc})"
-        except Exception as exc:  # a damaged .docx
-            error = f"the file cannot be read as a Word template ({type(exc).__name__}: {exc})"
+        except Exception:  # a damaged .docx, or another kind of file saved under the name
+            error = ("the file is damaged or is not a Word document; save it again from Word as .docx, or start "
+                     "from a fresh copy")
         results.append(TemplateCheck(name, path, own.exists(), error))
     return results
 

@@ -10,7 +10,7 @@ from typing import Any
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Connection, Table, and_, select
@@ -342,6 +342,9 @@ class Poster:
         tally.posted += len(inserts)
 
 
+FUTURE_SERVICE_DAYS = 366  # a service keyed further ahead than this is a typing mistake, not a booking
+
+
 class CrossChecks:
     """What a row must agree with in the ledger: its client, its service code's rate on the date,
     the invoice, claim, payer or payment it names. One problem per row (the first that fails)."""
@@ -377,6 +380,10 @@ class CrossChecks:
                                "money is posted on or after the day it moves — drop the row again on that day",
                                v[day])
         if kind == "Service Log":
+            if v["Service Date"] > self.as_of + timedelta(days=FUTURE_SERVICE_DAYS):
+                return Problem(sheet.where(row.row, "Service Date"),
+                               f"is more than a year after today's business date ({self.as_of:%Y-%m-%d}), most "
+                               "likely a typing mistake; correct the date and drop the file again", v["Service Date"])
             rates = self.rates.get(v["Service Code"], [])
             rate = rate_on(rates, v["Service Date"])
             if rate is None:
