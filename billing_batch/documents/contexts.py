@@ -41,7 +41,37 @@ def bill_to_snapshot(client: dict) -> dict:
             "postal_code": client["postal_code"], "delivery": client["delivery"]}
 
 
-def invoice_context(settings: Settings, invoice: dict, lines: list[dict], credit_applied_cents: int) -> dict:
+# "every month": how a plan's frequency reads in a sentence.
+FREQUENCY_WORDS = {"Weekly": "week", "Biweekly": "two weeks", "Monthly": "month"}
+
+
+def _iso_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def plan_context(settings: Settings, summary: dict | None) -> dict:
+    """A client's payment plan as a document shows it; `summary` is None when there is none (or
+    from a letter recorded before plans existed): `show` is then False and every string empty.
+
+    `summary`: {id, installment_cents, frequency (Weekly | Biweekly | Monthly), next_due_date (ISO
+    date or None once nothing is left to fall due), paid_cents, remaining_cents, plan_amount_cents}."""
+    if summary is None:
+        return {"show": False, "id": "", "installment": "", "frequency": "", "next_due_date": "",
+                "paid_to_date": "", "remaining": "", "plan_amount": ""}
+    sym = settings.currency_symbol
+    next_due = summary.get("next_due_date")
+    return {
+        "show": True, "id": summary["id"], "installment": fmt_money(summary["installment_cents"], sym),
+        "frequency": FREQUENCY_WORDS[summary["frequency"]],
+        "next_due_date": fmt_date(_iso_date(next_due)) if next_due else "",
+        "paid_to_date": fmt_money(summary["paid_cents"], sym), "remaining": fmt_money(summary["remaining_cents"], sym),
+        "plan_amount": fmt_money(summary["plan_amount_cents"], sym),
+    }
+
+
+def invoice_context(settings: Settings, invoice: dict, lines: list[dict], credit_applied_cents: int, *,
+                    plan: dict | None = None) -> dict:
+    """`plan`: the client's payment plan (`plan_context`'s summary), None when not on one."""
     sym = settings.currency_symbol
     total = invoice["total_cents"]
     rate = Decimal(invoice["tax_rate"])
@@ -60,6 +90,7 @@ def invoice_context(settings: Settings, invoice: dict, lines: list[dict], credit
                    "description": l["description"], "quantity": fmt_quantity(l["quantity"]),
                    "unit_price": fmt_money(l["unit_price_cents"], sym), "amount": fmt_money(l["amount_cents"], sym)}
                   for l in lines],
+        "plan": plan_context(settings, plan),
     }
 
 
@@ -107,7 +138,8 @@ def statement_context(settings: Settings, client: dict, statement: dict, open_it
 
 
 def letter_context(settings: Settings, content: dict) -> dict:
-    """A collection letter from what was recorded when it was decided (ledger `letters.content`)."""
+    """A collection letter from what was recorded when it was decided (ledger `letters.content`);
+    `on_plan` is the client's payment plan then (absent in letters recorded before plans)."""
     sym = settings.currency_symbol
     day = date.fromisoformat(str(content["date"]))
     plan = content["plan"]
@@ -123,4 +155,21 @@ def letter_context(settings: Settings, content: dict) -> dict:
                   for i in content["items"]],
         "plan_offer": {"show": plan["show"], "eligible_balance": fmt_money(plan["eligible_cents"], sym),
                        "installment": fmt_money(plan["installment_cents"], sym), "months": str(plan["months"])},
+        "plan": plan_context(settings, content.get("on_plan")),
+    }
+
+
+def plan_letter_context(settings: Settings, content: dict) -> dict:
+    """A payment-plan letter (`plan_missed`, `plan_ended`) from what was recorded when it was decided:
+    {template, bill_to, date, pay_by, plan: {plan_context's summary, start_date, missed (installments
+    missed), overdue_cents (installments due and unpaid), missed_dates (their due dates)}}."""
+    sym = settings.currency_symbol
+    plan = content["plan"]
+    return {
+        "office": office_context(settings),
+        "client": client_context(content["bill_to"]),
+        "letter": {"date": fmt_date(_iso_date(content["date"])), "pay_by": fmt_date(_iso_date(content["pay_by"]))},
+        "plan": {**plan_context(settings, plan), "start_date": fmt_date(_iso_date(plan["start_date"])),
+                 "missed": str(plan["missed"]), "overdue": fmt_money(plan["overdue_cents"], sym),
+                 "missed_dates": [fmt_date(_iso_date(d)) for d in plan["missed_dates"]]},
     }

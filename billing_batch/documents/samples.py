@@ -17,7 +17,7 @@ from billing_batch.billing.aging import AgedItem
 from billing_batch.billing.records import OpenItem
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import (
-    credit_note_context, invoice_context, letter_context, statement_context,
+    credit_note_context, invoice_context, letter_context, plan_letter_context, statement_context,
 )
 from billing_batch.documents.render import render_docx, write_atomic
 from billing_batch.resources import data_path
@@ -32,6 +32,13 @@ BILL_TO = json.dumps({"client_id": "C0042", "name": CLIENT["name"], "type": "Bus
 INVOICE = {"id": 1, "number": "INV-2026-00042", "invoice_date": DAY, "due_date": DAY + timedelta(days=30),
            "terms_days": 30, "subtotal_cents": 12345, "tax_cents": 100, "tax_rate": "8.25", "total_cents": 12445,
            "bill_to": BILL_TO}
+# A plan the sample client is on, so previews show the plan block.
+# A plan the sample client is on (six monthly installments from December 1; two paid, the February
+# and March ones missed), so previews show the plan block and the plan letters read true.
+PLAN = {"id": "PLN-2026-00001", "installment_cents": 5000, "frequency": "Monthly", "next_due_date": "2026-04-01",
+        "paid_cents": 10000, "remaining_cents": 20000, "plan_amount_cents": 30000}
+PLAN_LETTER = {**PLAN, "start_date": "2025-12-01", "missed": 2, "overdue_cents": 10000,
+               "missed_dates": ["2026-02-01", "2026-03-01"]}
 LINES = [{"service_date": DAY, "service_code": "OV", "description": "Office visit", "quantity": "1",
           "unit_price_cents": 12345, "amount_cents": 12345}]
 
@@ -51,10 +58,11 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
               "pay_by": DAY + timedelta(days=14), "oldest_days": 45, "total_cents": 12445,
               "items": [{"number": "INV-2026-00042", "date": DAY, "due_date": DAY, "days_past_due": 45,
                          "balance_cents": 12445}],
-              "plan": {"show": True, "eligible_cents": 12445, "installment_cents": 2500, "months": 5}}
+              "plan": {"show": True, "eligible_cents": 12445, "installment_cents": 2500, "months": 5},
+              "on_plan": PLAN}
     contexts = {
-        "invoice_individual.docx": invoice_context(settings, INVOICE, LINES, 500),
-        "invoice_business.docx": invoice_context(settings, INVOICE, LINES, 0),
+        "invoice_individual.docx": invoice_context(settings, INVOICE, LINES, 500, plan=PLAN),
+        "invoice_business.docx": invoice_context(settings, INVOICE, LINES, 0, plan=PLAN),
         "credit_note.docx": credit_note_context(
             settings, {"number": "CN-2026-00007", "issue_date": DAY, "reason": "Sample", "amount_cents": 2000,
                        "kind": "credit"}, INVOICE, 10445),
@@ -66,6 +74,11 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
     for level in settings.collections.levels:
         for kind in ("individual", "business"):
             contexts[f"{level.template}_{kind}.docx"] = letter_context(settings, {**letter, "level": level.name})
+    for which in ("plan_missed", "plan_ended"):
+        content = {"template": which, "bill_to": json.loads(BILL_TO), "date": str(DAY),
+                   "pay_by": str(DAY + timedelta(days=14)), "plan": PLAN_LETTER}
+        for kind in ("individual", "business"):
+            contexts[f"{which}_{kind}.docx"] = plan_letter_context(settings, content)
     return contexts
 
 

@@ -53,6 +53,8 @@ import datetime as dt
 import io
 import pathlib
 import zipfile
+from collections.abc import Callable
+from functools import partial
 
 from docx import Document
 from docx.enum.section import WD_ORIENT
@@ -827,6 +829,15 @@ PLAN_OFFER = (
 )
 
 
+# A plan with nothing left to fall due has no next due date.
+PLAN_STATUS = (
+    "Your payment plan {{ plan.id }}: {{ plan.installment }} every {{ plan.frequency }}"
+    "{% if plan.next_due_date %}; next installment due {{ plan.next_due_date }}{% endif %}; "
+    "paid to date {{ plan.paid_to_date }}; remaining {{ plan.remaining }}."
+)
+PLAN_NOT_OVERDUE = "The balance on this plan is not included in the overdue items above."
+
+
 class _Letter:
     """What differs between the levels: title, subject, whether there is a pay-by date, and the
     body paragraphs per client type. Everything else is the shared letter layout."""
@@ -918,19 +929,27 @@ COLLECTION_LETTERS = {
 }
 
 
+def _left_bar(style, color: str = NAVY) -> None:
+    """Indent a paragraph style a little and draw a bar on its left."""
+    style.paragraph_format.left_indent = Cm(0.3)
+    borders = OxmlElement("w:pBdr")
+    bar = _border_element("left", (18, color))
+    bar.set(qn("w:space"), "6")
+    borders.append(bar)
+    style.element.get_or_add_pPr().find(qn("w:spacing")).addprevious(borders)
+
+
 def _define_letter_styles(doc) -> None:
     """Styles only the collection letters use (added after the account styles)."""
     _paragraph_style(doc, "Letter Subject", size=10.5, bold=True, color=NAVY, space_before=14,
                      space_after=8, keep_with_next=True)
     # The offer stands out with a navy bar on its left.
-    offer = _paragraph_style(doc, "Plan Offer", size=10.5, space_before=10, space_after=4,
-                             base="Letter Text")
-    offer.paragraph_format.left_indent = Cm(0.3)
-    borders = OxmlElement("w:pBdr")
-    bar = _border_element("left", (18, NAVY))
-    bar.set(qn("w:space"), "6")
-    borders.append(bar)
-    offer.element.get_or_add_pPr().find(qn("w:spacing")).addprevious(borders)
+    _left_bar(_paragraph_style(doc, "Plan Offer", size=10.5, space_before=10, space_after=4,
+                               base="Letter Text"))
+    # A plan the client is already on: like the offer, with a grey bar so that the two, one
+    # after the other, read as two things (paragraphs with the same border share one bar).
+    _left_bar(_paragraph_style(doc, "Plan Status", size=10.5, space_before=10, space_after=4,
+                               base="Letter Text"), GREY)
     # "Questions?" and "Sincerely," stay on the page of the signature.
     _paragraph_style(doc, "Letter Closing", size=10.5, space_before=4, space_after=8,
                      keep_with_next=True, base="Letter Text")
@@ -965,6 +984,13 @@ def _build_plan_offer(doc) -> None:
     _para(doc, "{%p endif %}", "Plan Offer")
 
 
+def _build_plan_status(doc, text: str) -> None:
+    """The plan the client is on, only when ``plan.show``."""
+    _para(doc, "{%p if plan.show %}", "Plan Status")
+    _para(doc, text, "Plan Status")
+    _para(doc, "{%p endif %}", "Plan Status")
+
+
 def _build_sign_off(doc) -> None:
     _para(doc, "Questions? Call {{ office.phone }} or email {{ office.email }}.",
           "Letter Closing")
@@ -993,6 +1019,7 @@ def _build_collection_letter(doc, letter: _Letter, kind: str) -> None:
     for text in letter.body[kind]:
         _para(doc, text, "Letter Text")
     _build_overdue_items(doc)
+    _build_plan_status(doc, PLAN_STATUS + " " + PLAN_NOT_OVERDUE)
     _build_plan_offer(doc)
     amount = "Account {{ client.id }} · Total due {{ letter.total_due }}"
     if letter.pay_by:
@@ -1000,6 +1027,155 @@ def _build_collection_letter(doc, letter: _Letter, kind: str) -> None:
     _build_how_to_pay(doc, [
         ("Please include your account number {{ client.id }} with your payment.", "Box Text"),
         (amount, "Box Strong"),
+    ])
+    _build_sign_off(doc)
+
+
+# --------------------------------------------------------------------------- payment-plan letters
+
+PLAN_LETTER_KINDS = ("plan_missed", "plan_ended")
+
+# "March 1, 2026", "March 1, 2026 and April 1, 2026", "…, April 1, 2026, and May 1, 2026".
+MISSED_DATES = (
+    "{% for d in plan.missed_dates %}{% if not loop.first %}{% if loop.last %}"
+    "{% if loop.length > 2 %},{% endif %} and {% else %}, {% endif %}{% endif %}{{ d }}{% endfor %}"
+)
+# Plural forms that follow the number of installments missed.
+MANY_DATES = "plan.missed_dates|length > 1"
+MANY_MISSED = "plan.missed|string != '1'"
+
+
+def _plural(test: str, one: str, many: str) -> str:
+    return "{%% if %s %%}%s{%% else %%}%s{%% endif %%}" % (test, many, one)
+
+
+INSTALLMENTS_DATES = _plural(MANY_DATES, "installment", "installments")
+INSTALLMENTS_MISSED = _plural(MANY_MISSED, "installment", "installments")
+
+PLAN_LETTERS = {
+    "plan_missed": _Letter(
+        "Missed installment", "MISSED INSTALLMENT", "Missed payment plan installment", pay_by=True,
+        individual=(
+            "We have not received the %s of your payment plan that %s due on %s. The amount now "
+            "due on your plan is {{ plan.overdue }}." % (INSTALLMENTS_DATES,
+                                                         _plural(MANY_DATES, "was", "were"),
+                                                         MISSED_DATES),
+            "To keep your payment plan, please pay {{ plan.overdue }} by {{ letter.pay_by }}. "
+            "Your other installments stay as agreed. If you have already sent this payment, thank "
+            "you, and please disregard this letter.",
+            "If your circumstances have changed and the installments no longer work for you, "
+            "please call us at {{ office.phone }}. We are glad to help.",
+        ),
+        business=(
+            "Our records show that the %s due on %s under payment plan {{ plan.id }} %s not been "
+            "received. The amount now due under the plan is {{ plan.overdue }}."
+            % (INSTALLMENTS_DATES, MISSED_DATES, _plural(MANY_DATES, "has", "have")),
+            "To keep the plan in good standing, please arrange payment of {{ plan.overdue }} by "
+            "{{ letter.pay_by }}. The remaining installments stay as agreed. If payment has "
+            "already been sent, thank you, and please disregard this letter.",
+            "If your circumstances have changed, please call us at {{ office.phone }} to discuss "
+            "the plan.",
+        ),
+    ),
+    "plan_ended": _Letter(
+        "Payment plan ended", "PAYMENT PLAN ENDED", "Your payment plan has ended", pay_by=True,
+        individual=(
+            "We are sorry to tell you that your payment plan {{ plan.id }}, which started on "
+            "{{ plan.start_date }}, has ended because {{ plan.missed }} %s %s missed."
+            % (INSTALLMENTS_MISSED, _plural(MANY_MISSED, "was", "were")),
+            "The remaining balance of {{ plan.remaining }} is now due in full, and your account "
+            "returns to our usual collection process. Please pay {{ plan.remaining }} by "
+            "{{ letter.pay_by }}.",
+            "If you cannot pay the full amount, or your circumstances have changed, please call "
+            "us at {{ office.phone }}. We would much rather work this out with you directly.",
+        ),
+        business=(
+            "Payment plan {{ plan.id }} on your account with us, which started on "
+            "{{ plan.start_date }}, has ended because {{ plan.missed }} %s %s missed."
+            % (INSTALLMENTS_MISSED, _plural(MANY_MISSED, "was", "were")),
+            "The remaining balance of {{ plan.remaining }} is now due in full, and the account "
+            "returns to our usual collection process. Please arrange payment of "
+            "{{ plan.remaining }} by {{ letter.pay_by }}.",
+            "To discuss the account, please call us at {{ office.phone }}.",
+        ),
+    ),
+}
+
+# (label, value, kind): kind "plain", "tag" (a {%tr %} row) or "strong" (bold, shaded, last).
+PLAN_FACTS = {
+    "plan_missed": [
+        ("Plan number", "{{ plan.id }}", "plain"),
+        ("Installment", "{{ plan.installment }} every {{ plan.frequency }}", "plain"),
+        ("Paid to date", "{{ plan.paid_to_date }}", "plain"),
+        ("Remaining on the plan", "{{ plan.remaining }}", "plain"),
+        ("{%tr if plan.next_due_date %}", "", "tag"),
+        ("Next installment due", "{{ plan.next_due_date }}", "plain"),
+        ("{%tr endif %}", "", "tag"),
+        ("Now due by {{ letter.pay_by }}", "{{ plan.overdue }}", "strong"),
+    ],
+    "plan_ended": [
+        ("Plan number", "{{ plan.id }}", "plain"),
+        ("Started", "{{ plan.start_date }}", "plain"),
+        ("Plan amount", "{{ plan.plan_amount }}", "plain"),
+        ("Paid to date", "{{ plan.paid_to_date }}", "plain"),
+        ("Installments missed", "{{ plan.missed }}", "plain"),
+        ("Now due by {{ letter.pay_by }}", "{{ plan.remaining }}", "strong"),
+    ],
+}
+PLAN_FACT_WIDTHS = (5.0, 5.0)
+
+
+def _build_plan_facts(doc, rows: list[tuple[str, str, str]]) -> None:
+    """The plan's numbers: shaded labels on the left, amounts on the right, the amount due last
+    in bold; kept together on one page."""
+    _para(doc, "Your payment plan", "Section Heading")
+    table = _add_table(doc, list(PLAN_FACT_WIDTHS), len(rows))
+    _set_table_borders(table, top=(4, RULE_GREY), bottom=(4, RULE_GREY), insideH=(4, RULE_GREY))
+    _set_cell_margins(table, left=0.15, right=0.15)
+    for row, (label, value, row_kind) in zip(table.rows, rows):
+        _set_row(row)
+        if row_kind == "tag":
+            _para(row.cells[0], label, "Table Label", first=True)
+            continue
+        strong = row_kind == "strong"
+        _para(row.cells[0], label, "Table Label", first=True)
+        _para(row.cells[1], value, "Balance Amount" if strong else "Table Number", first=True)
+        _set_cell_shading(row.cells[0], HEADER_FILL)
+        if strong:
+            _set_cell_shading(row.cells[1], HEADER_FILL)
+            for cell in row.cells:
+                _set_cell_borders(cell, top=(8, NAVY))
+        else:  # the rows stay together, down to the amount due
+            for cell in row.cells:
+                cell.paragraphs[0].paragraph_format.keep_with_next = True
+
+
+def _build_plan_letter(doc, which: str, kind: str) -> None:
+    """Letterhead and address, subject, salutation, body, the plan's numbers, how to pay and the
+    sign-off: the collection letters' layout."""
+    letter = PLAN_LETTERS[which]
+    due = "{{ plan.overdue }}" if which == "plan_missed" else "{{ plan.remaining }}"
+    _build_letterhead_and_address(doc, title=letter.title, title_style="Document Title Long",
+                                  attention=(kind == "business"), facts=[
+                                      ("Date", "{{ letter.date }}"),
+                                      ("Account", "{{ client.id }}"),
+                                      ("Payment Plan", "{{ plan.id }}"),
+                                      ("Amount Due", due),
+                                      ("Please Pay By", "{{ letter.pay_by }}"),
+                                  ])
+    if kind == "business":
+        _build_notice(doc, kind)
+    _para(doc, "%s: plan {{ plan.id }}, account {{ client.id }}" % letter.subject,
+          "Letter Subject")
+    _para(doc, SALUTATIONS[kind], "Letter Text")
+    for text in letter.body[kind]:
+        _para(doc, text, "Letter Text")
+    _build_plan_facts(doc, PLAN_FACTS[which])
+    reference = ("your account number {{ client.id }} and plan number {{ plan.id }}"
+                 if which == "plan_missed" else "your account number {{ client.id }}")
+    _build_how_to_pay(doc, [
+        ("Please include %s with your payment." % reference, "Box Text"),
+        ("Account {{ client.id }} · Amount due %s by {{ letter.pay_by }}" % due, "Box Strong"),
     ])
     _build_sign_off(doc)
 
@@ -1074,6 +1250,8 @@ def build_template_bytes(kind: str) -> bytes:
     if kind not in TEMPLATE_KINDS:
         raise ValueError(f"unknown template kind {kind!r}")
     doc = _new_document("Invoice {{ invoice.number }}")
+    # Only the plan block's style: the invoices take no other letter or account style.
+    _left_bar(_paragraph_style(doc, "Plan Status", size=10, space_before=10, space_after=4), GREY)
     _build_letterhead_and_address(doc, title="INVOICE", attention=(kind == "business"), facts=[
         ("Invoice Number", "{{ invoice.number }}"),
         ("Invoice Date", "{{ invoice.date }}"),
@@ -1084,6 +1262,7 @@ def build_template_bytes(kind: str) -> bytes:
     _build_notice(doc, kind)
     _build_line_table(doc)
     _build_totals(doc)
+    _build_plan_status(doc, PLAN_STATUS)
     _build_how_to_pay(doc)
     return _package(doc, f"Invoice template ({kind} client)", "billing-batch invoice")
 
@@ -1141,15 +1320,30 @@ def build_collection_letter_bytes(level: str, kind: str) -> bytes:
                     "billing-batch collection letter")
 
 
+def build_plan_letter_bytes(which: str, kind: str) -> bytes:
+    """The bytes of ``<which>_<kind>.docx``: ``which`` in ``PLAN_LETTER_KINDS``, ``kind``
+    "individual" or "business"."""
+    if which not in PLAN_LETTERS:
+        raise ValueError(f"unknown payment-plan letter {which!r}")
+    if kind not in TEMPLATE_KINDS:
+        raise ValueError(f"unknown template kind {kind!r}")
+    letter = PLAN_LETTERS[which]
+    doc = _new_document("%s, plan {{ plan.id }}, account {{ client.id }}" % letter.name,
+                        account_styles=True, letter_styles=True)
+    _build_plan_letter(doc, which, kind)
+    return _package(doc, f"{letter.name} letter template ({kind} client)",
+                    "billing-batch payment-plan letter")
+
+
 # File name -> builder, in the order they are written.
-TEMPLATE_BUILDERS = {
-    **{f"invoice_{kind}.docx": (lambda kind=kind: build_template_bytes(kind))
-       for kind in TEMPLATE_KINDS},
+TEMPLATE_BUILDERS: dict[str, Callable[[], bytes]] = {
+    **{f"invoice_{kind}.docx": partial(build_template_bytes, kind) for kind in TEMPLATE_KINDS},
     "credit_note.docx": build_credit_note_bytes,
     "statement.docx": build_statement_bytes,
-    **{f"{level}_{kind}.docx": (lambda level=level, kind=kind:
-                                build_collection_letter_bytes(level, kind))
+    **{f"{level}_{kind}.docx": partial(build_collection_letter_bytes, level, kind)
        for level in COLLECTION_LEVELS for kind in TEMPLATE_KINDS},
+    **{f"{which}_{kind}.docx": partial(build_plan_letter_bytes, which, kind)
+       for which in PLAN_LETTER_KINDS for kind in TEMPLATE_KINDS},
 }
 
 
