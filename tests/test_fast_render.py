@@ -30,6 +30,8 @@ from billing_batch.documents.render import render_docx, render_many  # noqa: E40
 from tests.test_letter_templates import (  # noqa: E402
     make_context,
     make_credit_note_context,
+    make_plan,
+    make_plan_letter_context,
     make_statement_context,
 )
 
@@ -70,6 +72,7 @@ def invoice_contexts() -> dict[str, dict]:
         "hostile text": hostile(make_context(n_lines=12)),
         "no attention": make_context(attention="", n_lines=5),
         "no lines": make_context(n_lines=0),
+        "on a plan": make_context(n_lines=2, on_plan=True),
         "newline and tab": newline,
     }
 
@@ -91,8 +94,9 @@ def statement_contexts() -> dict[str, dict]:
     }
 
 
-def make_letter_context(*, level: str, n_items: int, show_plan: bool, attention: str = "") -> dict:
-    """The collection letters' contract (documents/template_build.py): letter, items, plan_offer."""
+def make_letter_context(*, level: str, n_items: int, show_plan: bool, attention: str = "",
+                        on_plan: bool = False) -> dict:
+    """The collection letters' contract (documents/template_build.py): letter, items, plan_offer, plan."""
     base = make_credit_note_context(attention=attention)
     return {
         "office": base["office"],
@@ -104,6 +108,7 @@ def make_letter_context(*, level: str, n_items: int, show_plan: bool, attention:
                    "balance": f"${i * 12.5:,.2f}"} for i in range(1, n_items + 1)],
         "plan_offer": {"show": show_plan, "eligible_balance": "$1,000.00", "installment": "$84.00",
                        "months": "12"},
+        "plan": make_plan(on_plan),
     }
 
 
@@ -116,8 +121,18 @@ def letter_contexts(level: str):
             "no items": make_letter_context(level=level, n_items=0, show_plan=False),
             "hostile text": hostile(make_letter_context(level=level, n_items=3, show_plan=True,
                                                         attention="Jane & <Roe>")),
+            "on a plan": make_letter_context(level=level, n_items=2, show_plan=False, on_plan=True),
         }
     return make
+
+
+def plan_letter_contexts() -> dict[str, dict]:
+    return {
+        "two missed": make_plan_letter_context(),
+        "one missed, nothing more due": make_plan_letter_context(missed_dates=("May 1, 2026",), next_due_date=""),
+        "three missed": make_plan_letter_context(missed_dates=("May 1, 2026", "May 15, 2026", "May 29, 2026")),
+        "hostile text": hostile(make_plan_letter_context(attention="Jane & <Roe>")),
+    }
 
 
 LEVELS = ("reminder", "second_notice", "final_notice", "referral")
@@ -127,6 +142,8 @@ CONTEXTS = {
     "credit_note.docx": credit_note_contexts,
     "statement.docx": statement_contexts,
     **{f"{level}_{kind}.docx": letter_contexts(level) for level in LEVELS for kind in ("individual", "business")},
+    **{f"{which}_{kind}.docx": plan_letter_contexts for which in ("plan_missed", "plan_ended")
+       for kind in ("individual", "business")},
 }
 CASES = [(t, c) for t, make in CONTEXTS.items() for c in make()]
 

@@ -34,8 +34,10 @@ from billing_batch.documents.template_build import (  # noqa: E402
 KINDS = ("individual", "business")
 LEVELS = ("reminder", "second_notice", "final_notice", "referral")
 LETTER_FILES = [f"{level}_{kind}.docx" for level in LEVELS for kind in KINDS]
+PLAN_LETTERS = ("plan_missed", "plan_ended")
+PLAN_LETTER_FILES = [f"{which}_{kind}.docx" for which in PLAN_LETTERS for kind in KINDS]
 TEMPLATE_FILES = ["invoice_individual.docx", "invoice_business.docx", "credit_note.docx",
-                  "statement.docx", *LETTER_FILES]
+                  "statement.docx", *LETTER_FILES, *PLAN_LETTER_FILES]
 HOSTILE_NAME = 'Smith & Sons <Ltd> "Ünïcode" O\'Brien'
 REBUILD_HINT = "run: python -m billing_batch.documents.template_build"
 
@@ -60,6 +62,22 @@ def make_client(attention: str = "Accounts Payable") -> dict:
         "attention": attention,
         "address_lines": ["77 Elm Street", "Apt <3B> & Annex", "Springfield, IL 62701"],
     }
+
+
+def make_plan(show: bool = True) -> dict:
+    """`plan_context`'s output: a plan the client is on, or (show False) none."""
+    if not show:
+        return {"show": False, "id": "", "installment": "", "frequency": "", "next_due_date": "",
+                "paid_to_date": "", "remaining": "", "plan_amount": ""}
+    return {"show": True, "id": "PLN-2025-00031", "installment": "$137.50", "frequency": "two weeks",
+            "next_due_date": "October 3, 2025", "paid_to_date": "$412.50", "remaining": "$962.50",
+            "plan_amount": "$1,375.00"}
+
+
+def plan_status_text(plan: dict) -> str:
+    return (f"Your payment plan {plan['id']}: {plan['installment']} every {plan['frequency']}; "
+            f"next installment due {plan['next_due_date']}; paid to date {plan['paid_to_date']}; "
+            f"remaining {plan['remaining']}.")
 
 
 def make_credit_note_context(*, is_void: bool = False, attention: str = "") -> dict:
@@ -125,7 +143,7 @@ def make_statement_context(*, n_open: int = 45, n_activity: int = 12, attention:
 
 
 def make_context(*, attention: str = "Accounts Payable", n_lines: int = 60,
-                 has_credit: bool = True) -> dict:
+                 has_credit: bool = True, on_plan: bool = False) -> dict:
     lines = [
         {
             "date": f"2025-03-{(i % 28) + 1:02d}",
@@ -154,6 +172,7 @@ def make_context(*, attention: str = "Accounts Payable", n_lines: int = 60,
             "balance_due": "$10,841.50",
         },
         "lines": lines,
+        "plan": make_plan(on_plan),
     }
 
 
@@ -227,12 +246,13 @@ def test_committed_folder_has_no_unknown_templates():
 
 
 @pytest.mark.parametrize("key,expected", [
-    ("individual", {"office", "client", "invoice", "lines"}),
-    ("business", {"office", "client", "invoice", "lines"}),
+    ("individual", {"office", "client", "invoice", "lines", "plan"}),
+    ("business", {"office", "client", "invoice", "lines", "plan"}),
     ("credit_note", {"office", "client", "credit_note"}),
     ("statement", {"office", "client", "statement", "open_items", "activity", "aging"}),
-    *[(pathlib.Path(name).stem, {"office", "client", "letter", "items", "plan_offer"})
+    *[(pathlib.Path(name).stem, {"office", "client", "letter", "items", "plan_offer", "plan"})
       for name in LETTER_FILES],
+    *[(pathlib.Path(name).stem, {"office", "client", "letter", "plan"}) for name in PLAN_LETTER_FILES],
 ])
 def test_template_uses_only_the_contract_variables(key, expected, built):
     variables = DocxTemplate(str(built[key])).get_undeclared_template_variables(
@@ -275,6 +295,24 @@ def test_render_hostile_text_and_many_lines(kind, built, tmp_path):
     assert "Riverside Family Clinic & Therapy" in footer_text and "Page" in footer_text
     header_text = "\n".join(p.text for p in document.sections[0].header.paragraphs)
     assert HOSTILE_NAME in header_text
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_invoice_plan_block_only_when_on_a_plan(kind, built, tmp_path):
+    context = make_context(n_lines=3, on_plan=True)
+    texts = paragraph_texts(render(built[kind], context, tmp_path / "plan.docx"))
+    assert plan_status_text(context["plan"]) in texts
+    assert texts.index(plan_status_text(context["plan"])) < texts.index("How to pay")
+
+    context["plan"]["next_due_date"] = ""  # nothing left to fall due
+    texts = paragraph_texts(render(built[kind], context, tmp_path / "plan-done.docx"))
+    assert ("Your payment plan PLN-2025-00031: $137.50 every two weeks; paid to date $412.50; "
+            "remaining $962.50.") in texts
+
+    joined = "\n".join(paragraph_texts(render(built[kind], make_context(n_lines=3),
+                                              tmp_path / "noplan.docx")))
+    assert "payment plan" not in joined.lower() and "PLN-" not in joined
+    assert "{{" not in joined and "{%" not in joined
 
 
 def test_credit_row_only_when_credit_applied(built, tmp_path):
@@ -548,7 +586,7 @@ LEVEL_SUBJECTS = {
 
 
 def make_letter_context(*, level: str = "second_notice", n_items: int = 3,
-                        attention: str = "", show_plan: bool = True) -> dict:
+                        attention: str = "", show_plan: bool = True, on_plan: bool = False) -> dict:
     items = [
         {
             "number": f"INV-2025-{i:05d}",
@@ -577,6 +615,7 @@ def make_letter_context(*, level: str = "second_notice", n_items: int = 3,
         "items": items,
         "plan_offer": {"show": show_plan, "eligible_balance": "$2,400.00",
                        "installment": "$200.00", "months": "12"},
+        "plan": make_plan(on_plan),
     }
 
 
@@ -670,8 +709,9 @@ def test_collection_letter_renders(level, kind, n_items, show_plan, attention, b
     if show_plan:
         assert plan_offer_text(context) in texts
     else:
-        assert "payment plan" not in joined
+        assert "payment plan" not in joined.lower()
         assert context["plan_offer"]["installment"] not in joined
+    assert "PLN-" not in joined  # not on a plan: no plan block
 
     # How to pay, who to call, sign-off.
     assert context["office"]["payment_instructions"] in texts
@@ -708,6 +748,172 @@ def test_plan_offer_for_one_month_is_singular(built, tmp_path):
 @pytest.mark.parametrize("letter_name", ["second_notice_business", "referral_business"])
 def test_letter_missing_key_raises(letter_name, path, built, tmp_path):
     context = make_letter_context(attention="Jane Roe")
+    owner = context
+    for step in path[:-1]:
+        owner = owner[step]
+    del owner[path[-1]]
+    with pytest.raises(jinja2.UndefinedError):
+        render(built[letter_name], context, tmp_path / "broken.docx")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("level", LEVELS)
+def test_collection_letter_shows_the_plan_the_client_is_on(level, kind, built, tmp_path):
+    context = make_letter_context(level=level, show_plan=False, on_plan=True)
+    texts = paragraph_texts(render(built[f"{level}_{kind}"], context, tmp_path / "on-plan.docx"))
+    block = (plan_status_text(context["plan"])
+             + " The balance on this plan is not included in the overdue items above.")
+    assert block in texts
+    assert texts.index("Total due") < texts.index(block) < texts.index("How to pay")
+
+
+# --------------------------------------------------------------------------- payment-plan letters
+
+PLAN_LETTER_NAME = "Sam & <Co>"
+
+
+def make_plan_letter_context(*, missed_dates: tuple[str, ...] = ("August 29, 2025", "September 12, 2025"),
+                             next_due_date: str = "October 3, 2025", attention: str = "") -> dict:
+    client = make_client(attention)
+    client["name"] = PLAN_LETTER_NAME
+    client["id"] = "C1004"
+    return {
+        "office": make_office(),
+        "client": client,
+        "letter": {"date": "September 30, 2025", "pay_by": "October 14, 2025"},
+        "plan": {**make_plan(), "next_due_date": next_due_date, "start_date": "July 18, 2025",
+                 "missed": str(len(missed_dates)), "overdue": "$275.00", "missed_dates": list(missed_dates)},
+    }
+
+
+def all_rows(document) -> list[list[str]]:
+    return [row for t in all_tables(document) for row in row_texts(t)]
+
+
+def assert_plan_letter_frame(document, kind: str, attention: str, title: str, subject: str) -> list[str]:
+    """What every payment-plan letter has: the hostile name as written, title, subject, greeting,
+    facts, how to pay, sign-off, continuation header and footer. Returns the body's texts."""
+    texts = paragraph_texts(document)
+    joined = "\n".join(texts)
+    assert "{{" not in joined and "{%" not in joined
+    assert PLAN_LETTER_NAME in texts and "Apt <3B> & Annex" in texts
+    assert title in texts
+    assert f"{subject}: plan PLN-2025-00031, account C1004" in texts
+    if kind == "individual":
+        assert f"Dear {PLAN_LETTER_NAME}," in texts
+        assert not any(t.startswith("Attn:") for t in texts)
+        assert "accounts payable" not in joined.lower()
+    else:
+        assert (f"Dear {attention}," if attention else "Dear Accounts Payable,") in texts
+        assert ("Attn: " + attention in texts) == bool(attention)
+        assert "Please forward to your accounts payable department." in texts
+    rows = all_rows(document)
+    for fact in (["Date", "September 30, 2025"], ["Account", "C1004"], ["Payment Plan", "PLN-2025-00031"],
+                 ["Please Pay By", "October 14, 2025"]):
+        assert fact in rows, fact
+    office = make_office()
+    assert office["payment_instructions"] in texts
+    for line in office["remit_to_lines"]:
+        assert line in texts
+    assert "Questions? Call (217) 555-0142 or email billing@riverside.example." in texts
+    assert texts[-3:] == ["Sincerely,", "Billing Office", "Riverside Family Clinic & Therapy"]
+    header_text = "\n".join(p.text for p in document.sections[0].header.paragraphs)
+    assert f"plan PLN-2025-00031, account C1004 · {PLAN_LETTER_NAME} (continued)" in header_text
+    footer_text = "\n".join(p.text for p in document.sections[0].footer.paragraphs)
+    assert "Riverside Family Clinic & Therapy · (217) 555-0142" in footer_text and "Page" in footer_text
+    return texts
+
+
+@pytest.mark.parametrize("attention", ["", "Jane O'Hara & <AP>"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_plan_missed_letter_renders(kind, attention, built, tmp_path):
+    context = make_plan_letter_context(attention=attention)
+    document = render(built[f"plan_missed_{kind}"], context, tmp_path / "missed.docx")
+    texts = assert_plan_letter_frame(document, kind, attention, "MISSED INSTALLMENT",
+                                     "Missed payment plan installment")
+    joined = "\n".join(texts)
+    if kind == "individual":
+        assert ("We have not received the installments of your payment plan that were due on "
+                "August 29, 2025 and September 12, 2025. The amount now due on your plan is $275.00.") in texts
+        assert "To keep your payment plan, please pay $275.00 by October 14, 2025." in joined
+    else:
+        assert ("Our records show that the installments due on August 29, 2025 and September 12, 2025 "
+                "under payment plan PLN-2025-00031 have not been received. The amount now due under the "
+                "plan is $275.00.") in texts
+        assert "please arrange payment of $275.00 by October 14, 2025." in joined
+    assert "If your circumstances have changed" in joined and "call us at (217) 555-0142" in joined
+    rows = all_rows(document)
+    for fact in (["Amount Due", "$275.00"], ["Plan number", "PLN-2025-00031"],
+                 ["Installment", "$137.50 every two weeks"], ["Paid to date", "$412.50"],
+                 ["Remaining on the plan", "$962.50"], ["Next installment due", "October 3, 2025"],
+                 ["Now due by October 14, 2025", "$275.00"]):
+        assert fact in rows, fact
+    assert "Please include your account number C1004 and plan number PLN-2025-00031 with your payment." in texts
+    assert "Account C1004 · Amount due $275.00 by October 14, 2025" in texts
+    assert "ended" not in joined.lower()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_plan_missed_letter_one_or_three_installments(kind, built, tmp_path):
+    one = paragraph_texts(render(built[f"plan_missed_{kind}"],
+                                 make_plan_letter_context(missed_dates=("August 29, 2025",), next_due_date=""),
+                                 tmp_path / "one.docx"))
+    joined = "\n".join(one)
+    if kind == "individual":
+        assert "We have not received the installment of your payment plan that was due on August 29, 2025." in joined
+    else:
+        assert ("the installment due on August 29, 2025 under payment plan PLN-2025-00031 has not been "
+                "received.") in joined
+    assert "Next installment due" not in one  # nothing left to fall due: no row
+
+    three = "\n".join(paragraph_texts(render(
+        built[f"plan_missed_{kind}"],
+        make_plan_letter_context(missed_dates=("August 1, 2025", "August 15, 2025", "August 29, 2025")),
+        tmp_path / "three.docx")))
+    assert "due on August 1, 2025, August 15, 2025, and August 29, 2025" in three
+
+
+@pytest.mark.parametrize("missed", [2, 1])
+@pytest.mark.parametrize("kind", KINDS)
+def test_plan_ended_letter_renders(kind, missed, built, tmp_path):
+    context = make_plan_letter_context(missed_dates=("August 29, 2025", "September 12, 2025")[:missed],
+                                       attention="Jane Roe")
+    document = render(built[f"plan_ended_{kind}"], context, tmp_path / "ended.docx")
+    texts = assert_plan_letter_frame(document, kind, "Jane Roe", "PAYMENT PLAN ENDED", "Your payment plan has ended")
+    joined = "\n".join(texts)
+    because = ("has ended because 2 installments were missed." if missed == 2 else
+               "has ended because 1 installment was missed.")
+    if kind == "individual":
+        assert ("We are sorry to tell you that your payment plan PLN-2025-00031, which started on July 18, 2025, "
+                + because) in texts
+        assert ("The remaining balance of $962.50 is now due in full, and your account returns to our usual "
+                "collection process. Please pay $962.50 by October 14, 2025.") in texts
+    else:
+        assert ("Payment plan PLN-2025-00031 on your account with us, which started on July 18, 2025, "
+                + because) in texts
+        assert ("The remaining balance of $962.50 is now due in full, and the account returns to our usual "
+                "collection process. Please arrange payment of $962.50 by October 14, 2025.") in texts
+    assert "call us at (217) 555-0142" in joined
+    rows = all_rows(document)
+    for fact in (["Amount Due", "$962.50"], ["Plan number", "PLN-2025-00031"], ["Started", "July 18, 2025"],
+                 ["Plan amount", "$1,375.00"], ["Paid to date", "$412.50"], ["Installments missed", str(missed)],
+                 ["Now due by October 14, 2025", "$962.50"]):
+        assert fact in rows, fact
+    assert "Account C1004 · Amount due $962.50 by October 14, 2025" in texts
+    assert "$275.00" not in joined  # the overdue installments are part of the remaining balance
+
+
+@pytest.mark.parametrize("letter_name,path", [
+    *[(f"plan_{which}_business", path) for which in ("missed", "ended")
+      for path in (("plan", "id"), ("plan", "remaining"), ("letter", "pay_by"), ("client", "attention"))],
+    ("plan_missed_individual", ("plan", "overdue")),
+    ("plan_missed_individual", ("plan", "missed_dates")),
+    ("plan_missed_individual", ("plan", "next_due_date")),
+    ("plan_ended_individual", ("plan", "start_date")),
+    ("plan_ended_individual", ("plan", "missed")),
+], ids=lambda v: v if isinstance(v, str) else ".".join(v))
+def test_plan_letter_missing_key_raises(letter_name, path, built, tmp_path):
+    context = make_plan_letter_context(attention="Jane Roe")
     owner = context
     for step in path[:-1]:
         owner = owner[step]

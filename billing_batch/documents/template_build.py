@@ -12,11 +12,22 @@ Every template takes::
     client:  {id, name, attention (may be ""), address_lines: [str]}
     draft:   true in a dry run's documents only (test it with ``draft is defined``)
 
+The invoices, the collection letters and the payment-plan letters also take the client's payment
+plan (``contexts.plan_context``)::
+
+    plan:    {show (bool: the client is on a plan), id, installment, frequency ("week",
+              "two weeks", "month": read as "every month"), next_due_date ("" when nothing is
+              left to fall due), paid_to_date, remaining, plan_amount}
+
+When ``show`` is false every other value is "" and the invoices and collection letters print no
+plan block.
+
 ``invoice_individual.docx`` / ``invoice_business.docx`` also take::
 
     invoice: {number, date, due_date, terms, subtotal, tax, tax_label, has_credit (bool),
               credit_applied, total, balance_due}
     lines:   [{date, code, description, quantity, unit_price, amount}]
+    plan:    (above) printed after the totals when ``plan.show``
 
 ``credit_note.docx`` (a Credit or a Void against an issued invoice; both client types) also takes::
 
@@ -37,9 +48,21 @@ The collection letters ``<level>_<kind>.docx`` (level ``reminder``, ``second_not
     letter:     {date, level, total_due, oldest_days, pay_by}
     items:      [{number, date, due_date, days_past_due, balance}]   (the overdue items)
     plan_offer: {show (bool), eligible_balance, installment, months}
+    plan:       (above) printed after the overdue items when ``plan.show``, saying that the
+                balance on the plan is not among them
 
 Each letter's wording is its level's, so ``letter.level`` is not printed; ``pay_by`` is not used
 by the referral letters (the referral has happened as of ``letter.date``).
+
+The payment-plan letters ``plan_missed_<kind>.docx`` (installments were missed: pay what is
+due to keep the plan) and ``plan_ended_<kind>.docx`` (the plan has ended after missed
+installments: the remaining balance is due in full) also take
+(``contexts.plan_letter_context``)::
+
+    letter: {date, pay_by}
+    plan:   {the plan fields above, start_date, missed (the number of installments missed, as a
+             string), overdue (installment money due and unpaid), missed_dates: [str] (the due
+             dates of the missed installments, at least one)}
 
 Render with ``jinja_env=SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)``:
 docxtpl does not escape by default, and a ``&`` or ``<`` in a client name breaks the XML.
