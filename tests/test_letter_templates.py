@@ -953,3 +953,62 @@ def test_second_notice_pdf_layout(built, tmp_path):
     assert "Total due" in second and "How to pay" in second
     assert second.index("Total due") < second.index("payment plan") < second.index(
         "How to pay") < second.index("Sincerely,") < second.index("Billing Office")
+
+
+def test_plan_letter_without_an_office_phone_says_call_us(built, tmp_path):
+    context = make_plan_letter_context()
+    context["office"]["phone"] = ""
+    joined = "\n".join(paragraph_texts(render(built["plan_ended_individual"], context, tmp_path / "nophone.docx")))
+    assert "please call us. We would much rather work this out with you directly." in joined
+    assert "call us at" not in joined
+
+
+# --------------------------------------------------------------------------- plan contexts
+
+def test_plan_context_formats_a_summary_and_is_empty_without_one():
+    from billing_batch.config import Settings
+    from billing_batch.documents.contexts import plan_context
+
+    settings = Settings()
+    summary = {"id": "PLN-2026-00001", "installment_cents": 123456, "frequency": "Biweekly",
+               "next_due_date": "2026-04-01", "paid_cents": 0, "remaining_cents": 370368,
+               "plan_amount_cents": 370368}
+    assert plan_context(settings, summary) == {
+        "show": True, "id": "PLN-2026-00001", "installment": "$1,234.56", "frequency": "two weeks",
+        "next_due_date": "April 1, 2026", "paid_to_date": "$0.00", "remaining": "$3,703.68",
+        "plan_amount": "$3,703.68"}
+    assert plan_context(settings, {**summary, "frequency": "Weekly"})["frequency"] == "week"
+    assert plan_context(settings, {**summary, "frequency": "Monthly"})["frequency"] == "month"
+    assert plan_context(settings, {**summary, "next_due_date": None})["next_due_date"] == ""
+    empty = plan_context(settings, None)
+    assert empty["show"] is False and set(empty) == set(plan_context(settings, summary))
+    assert all(v == "" for k, v in empty.items() if k != "show")
+
+
+def test_letter_and_invoice_contexts_carry_the_plan():
+    import json
+    from datetime import date
+
+    from billing_batch.config import Settings
+    from billing_batch.documents.contexts import invoice_context, letter_context, plan_letter_context
+    from billing_batch.documents.samples import BILL_TO, INVOICE, LINES, PLAN, PLAN_LETTER
+
+    settings = Settings()
+    assert invoice_context(settings, INVOICE, LINES, 0)["plan"]["show"] is False
+    assert invoice_context(settings, INVOICE, LINES, 0, plan=PLAN)["plan"]["id"] == "PLN-2026-00001"
+    old_letter = {"template": "reminder", "level": "Reminder", "bill_to": json.loads(BILL_TO), "date": "2026-03-14",
+                  "pay_by": "2026-03-28", "oldest_days": 45, "total_cents": 100, "items": [],
+                  "plan": {"show": False, "eligible_cents": 0, "installment_cents": 0, "months": 0}}
+    assert letter_context(settings, old_letter)["plan"]["show"] is False  # recorded before plans
+    on_plan = letter_context(settings, {**old_letter, "on_plan": PLAN})["plan"]
+    assert on_plan["show"] is True and on_plan["remaining"] == "$200.00"
+
+    content = {"template": "plan_missed", "bill_to": json.loads(BILL_TO), "date": date(2026, 3, 14),
+               "pay_by": "2026-03-28", "plan": PLAN_LETTER}
+    ctx = plan_letter_context(settings, content)
+    assert ctx["letter"] == {"date": "March 14, 2026", "pay_by": "March 28, 2026"}
+    assert ctx["client"]["name"] == json.loads(BILL_TO)["name"]
+    plan = ctx["plan"]
+    assert plan["show"] is True and plan["start_date"] == "December 1, 2025" and plan["missed"] == "2"
+    assert plan["overdue"] == "$100.00" and plan["missed_dates"] == ["February 1, 2026", "March 1, 2026"]
+    assert plan["installment"] == "$50.00" and plan["frequency"] == "month"

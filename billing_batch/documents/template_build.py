@@ -1075,6 +1075,9 @@ def _plural(test: str, one: str, many: str) -> str:
 INSTALLMENTS_DATES = _plural(MANY_DATES, "installment", "installments")
 INSTALLMENTS_MISSED = _plural(MANY_MISSED, "installment", "installments")
 
+# "call us at (217) 555-0142", or just "call us" when the office has no phone number set.
+CALL_US = "{% if office.phone %} at {{ office.phone }}{% endif %}"
+
 PLAN_LETTERS = {
     "plan_missed": _Letter(
         "Missed installment", "MISSED INSTALLMENT", "Missed payment plan installment", pay_by=True,
@@ -1087,7 +1090,7 @@ PLAN_LETTERS = {
             "Your other installments stay as agreed. If you have already sent this payment, thank "
             "you, and please disregard this letter.",
             "If your circumstances have changed and the installments no longer work for you, "
-            "please call us at {{ office.phone }}. We are glad to help.",
+            "please call us" + CALL_US + ". We are glad to help.",
         ),
         business=(
             "Our records show that the %s due on %s under payment plan {{ plan.id }} %s not been "
@@ -1096,7 +1099,7 @@ PLAN_LETTERS = {
             "To keep the plan in good standing, please arrange payment of {{ plan.overdue }} by "
             "{{ letter.pay_by }}. The remaining installments stay as agreed. If payment has "
             "already been sent, thank you, and please disregard this letter.",
-            "If your circumstances have changed, please call us at {{ office.phone }} to discuss "
+            "If your circumstances have changed, please call us" + CALL_US + " to discuss "
             "the plan.",
         ),
     ),
@@ -1110,7 +1113,7 @@ PLAN_LETTERS = {
             "returns to our usual collection process. Please pay {{ plan.remaining }} by "
             "{{ letter.pay_by }}.",
             "If you cannot pay the full amount, or your circumstances have changed, please call "
-            "us at {{ office.phone }}. We would much rather work this out with you directly.",
+            "us" + CALL_US + ". We would much rather work this out with you directly.",
         ),
         business=(
             "Payment plan {{ plan.id }} on your account with us, which started on "
@@ -1119,7 +1122,7 @@ PLAN_LETTERS = {
             "The remaining balance of {{ plan.remaining }} is now due in full, and the account "
             "returns to our usual collection process. Please arrange payment of "
             "{{ plan.remaining }} by {{ letter.pay_by }}.",
-            "To discuss the account, please call us at {{ office.phone }}.",
+            "To discuss the account, please call us" + CALL_US + ".",
         ),
     ),
 }
@@ -1145,7 +1148,8 @@ PLAN_FACTS = {
         ("Now due by {{ letter.pay_by }}", "{{ plan.remaining }}", "strong"),
     ],
 }
-PLAN_FACT_WIDTHS = (5.0, 5.0)
+# "Now due by September 30, 2026" and "$12,345.67 every two weeks" each on one line at 9 pt.
+PLAN_FACT_WIDTHS = (5.7, 4.9)
 
 
 def _build_plan_facts(doc, rows: list[tuple[str, str, str]]) -> None:
