@@ -27,7 +27,7 @@ from billing_batch.config import Settings
 from billing_batch.documents.contexts import bill_to_snapshot
 from billing_batch.files import remove_stale_temps
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
-from billing_batch.ledger import balances, inputs, issued, numbering, queue, runs
+from billing_batch.ledger import balances, inputs, issued, numbering, plans, queue, runs
 from billing_batch.ledger.apply import apply_credit_to_new_invoices, apply_money
 from billing_batch.ledger.db import ALREADY_RUNNING, AlreadyRunning, open_ledger, run_session
 from billing_batch.ledger.posting import Poster, SheetTally
@@ -35,6 +35,7 @@ from billing_batch.ledger.verify import Verification
 from billing_batch.money import ZERO, to_cents
 from billing_batch.problems import Problem, Where
 from billing_batch.stages.collections import run_collections
+from billing_batch.stages.plans import plan_policy, plan_sheet, run_plans
 from billing_batch.publish import Published, Publisher, RunOutputs, aging_as_of, calls_for_report
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
@@ -168,7 +169,8 @@ class _Run:
                 # Money first: everything it moves is dated on or before the business date, which is
                 # the new invoices' date, so they take the credit that is left (engine.py).
                 with self.stage("payments"):
-                    money = apply_money(conn, run_id, self.as_of, self.s.invoicing.credit_note_prefix)
+                    money = apply_money(conn, run_id, self.as_of, self.s.invoicing.credit_note_prefix,
+                                        plan_policy(self.s))
                     self.late_problems += [p for r in money.refused
                                            if (p := poster.refuse(r.kind, r.record, r.column, r.message))]
                 with self.stage("invoicing"):
@@ -176,6 +178,7 @@ class _Run:
                 with self.stage("collections"):
                     collections = run_collections(conn, run_id, self.as_of, self.s)
                     self.findings += collections.findings
+                    plan_run = run_plans(conn, run_id, self.as_of, self.s)
                 with self.stage("aging"):
                     aging, recon, proof = aging_as_of(conn, self.as_of, self.s.aging.buckets)
                 if not (recon.ties and proof.ok):
@@ -187,6 +190,8 @@ class _Run:
                 report["adjustments_applied"] = money.adjustments_applied
                 report["credit_notes"] = len(money.credit_notes)
                 report["letters"] = [{"client_id": c, "level": lvl} for _, c, lvl in collections.letters]
+                report["plans"] = {"agreed": money.plans, "by_status": plan_run.by_status, "cured": plan_run.cured,
+                                   "letters": [{"client_id": c, "kind": k} for _, c, k in plan_run.letters]}
                 report["held_back"] = [{"client_id": d.client_id, "reason": d.held_back}
                                        for d in collections.decisions if d.held_back]
                 report["calls"] = calls_for_report(collections.calls)
@@ -286,7 +291,10 @@ class _Run:
         first = numbering.reserve_numbers(conn, cfg.invoice_prefix, year, len(drafts))
         batch = [(d, numbering.document_number(cfg.invoice_prefix, year, first + i),
                   bill_to_snapshot(clients[d.client_id])) for i, d in enumerate(drafts)]
-        ids = issued.insert_invoices(conn, batch, run_id)
+        p = self.s.plans
+        summaries = {b.terms.client_id: plans.summary(b, st)
+                     for b, st in plans.standings(conn, self.as_of, p.grace_days, p.default_after_missed) if st.good}
+        ids = issued.insert_invoices(conn, batch, run_id, summaries)
         apply_credit_to_new_invoices(conn, [(d.client_id, ids[n], n, d.invoice_date, d.due_date, to_cents(d.total))
                                             for d, n, _ in batch], run_id)
         for draft, number, _ in batch:
@@ -419,10 +427,11 @@ def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, R
             aging, recon, _ = aging_as_of(conn, as_of, settings.aging.buckets)
             clients = inputs.client_rows(conn)
             last_payments = balances.last_payment_dates(conn, as_of)
+            plan_rows = plan_sheet(conn, as_of, settings)
     finally:
         engine.dispose()
     # Beside the nightly workbook, never over it: that one also holds the run's Review, Problems,
     # Collections and counts, which the ledger alone cannot give back.
     path = settings.output / "reports" / f"aging-report-{as_of:%Y-%m-%d}.xlsx"
-    write_aging_workbook(path, aging, recon, clients, last_payments, {}, [])
+    write_aging_workbook(path, aging, recon, clients, last_payments, {}, [], plans=plan_rows)
     return path, recon

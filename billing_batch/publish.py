@@ -27,15 +27,18 @@ from billing_batch import faults
 from billing_batch.billing.aging import Aging, age
 from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
-from billing_batch.documents.contexts import credit_note_context, invoice_context, letter_context
+from billing_batch.documents.contexts import (
+    credit_note_context, invoice_context, letter_context, plan_letter_context,
+)
 from billing_batch.documents.render import iter_render_many
 from billing_batch.files import cannot_write, failure_lines, move_durably
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_of
-from billing_batch.ledger import balances, dunning, finishing, inputs, issued, queue
+from billing_batch.ledger import balances, dunning, finishing, inputs, issued, plans as plan_ledger, queue
 from billing_batch.billing.collections import CallEntry
 from billing_batch.money import from_cents
 from billing_batch.ledger.verify import Verification, source_balances, verify
 from billing_batch.stages.collections import CollectionsResult, levels_of
+from billing_batch.stages.plans import plan_sheet
 from billing_batch.ledger.finishing import DOCUMENTS
 from billing_batch.problems import Problem, Where
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook, write_referrals
@@ -137,13 +140,18 @@ class Publisher:
             content = json.loads(dunning.letter(conn, job["ref_id"])["content"])
             kind = "business" if content["bill_to"]["type"] == "Business" else "individual"
             return f"{content['template']}_{kind}.docx", letter_context(self.s, content)
+        if job["kind"] == "plan_letter":
+            content = json.loads(plan_ledger.letter(conn, job["ref_id"])["content"])
+            kind = "business" if content["bill_to"]["type"] == "Business" else "individual"
+            return f"{content['template']}_{kind}.docx", plan_letter_context(self.s, content)
         if job["kind"] == "credit_note":
             cn, invoice = issued.credit_note_with_invoice(conn, job["ref_id"])
             balance = balances.invoice_balance_cents(conn, invoice["id"], through_credit_note=cn["id"])
             return "credit_note.docx", credit_note_context(self.s, cn, invoice, balance)
         invoice, lines, credit = invoices[job["ref_id"]]
         kind = "business" if json.loads(invoice["bill_to"])["type"] == "Business" else "individual"
-        return f"invoice_{kind}.docx", invoice_context(self.s, invoice, lines, credit)
+        plan = json.loads(invoice["plan_summary"]) if invoice.get("plan_summary") else None
+        return f"invoice_{kind}.docx", invoice_context(self.s, invoice, lines, credit, plan=plan)
 
     def render_outbox(self, conn: Connection, pending: list[dict], done: Published | None = None) -> list[str]:
         """Write the pending documents, over all cores; each chunk done is marked in the ledger, so a
@@ -264,11 +272,14 @@ class Publisher:
         counts = {"Files read": len(report["files"]), "Rows read": t["rows_read"], "Rows posted": t["posted"],
                   "Rows already posted": t["already_posted"], "Rows rejected": t["rejected"],
                   "Invoices issued": report["invoices"]["count"], "Credit notes issued": report["credit_notes"],
-                  "Payments applied": report["payments_applied"], "Letters sent": len(report["letters"]),
-                  "Review warnings": len(findings)}
+                  "Payments applied": report["payments_applied"], "Letters sent": len(report["letters"])}
+        ran = report.get("plans", {})
+        counts |= {"Plans agreed": len(ran.get("agreed", [])), "Plan letters sent": len(ran.get("letters", [])),
+                   "Plans cured": len(ran.get("cured", [])), "Review warnings": len(findings)}
         write_aging_workbook(path, aging, recon, clients, last_payments, counts,
                              [_problem(p) for p in report["problems"]], findings, collections,
-                             also=reports / "aging-latest.xlsx" if latest else None)
+                             also=reports / "aging-latest.xlsx" if latest else None,
+                             plans=plan_sheet(conn, as_of, self.s))
         if collections.referrals:
             write_referrals(reports / f"referrals-{as_of:%Y-%m-%d}.xlsx", collections.referrals, clients, aging,
                             dunning.last_letters(conn))

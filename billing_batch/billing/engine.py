@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import datetime as dt
 from datetime import date
 
+from billing_batch.billing import plans as P
 from billing_batch.billing.payments import Open, allocate
 from billing_batch.money import fmt_money
 
@@ -41,6 +42,8 @@ class Item:
     due_date: date
     balance: int
     paid: int = 0  # payments and credit applied, net of reversals
+    total: int = 0  # the invoice's total and the part of it from non-discretionary services (with tax):
+    eligible_total: int = 0  # what may go on a payment plan
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Alloc:
     invoice_id: int | None = None
     payment_id: int | None = None
     adjustment_id: int | None = None  # a credit note's allocation names its adjustment: one note each
+    plan_id: int | None = None  # money applied to a plan's part of the invoice (counts toward the plan)
 
 
 @dataclass(frozen=True)
@@ -99,14 +103,62 @@ class Adjustment:
     invoice_id: int | None = None
 
 
-Event = Payment | Reversal | Adjustment
-_RANK = {"Credit": 0, "Void": 0, "Write-off": 0, "Payment": 1, "Refund": 2, "Reversal": 3}
+@dataclass(frozen=True)
+class Agreement:
+    """A Payment Plans row: a plan over what the client may put on one, as it stands at its date."""
+    agreement_id: int
+    date: date
+    installment_cents: int
+    frequency: str
+    first_due: dt.date
+    plan_cents: int | None = None  # blank: the whole eligible balance
+    cancel_date: dt.date | None = None
+
+
+Event = Payment | Reversal | Adjustment | Agreement
+# An agreement comes last on its day: it covers what is open once that day's money has moved.
+_RANK = {"Credit": 0, "Void": 0, "Write-off": 0, "Payment": 1, "Refund": 2, "Reversal": 3, "Agreement": 4}
 
 
 def event_order(e: Event) -> tuple:
     kind = e.kind if isinstance(e, Adjustment) else type(e).__name__
-    ident = e.adjustment_id if isinstance(e, Adjustment) else e.payment_id
+    ident = e.adjustment_id if isinstance(e, Adjustment) else e.agreement_id if isinstance(e, Agreement) \
+        else e.payment_id
     return (e.date, _RANK[kind], ident)
+
+
+@dataclass(frozen=True)
+class PlanPolicy:
+    grace_days: int = 10
+    default_after: int = 2
+    min_installment_cents: int = 2500
+    max_months: int = 12
+
+
+@dataclass
+class PlanBook:
+    """A plan and what has been applied to its part of each invoice (by date, for its status)."""
+    terms: P.Terms
+    parts: dict[int, int]  # invoice id -> cents put on the plan when it was agreed
+    covered: list[tuple[date, int]] = field(default_factory=list)
+    taken: dict[int, int] = field(default_factory=dict)  # invoice id -> cents applied to that part
+
+    def copy(self) -> PlanBook:
+        return PlanBook(self.terms, dict(self.parts), list(self.covered), dict(self.taken))
+
+
+def _named(book: PlanBook) -> str:
+    """A plan as staff know it: its number, or for one agreed in this run (numbered when saved) its date."""
+    t = book.terms
+    return f"plan {t.number}" if t.number else f"the plan agreed on {t.agreement_date:%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class PlanDraft:
+    """A plan the engine agreed: its id is provisional (−agreement id) until the ledger saves it."""
+    agreement_id: int
+    terms: P.Terms
+    parts: dict[int, int]
 
 
 @dataclass(frozen=True)
@@ -121,6 +173,7 @@ class Refusal:
 class Outcome:
     allocations: list[Alloc] = field(default_factory=list)
     credit_notes: list[CreditNoteDraft] = field(default_factory=list)
+    plans: list[PlanDraft] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     applied: list[Event] = field(default_factory=list)
 
@@ -129,12 +182,31 @@ class Account:
     """One client's money as it stands, folded forward event by event."""
 
     def __init__(self, client_id: str, items: list[Item], funds: list[Funds], credit: int,
-                 past: dict[int, list[Alloc]] | None = None):
+                 past: dict[int, list[Alloc]] | None = None, plans: list[PlanBook] | None = None,
+                 policy: PlanPolicy = PlanPolicy()):
         self.client_id = client_id
         self.items = {i.invoice_id: i for i in items}
         self.funds = {f.payment_id: f for f in funds}
         self.credit = credit  # Σ payments − Σ their allocations: below zero when the client owes a refund
         self.past = past or {}  # allocations made by each payment, for its reversal
+        self.plans = {b.terms.plan_id: b for b in plans or []}
+        self.policy = policy
+
+    # -- plans
+    def plan_in_force(self, on: date) -> PlanBook | None:
+        """The client's plan in good standing on `on` (at most one: a second is refused)."""
+        for book in self.plans.values():
+            if book.terms.agreement_date <= on and P.standing(
+                    book.terms, book.covered, on, self.policy.grace_days, self.policy.default_after).good:
+                return book
+        return None
+
+    def plan_left(self, book: PlanBook | None, invoice_id: int) -> int:
+        """What of the invoice's balance is still the plan's (never more than the balance)."""
+        if book is None or invoice_id not in book.parts:
+            return 0
+        left = book.parts[invoice_id] - book.taken.get(invoice_id, 0)
+        return max(0, min(left, self.items[invoice_id].balance))
 
     # -- queries
     def available_credit(self, on: date) -> int:
@@ -148,6 +220,10 @@ class Account:
     # -- bookkeeping
     def _add(self, out: Outcome, a: Alloc) -> None:
         out.allocations.append(a)
+        if a.plan_id is not None:
+            book = self.plans[a.plan_id]
+            book.taken[a.invoice_id or 0] = book.taken.get(a.invoice_id or 0, 0) + a.cents
+            book.covered.append((a.date, a.cents))
         if a.invoice_id is not None:
             item = self.items[a.invoice_id]
             self.items[a.invoice_id] = replace(item, balance=item.balance - a.cents,
@@ -186,22 +262,27 @@ class Account:
         out = Outcome()
         for e in sorted(events, key=event_order):
             trial = Outcome()
-            saved = (dict(self.items), dict(self.funds), self.credit, {k: list(v) for k, v in self.past.items()})
+            saved = (dict(self.items), dict(self.funds), self.credit, {k: list(v) for k, v in self.past.items()},
+                     {k: b.copy() for k, b in self.plans.items()})
             refusal = self._apply(e, as_of, trial)
             if refusal:
-                self.items, self.funds, self.credit, self.past = saved
+                self.items, self.funds, self.credit, self.past, self.plans = saved
                 out.refusals.append(refusal)
             else:
                 out.allocations += trial.allocations
                 out.credit_notes += trial.credit_notes
+                out.plans += trial.plans
                 out.applied.append(e)
         return out
 
     def _apply(self, e: Event, as_of: date, out: Outcome) -> Refusal | None:
-        column = "Payment Date" if isinstance(e, (Payment, Reversal)) else "Date"
+        column = "Payment Date" if isinstance(e, (Payment, Reversal)) else \
+            "Agreement Date" if isinstance(e, Agreement) else "Date"
         if e.date > as_of:
             return Refusal(e, column, f"is after today's business date ({as_of:%Y-%m-%d}); money is posted on "
                            "or after the day it moves — drop the row again on that day")
+        if isinstance(e, Agreement):
+            return self._agreement(e, out)
         if isinstance(e, Payment):
             return self._payment(e, out)
         if isinstance(e, Reversal):
@@ -211,9 +292,107 @@ class Account:
     def _payment(self, p: Payment, out: Outcome) -> Refusal | None:
         self.funds[p.payment_id] = Funds(p.payment_id, p.date, p.cents)
         self.credit += p.cents
+        book = self.plan_in_force(p.date)
+        if book is not None:
+            self._plan_payment(p, book, out)
+            return None
         items = [Open(i.invoice_id, i.number, i.invoice_date, i.due_date, i.balance) for i in self.open_items()]
         for item, cents in allocate(p.cents, items, p.invoice_number):
             self._add(out, Alloc("payment", cents, max(p.date, item.invoice_date), item.invoice_id, p.payment_id))
+        return None
+
+    def _plan_payment(self, p: Payment, book: PlanBook, out: Outcome) -> None:
+        """With a plan in force: the named invoice (its plan part first); then the installments due by
+        the payment's date, oldest item first; then the client's other open items, oldest first; then
+        the plan's later installments; what is left is credit."""
+        left = p.cents
+        plan_id = book.terms.plan_id
+
+        def pay(item_id: int, on_plan: bool, limit: int | None = None) -> None:
+            nonlocal left
+            part = self.plan_left(book, item_id)
+            room = part if on_plan else self.items[item_id].balance - part
+            cents = min(left, room, room if limit is None else limit)
+            if cents > 0:
+                item = self.items[item_id]
+                self._add(out, Alloc("payment", cents, max(p.date, item.invoice_date), item_id, p.payment_id,
+                                     plan_id=plan_id if on_plan else None))
+                left -= cents
+
+        oldest = sorted(self.open_items(), key=lambda i: (i.due_date, i.number))
+        on_plan = [i for i in oldest if i.invoice_id in book.parts]
+        named = next((i for i in oldest if i.number == p.invoice_number), None)
+        if named is not None:
+            pay(named.invoice_id, True)
+            pay(named.invoice_id, False)
+        due = P.due_by(book.terms, book.covered, p.date)
+        for i in on_plan:
+            before = left
+            pay(i.invoice_id, True, due)
+            due -= before - left
+        for i in oldest:
+            pay(i.invoice_id, False)
+        for i in on_plan:
+            pay(i.invoice_id, True)
+
+    def _split(self, item_id: int, cents: int, on: date) -> list[tuple[int, int | None]]:
+        """A correction of an invoice: its part off any plan first, then the plan's part (which then
+        counts toward the plan, as the client owes that much less)."""
+        book = self.plan_in_force(on)
+        part = self.plan_left(book, item_id)
+        off = min(cents, self.items[item_id].balance - part)
+        pieces = [(off, None), (cents - off, book.terms.plan_id if book else None)]
+        return [(c, plan) for c, plan in pieces if c > 0]
+
+    def _agreement(self, a: Agreement, out: Outcome) -> Refusal | None:
+        """A plan over the client's open non-discretionary balance on its date (or `plan_cents` of it,
+        oldest items first), with its schedule: refused, saying why, when it breaks the policy."""
+        pol = self.policy
+        if a.first_due < a.date:
+            return Refusal(a, "First Due Date", f"is before the Agreement Date ({a.date:%Y-%m-%d}); the first "
+                           "installment falls due on or after the day the plan is agreed")
+        if a.cancel_date is not None and a.cancel_date < a.date:
+            return Refusal(a, "Cancel Date", f"is before the Agreement Date ({a.date:%Y-%m-%d}); a plan is "
+                           "cancelled on or after the day it was agreed")
+        current = self.plan_in_force(a.date)
+        opens = sorted(self.open_items(a.date), key=lambda i: (i.due_date, i.number))
+        shares = {i.invoice_id: P.plan_share(i.balance - self.plan_left(current, i.invoice_id), i.eligible_total,
+                                             i.total) for i in opens}
+        eligible = sum(shares.values())
+        if eligible <= 0:
+            if not opens:
+                why = f"the client has nothing open on {a.date:%Y-%m-%d}"
+            elif current is not None and any(self.plan_left(current, i.invoice_id) for i in opens):
+                why = f"what the client owes is already on {_named(current)}"
+            else:
+                why = "what is open is for discretionary services only, which never go on a plan"
+            return Refusal(a, "Client ID", f"has no balance that can go on a plan: {why}")
+        if current is not None:
+            return Refusal(a, "Client ID", f"already has an active payment plan ({_named(current)}); a new "
+                           "one can be agreed once it is completed, cancelled or has ended")
+        amount = a.plan_cents or eligible
+        if amount > eligible:
+            return Refusal(a, "Plan Amount", f"is above the client's balance that can go on a plan "
+                           f"({fmt_money(eligible)} on {a.date:%Y-%m-%d}); agree at most that")
+        if a.installment_cents < min(pol.min_installment_cents, amount):
+            return Refusal(a, "Installment Amount", f"is below the minimum installment of "
+                           f"{fmt_money(pol.min_installment_cents)} (plans.min_installment); agree at least that")
+        installments = P.schedule(amount, a.installment_cents, a.frequency, a.first_due)
+        last = installments[-1][0]
+        if P.months_between(a.first_due, last) > pol.max_months:
+            return Refusal(a, "Installment Amount", f"is too small: the plan would run until {last:%Y-%m-%d}, "
+                           f"more than {pol.max_months} months after the first due date (plans.max_months); "
+                           "agree a larger installment")
+        parts, left = {}, amount
+        for i in opens:
+            take = min(left, shares[i.invoice_id])
+            if take > 0:
+                parts[i.invoice_id] = take
+                left -= take
+        terms = P.Terms(-a.agreement_id, "", self.client_id, a.date, a.frequency, a.installment_cents, amount,
+                        tuple(installments), a.cancel_date)
+        self.plans[terms.plan_id] = PlanBook(terms, parts)
+        out.plans.append(PlanDraft(a.agreement_id, terms, parts))
         return None
 
     def _reversal(self, r: Reversal, out: Outcome) -> Refusal | None:
@@ -227,7 +406,8 @@ class Account:
         self.credit += r.cents
         for a in list(self.past.get(r.original_id, [])):
             if a.invoice_id is not None and a.source in PAID:
-                self._add(out, Alloc(a.source, -a.cents, max(r.date, a.date), a.invoice_id, r.payment_id))
+                self._add(out, Alloc(a.source, -a.cents, max(r.date, a.date), a.invoice_id, r.payment_id,
+                                     plan_id=a.plan_id if a.plan_id in self.plans else None))
         return None
 
     def _adjustment(self, a: Adjustment, out: Outcome) -> Refusal | None:
@@ -253,7 +433,9 @@ class Account:
                                f"{a.date:%Y-%m-%d}; write off at most that")
             opens = [Open(i.invoice_id, i.number, i.invoice_date, i.due_date, i.balance) for i in items]
             for o, c in allocate(cents, opens):
-                self._add(out, Alloc("write_off", c, a.date, o.invoice_id, adjustment_id=a.adjustment_id))
+                for piece, plan in self._split(o.invoice_id, c, a.date):
+                    self._add(out, Alloc("write_off", piece, a.date, o.invoice_id, adjustment_id=a.adjustment_id,
+                                         plan_id=plan))
             return None
         assert item is not None  # intake requires the invoice for Credit and Void
         if a.kind == "Void":
@@ -270,5 +452,7 @@ class Account:
                                f"{fmt_money(item.balance)}; credit at most that")
         out.credit_notes.append(CreditNoteDraft(a.adjustment_id, item.invoice_id,
                                                 "void" if a.kind == "Void" else "credit", cents, a.date))
-        self._add(out, Alloc("credit_note", cents, a.date, item.invoice_id, adjustment_id=a.adjustment_id))
+        for piece, plan in self._split(item.invoice_id, cents, a.date):
+            self._add(out, Alloc("credit_note", piece, a.date, item.invoice_id, adjustment_id=a.adjustment_id,
+                                 plan_id=plan))
         return None

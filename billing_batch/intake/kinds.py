@@ -197,6 +197,7 @@ PAYMENT_PLANS = Kind(
         C("First Due Date", T.DATE, True),
         C("Plan Amount", T.MONEY),
         C("Notes", T.TEXT),
+        C("Cancel Date", T.DATE),
     ),
     master=False,
     identity=("Client ID", "Agreement Date"),

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, func, select
 
-from billing_batch.billing.engine import PAID, Account, Alloc, Funds, Item
+from billing_batch.billing.engine import PAID, Account, Alloc, Funds, Item, PlanBook, PlanPolicy
+from billing_batch.ledger import issued, plans
 from billing_batch.ledger.schema import allocations, invoices, payments
 
 CHUNK = 500
@@ -19,11 +20,15 @@ def _chunks(ids: Iterable) -> Iterable[list]:
         yield ids[start:start + CHUNK]
 
 
-def load_accounts(conn: Connection, client_ids: Iterable[str], with_history: Iterable[int] = ()) -> dict[str, Account]:
+def load_accounts(conn: Connection, client_ids: Iterable[str], with_history: Iterable[int] = (),
+                  policy: PlanPolicy = PlanPolicy()) -> dict[str, Account]:
     """The accounts of the clients as the ledger holds them now: every invoice with its balance, every
-    applied payment with what is left of it. `with_history`: payments whose allocations a reversal in
-    this run must undo."""
+    applied payment with what is left of it, their payment plans. `with_history`: payments whose
+    allocations a reversal in this run must undo."""
     ids = sorted(set(client_ids))
+    shares: dict[int, tuple[int, int]] = {}
+    for chunk in _chunks(ids):
+        shares |= issued.plan_shares(conn, chunk)
     items: dict[str, list[Item]] = defaultdict(list)
     funds: dict[str, list[Funds]] = defaultdict(list)
     credit: dict[str, int] = defaultdict(int)
@@ -39,7 +44,9 @@ def load_accounts(conn: Connection, client_ids: Iterable[str], with_history: Ite
              .group_by(invoices.c.id, invoices.c.number, invoices.c.client_id, invoices.c.invoice_date,
                        invoices.c.due_date, invoices.c.total_cents))
         for r in conn.execute(q):
-            items[r.client_id].append(Item(r.id, r.number, r.invoice_date, r.due_date, r.balance, r.paid))
+            eligible, total = shares.get(r.id, (0, 0))
+            items[r.client_id].append(Item(r.id, r.number, r.invoice_date, r.due_date, r.balance, r.paid, total,
+                                           eligible))
         reversed_ = (select(func.count()).select_from(reversal)
                      .where(reversal.c.reverses_payment_id == payments.c.id, reversal.c.applied_run_id.is_not(None))
                      .scalar_subquery())
@@ -58,16 +65,22 @@ def load_accounts(conn: Connection, client_ids: Iterable[str], with_history: Ite
         for a in conn.execute(select(allocations).where(allocations.c.payment_id.in_(chunk))
                               .order_by(allocations.c.id)):
             past[owner[a.payment_id]].setdefault(a.payment_id, []).append(
-                Alloc(a.source, a.amount_cents, a.alloc_date, a.invoice_id, a.payment_id, a.adjustment_id))
-    return {c: Account(c, items[c], funds[c], credit[c], past[c]) for c in ids}
+                Alloc(a.source, a.amount_cents, a.alloc_date, a.invoice_id, a.payment_id, a.adjustment_id,
+                      a.plan_id))
+    books: dict[str, list[PlanBook]] = {}
+    for chunk in _chunks(ids):
+        books |= plans.load_books(conn, chunk)
+    return {c: Account(c, items[c], funds[c], credit[c], past[c], books.get(c, []), policy) for c in ids}
 
 
 def save_allocations(conn: Connection, allocs: list[Alloc], run_id: int,
-                     credit_note_ids: dict[int, int] | None = None) -> None:
-    """Insert the engine's allocation rows; a credit note's row gets the note's id by its adjustment."""
-    notes = credit_note_ids or {}
+                     credit_note_ids: dict[int, int] | None = None, plan_ids: dict[int, int] | None = None) -> None:
+    """Insert the engine's allocation rows; a credit note's row gets the note's id by its adjustment, a
+    plan agreed in this run its saved id for the provisional one."""
+    notes, saved = credit_note_ids or {}, plan_ids or {}
     rows = [dict(invoice_id=a.invoice_id, source=a.source, amount_cents=a.cents, alloc_date=a.date, run_id=run_id,
                  payment_id=a.payment_id, adjustment_id=a.adjustment_id,
+                 plan_id=saved.get(a.plan_id, a.plan_id) if a.plan_id is not None else None,
                  credit_note_id=notes.get(a.adjustment_id or 0) if a.source == "credit_note" else None)
             for a in allocs]
     if rows:

@@ -9,16 +9,16 @@ from datetime import date
 
 from sqlalchemy import Connection, select
 
-from billing_batch.billing.engine import Adjustment, Event, Item, Payment, Reversal
-from billing_batch.ledger import balances, inputs, issued, numbering, queue
+from billing_batch.billing.engine import Adjustment, Agreement, Event, Item, Payment, PlanPolicy, Reversal
+from billing_batch.ledger import balances, inputs, issued, numbering, plans, queue
 from billing_batch.ledger.accounts import load_accounts, save_allocations
-from billing_batch.ledger.schema import adjustments, invoices, payments
+from billing_batch.ledger.schema import adjustments, invoices, payment_plans, payments
 
 
 @dataclass(frozen=True)
 class Refused:
     """A payment or adjustment that cannot be applied: its kind, the column to blame, what to tell staff."""
-    kind: str  # Payments | Adjustments
+    kind: str  # Payments | Adjustments | Payment Plans
     record: dict
     column: str
     message: str
@@ -29,6 +29,7 @@ class MoneyResult:
     payments_applied: int = 0
     adjustments_applied: int = 0
     credit_notes: list[int] = field(default_factory=list)  # ids, for the outbox
+    plans: list[str] = field(default_factory=list)  # numbers of the plans agreed
     refused: list[Refused] = field(default_factory=list)
 
 
@@ -46,12 +47,16 @@ def apply_credit_to_new_invoices(conn: Connection, new: list[tuple[str, int, str
             save_allocations(conn, out.allocations, run_id)
 
 
-def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str) -> MoneyResult:
-    """Every posted payment, reversal and adjustment not applied yet, per client in date order."""
+def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str,
+                policy: PlanPolicy = PlanPolicy()) -> MoneyResult:
+    """Every posted payment, reversal, adjustment and plan agreement not applied yet, per client in date
+    order (a plan changes where the client's later payments go)."""
     pays = [dict(r._mapping) for r in conn.execute(select(payments).where(payments.c.applied_run_id.is_(None)))]
     adjs = [dict(r._mapping) for r in conn.execute(select(adjustments).where(adjustments.c.applied_run_id.is_(None)))]
+    agreements = [dict(r._mapping) for r in conn.execute(
+        select(payment_plans).where(payment_plans.c.applied_run_id.is_(None)).order_by(payment_plans.c.id))]
     result = MoneyResult()
-    if not pays and not adjs:
+    if not pays and not adjs and not agreements:
         return result
     numbers = {n: i for n, i in conn.execute(select(invoices.c.number, invoices.c.id).where(
         invoices.c.number.in_({a["invoice_number"] for a in adjs if a["invoice_number"]})))}
@@ -72,10 +77,22 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str) 
         e = Adjustment(a["id"], a["date"], a["kind"], a["amount_cents"], numbers.get(a["invoice_number"]))
         events.setdefault(a["client_id"], []).append(e)
         records[("a", a["id"])] = ("Adjustments", a)
-    accounts = load_accounts(conn, events, with_history=history)
+    for g in agreements:
+        events.setdefault(g["client_id"], []).append(Agreement(
+            g["id"], g["agreement_date"], g["installment_amount_cents"], g["frequency"], g["first_due_date"],
+            g["plan_amount_cents"], g["cancel_date"]))
+        records[("g", g["id"])] = ("Payment Plans", g)
+    accounts = load_accounts(conn, events, with_history=history, policy=policy)
     applied_pays: list[int] = []
     applied_adjs: list[int] = []
+    applied_plans: list[int] = []
     outcomes = {c: accounts[c].settle(events[c], as_of) for c in sorted(events)}
+    # Plans are numbered in agreement date order across clients; allocations name their saved ids.
+    plan_ids = {}
+    for draft in sorted((d for o in outcomes.values() for d in o.plans),
+                        key=lambda d: (d.terms.agreement_date, d.agreement_id)):
+        plan_ids[draft.terms.plan_id], number = plans.save_plan(conn, draft, run_id)
+        result.plans.append(number)
     # Credit notes are numbered in date order across clients, as staff entered them.
     note_ids = {}
     for cn in sorted((cn for o in outcomes.values() for cn in o.credit_notes), key=lambda n: (n.date, n.adjustment_id)):
@@ -88,15 +105,21 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str) 
                          run_id)
         result.credit_notes.append(note_ids[cn.adjustment_id])
     for out in outcomes.values():
-        save_allocations(conn, out.allocations, run_id, note_ids)
+        save_allocations(conn, out.allocations, run_id, note_ids, plan_ids)
         for e in out.applied:
-            (applied_adjs if isinstance(e, Adjustment) else applied_pays).append(
-                e.adjustment_id if isinstance(e, Adjustment) else e.payment_id)
+            if isinstance(e, Agreement):
+                applied_plans.append(e.agreement_id)
+            else:
+                (applied_adjs if isinstance(e, Adjustment) else applied_pays).append(
+                    e.adjustment_id if isinstance(e, Adjustment) else e.payment_id)
         for r in out.refusals:
-            key = ("a", r.event.adjustment_id) if isinstance(r.event, Adjustment) else ("p", r.event.payment_id)
+            ev = r.event
+            key = ("a", ev.adjustment_id) if isinstance(ev, Adjustment) else \
+                ("g", ev.agreement_id) if isinstance(ev, Agreement) else ("p", ev.payment_id)
             kind, record = records[key]
             result.refused.append(Refused(kind, record, r.column, r.message))
     inputs.mark_all_applied(conn, payments, applied_pays, run_id)
     inputs.mark_all_applied(conn, adjustments, applied_adjs, run_id)
+    inputs.mark_all_applied(conn, payment_plans, applied_plans, run_id)
     result.payments_applied, result.adjustments_applied = len(applied_pays), len(applied_adjs)
     return result

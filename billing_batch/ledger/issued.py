@@ -20,14 +20,18 @@ from billing_batch.ledger.schema import (
 from billing_batch.money import to_cents
 
 
-def insert_invoices(conn: Connection, batch: list[tuple[InvoiceDraft, str, dict]], run_id: int) -> dict[str, int]:
-    """Insert (draft, number, bill_to) invoices and their lines in bulk; returns number -> id."""
+def insert_invoices(conn: Connection, batch: list[tuple[InvoiceDraft, str, dict]], run_id: int,
+                    plan_summaries: dict[str, dict] | None = None) -> dict[str, int]:
+    """Insert (draft, number, bill_to) invoices and their lines in bulk, each with its client's plan as it
+    stands (`plan_summaries`, by client); returns number -> id."""
+    summaries = plan_summaries or {}
     if not batch:
         return {}
     conn.execute(invoices.insert(), [
         dict(number=number, client_id=d.client_id, invoice_date=d.invoice_date, due_date=d.due_date,
              terms_days=d.terms_days, subtotal_cents=to_cents(d.subtotal), tax_cents=to_cents(d.tax),
-             tax_rate=str(d.tax_rate), total_cents=to_cents(d.total), bill_to=json.dumps(bill_to), run_id=run_id)
+             tax_rate=str(d.tax_rate), total_cents=to_cents(d.total), bill_to=json.dumps(bill_to), run_id=run_id,
+             plan_summary=json.dumps(summaries[d.client_id]) if d.client_id in summaries else None)
         for d, number, bill_to in batch])
     ids = dict(conn.execute(select(invoices.c.number, invoices.c.id).where(invoices.c.run_id == run_id)).all())
     conn.execute(invoice_lines.insert(), [
@@ -78,10 +82,26 @@ def credit_note_with_invoice(conn: Connection, credit_note_id: int) -> tuple[dic
     return cn, inv
 
 
-def invoice_shares(conn: Connection) -> dict[str, tuple[int, int]]:
-    """Invoice number -> (non-discretionary line amounts, subtotal), for plan eligibility."""
-    nondisc = func.coalesce(func.sum(invoice_lines.c.amount_cents).filter(invoice_lines.c.discretionary.is_(False)), 0)
-    q = (select(invoices.c.number, nondisc.label("nondisc"), invoices.c.subtotal_cents)
+def plan_shares(conn: Connection, client_ids: list[str] | None = None) -> dict[int, tuple[int, int]]:
+    """Invoice id -> (its non-discretionary lines with their share of the tax, its total): the most of
+    it a payment plan may hold (billing/plans.plan_share). The tax share is rounded down."""
+    disc = invoice_lines.c.discretionary
+    nondisc = func.coalesce(func.sum(invoice_lines.c.amount_cents).filter(disc.is_(False)), 0)
+    nondisc_taxed = func.coalesce(func.sum(invoice_lines.c.amount_cents).filter(
+        disc.is_(False), invoice_lines.c.taxable.is_(True)), 0)
+    taxed = func.coalesce(func.sum(invoice_lines.c.amount_cents).filter(invoice_lines.c.taxable.is_(True)), 0)
+    q = (select(invoices.c.id, invoices.c.total_cents, invoices.c.tax_cents, nondisc.label("nondisc"),
+                nondisc_taxed.label("nondisc_taxed"), taxed.label("taxed"))
          .join(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id)
-         .group_by(invoices.c.number, invoices.c.subtotal_cents))
-    return {r.number: (r.nondisc, r.subtotal_cents) for r in conn.execute(q)}
+         .group_by(invoices.c.id, invoices.c.total_cents, invoices.c.tax_cents))
+    if client_ids is not None:
+        q = q.where(invoices.c.client_id.in_(client_ids))
+    out = {}
+    for r in conn.execute(q):
+        tax = r.tax_cents * r.nondisc_taxed // r.taxed if r.taxed > 0 else 0
+        out[r.id] = (min(r.nondisc + tax, r.total_cents), r.total_cents)
+    return out
+
+
+def invoice_ids(conn: Connection) -> dict[str, int]:
+    return dict(conn.execute(select(invoices.c.number, invoices.c.id)).all())

@@ -27,6 +27,8 @@ from billing_batch.ledger.schema import (
     clients,
     db_name,
     payer_fees,
+    payment_plans,
+    plans,
     rates,
 )
 from billing_batch.money import to_cents
@@ -35,7 +37,7 @@ from billing_batch.wording import counted
 
 # Recorded once like every transaction, but their business stage is not in this version yet:
 # they stay `applied_run_id` NULL until it is, and the run report says so.
-RECORDED_ONLY = ("Remittances", "Payment Plans")
+RECORDED_ONLY = ("Remittances",)
 
 
 @dataclass
@@ -193,6 +195,8 @@ class Poster:
         origin = self.origin.get((kind_name, record["identity"], record["occurrence"]))
         table = TRANSACTION_TABLES[kind_name]
         if origin is None:
+            if kind_name == "Payment Plans":  # recorded by a version that did not make plans: said once
+                self.conn.execute(table.delete().where(table.c.id == record["id"]))
             return Problem(Where(f"an earlier file (posted in run {record['run_id']})", record["source_sheet"],
                                  record["source_row"], column), message)
         sheet, row, tally = origin
@@ -209,6 +213,29 @@ class Poster:
 
     def _src(self, sheet: ParsedSheet, row: Row) -> dict:
         return _source(self.file_ids[sheet.file], row, self.run_id)
+
+    def _cancel_plan(self, sheet: ParsedSheet, row: Row, identity: str, occurrence: int,
+                     content: str) -> Problem | None:
+        """An agreement dropped again with a Cancel Date (and otherwise as agreed; Notes may change):
+        the plan ends on that date. None when the row says something else: a conflict like any other."""
+        table = payment_plans
+        record = self.conn.execute(select(table).where(table.c.identity == identity,
+                                                       table.c.occurrence == occurrence)).one()._mapping
+        values = db_values(sheet.kind, row.values)
+        if record["cancel_date"] is not None or any(
+                record[k] != v for k, v in values.items() if k not in ("cancel_date", "notes")):
+            return None
+        where = sheet.where(row.row, "Cancel Date")
+        cancel = row.values["Cancel Date"]
+        number = self.conn.execute(select(plans.c.number).where(plans.c.agreement_id == record["id"])).scalar()
+        if cancel < record["agreement_date"]:
+            return Problem(where, f"is before the Agreement Date ({record['agreement_date']:%Y-%m-%d}); a plan is "
+                           "cancelled on or after the day it was agreed", cancel)
+        self.conn.execute(table.update().where(table.c.id == record["id"]).values(
+            cancel_date=cancel, notes=values.get("notes") or record["notes"], content_hash=content))
+        what = f"plan {number}" if number else "the agreement"
+        return Problem(where, f"cancels {what} from {cancel:%Y-%m-%d}: from that date its balance is collected as "
+                       "usual", cancel, level="note")
 
     # -- master data -------------------------------------------------------------------------------
     def _clients(self, sheet: ParsedSheet, tally: SheetTally) -> None:
@@ -325,6 +352,10 @@ class Poster:
             elif earlier["hash"] == content:
                 tally.already += 1
                 tally.already_from[(earlier["date"], earlier["file"])] += 1
+            elif kind.name == "Payment Plans" and row.values.get("Cancel Date") and earlier["date"] is not None \
+                    and (cancelled := self._cancel_plan(sheet, row, identity, occurrence, content)):
+                sheet.problems.append(cancelled)
+                tally.posted += cancelled.level == "note"
             else:
                 when = f"on {earlier['date']:%Y-%m-%d} " if earlier["date"] else "earlier in this run "
                 sheet.problems.append(Problem(

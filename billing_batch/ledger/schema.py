@@ -17,7 +17,7 @@ Design, for the whole spec:
   so a kind and its table cannot drift apart; the migration test compares them to the migrations.
 - Transactions whose business stage comes later (adjustments, remittances, plans, contacts) are
   recorded once like the others with `applied_run_id` NULL, and applied when that stage runs.
-Later issues add plans' installments, letters and the insurance flow in their own migrations.
+Later issues add the insurance flow in its own migration.
 """
 
 from __future__ import annotations
@@ -180,6 +180,7 @@ invoices = Table(
     Column("tax_rate", String(12), nullable=False),  # percent as exact text
     Column("total_cents", Money, nullable=False),
     Column("bill_to", Text, nullable=False),  # JSON snapshot of name and address at issue
+    Column("plan_summary", Text),  # JSON snapshot of the client's plan at issue, shown on the invoice
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
 )
 
@@ -227,6 +228,65 @@ allocations = Table(
     Column("amount_cents", Money, nullable=False),
     Column("alloc_date", Date, nullable=False),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    # Money applied to a payment plan's part of the invoice: what the plan has been paid, by date.
+    Column("plan_id", Integer, ForeignKey("plans.id")),
+)
+
+# Payment plans (SPEC §4.5): agreed from a Payment Plans row and never changed after (the row's Cancel
+# Date, given once, ends it). Its installments and its part of each invoice are fixed at agreement;
+# its status as of any date is computed from the allocations that name it (billing/plans.py).
+plans = Table(
+    "plans", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(40), nullable=False, unique=True),
+    Column("agreement_id", Integer, ForeignKey("payment_plans.id"), nullable=False, unique=True),
+    Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
+    Column("agreement_date", Date, nullable=False),
+    Column("frequency", String(20), nullable=False),
+    Column("installment_cents", Money, nullable=False),
+    Column("amount_cents", Money, nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+)
+
+plan_installments = Table(
+    "plan_installments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("amount_cents", Money, nullable=False),
+    UniqueConstraint("plan_id", "seq", name="uq_plan_installment"),
+)
+
+plan_items = Table(
+    "plan_items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("amount_cents", Money, nullable=False),  # the invoice's part on the plan
+    UniqueConstraint("plan_id", "invoice_id", name="uq_plan_item"),
+)
+
+# What the last run saw of each plan, so a late episode, a cure and a default are each acted on once.
+plan_state = Table(
+    "plan_state", metadata,
+    Column("plan_id", Integer, ForeignKey("plans.id"), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("episode", Integer, nullable=False),  # late episodes so far
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+)
+
+plan_letters = Table(
+    "plan_letters", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
+    Column("kind", String(10), nullable=False),  # missed | ended
+    Column("episode", Integer, nullable=False),
+    Column("letter_date", Date, nullable=False),
+    Column("content", Text, nullable=False),  # JSON: what the letter says
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    UniqueConstraint("plan_id", "kind", "episode", name="uq_plan_letter_once"),
 )
 
 # Collections (SPEC §4.4): the state decides, never exact dates. `series` starts again when the client
@@ -273,6 +333,8 @@ Index("ix_invoices_client", invoices.c.client_id)
 Index("ix_payments_client", payments.c.client_id)
 Index("ix_payments_reverses", payments.c.reverses_payment_id)
 Index("ix_allocations_payment", allocations.c.payment_id)
+Index("ix_allocations_plan", allocations.c.plan_id)
+Index("ix_plans_client", plans.c.client_id)
 
 # Issued documents: insert-only (SPEC §6.2).
 IMMUTABLE_TABLES = ("invoices", "invoice_lines", "credit_notes")

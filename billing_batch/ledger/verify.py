@@ -16,7 +16,8 @@ from sqlalchemy import Connection, Table, func, select
 
 from billing_batch.ledger import balances
 from billing_batch.ledger.schema import (
-    adjustments, allocations, counters, credit_notes, invoice_lines, invoices, letters, outbox, payments, runs,
+    adjustments, allocations, counters, credit_notes, invoice_lines, invoices, letters, outbox, payments, plan_installments,
+    plan_items, plan_letters, plans, runs,
 )
 from billing_batch.money import fmt_money, from_cents, to_cents
 from billing_batch.wording import counted
@@ -99,9 +100,11 @@ def verify(conn: Connection, as_of: date) -> Verification:
     # each allocation is what moved it, dated no later than the run that wrote it.
     failures += _listed("documents", _documents(conn))
     failures += _listed("allocations", _allocations(conn))
+    failures += _listed("payment plans", _plans(conn))
     # 4. Every numbered series is gapless: the numbers issued are exactly 1..last of its counter.
     issued: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for number in [*conn.execute(select(invoices.c.number)).scalars(), *conn.execute(select(credit_notes.c.number)).scalars()]:
+    for number in [*conn.execute(select(invoices.c.number)).scalars(), *conn.execute(select(credit_notes.c.number)).scalars(),
+                   *conn.execute(select(plans.c.number)).scalars()]:
         m = _NUMBER.match(number)
         if m:
             issued[(m[1], int(m[2]))].append(int(m[3]))
@@ -112,7 +115,7 @@ def verify(conn: Connection, as_of: date) -> Verification:
             failures.append(f"the {key[0]} numbers of {key[1]} are not 1 to {last.get(key, 0)} without gaps or repeats "
                             f"({len(numbers)} issued)")
     # 5. Every issued document has exactly one outbox row, and every outbox row an issued document.
-    docs = {"invoice": invoices, "credit_note": credit_notes, "letter": letters}
+    docs = {"invoice": invoices, "credit_note": credit_notes, "letter": letters, "plan_letter": plan_letters}
     queued = defaultdict(set)
     for kind, ref in conn.execute(select(outbox.c.kind, outbox.c.ref_id).where(outbox.c.kind.in_(docs))):
         queued[kind].add(ref)
@@ -148,6 +151,24 @@ def _documents(conn: Connection) -> list[str]:
 # What each allocation source must point at (a payment, an adjustment, a credit note, an invoice).
 _SOURCES = {"payment": ("payment_id", True), "credit": ("payment_id", True), "refund": ("payment_id", False),
             "write_off": ("adjustment_id", True), "credit_note": ("credit_note_id", True)}
+
+
+def _plans(conn: Connection) -> list[str]:
+    """A plan's installments and its parts of invoices each add up to its amount, and money counted
+    toward it was applied to one of its invoices."""
+    amounts = dict(conn.execute(select(plans.c.id, plans.c.amount_cents)).all())
+    numbers = dict(conn.execute(select(plans.c.id, plans.c.number)).all())
+    out = []
+    for table, what in ((plan_installments, "installments"), (plan_items, "parts of invoices")):
+        sums = dict(conn.execute(select(table.c.plan_id, func.sum(table.c.amount_cents)).group_by(table.c.plan_id)).all())
+        out += [f"plan {numbers[p]}'s {what} come to {fmt_money(sums.get(p, 0))}, not its {fmt_money(a)}"
+                for p, a in sorted(amounts.items()) if sums.get(p, 0) != a]
+    items = {(r.plan_id, r.invoice_id) for r in conn.execute(select(plan_items.c.plan_id, plan_items.c.invoice_id))}
+    stray = conn.execute(select(allocations.c.id, allocations.c.plan_id, allocations.c.invoice_id)
+                         .where(allocations.c.plan_id.is_not(None))).all()
+    out += [f"allocation {a.id} counts toward plan {numbers.get(a.plan_id, a.plan_id)} but is not on one of its "
+            "invoices" for a in stray if (a.plan_id, a.invoice_id) not in items]
+    return out
 
 
 def _allocations(conn: Connection) -> list[str]:

@@ -21,6 +21,12 @@ from billing_batch.reports.xlsx import landscape, put, save_atomic, table_sheet
 
 if TYPE_CHECKING:
     from billing_batch.stages.collections import CollectionsResult
+    from billing_batch.stages.plans import PlanSheet
+
+PLAN_HEADERS = ["Plan ID", "Client ID", "Client Name", "Start Date", "Frequency", "Installment", "Plan Amount",
+                "Paid to Date", "Remaining", "Next Due Date", "Missed Installments", "Status"]
+OFFER_HEADERS = ["Client ID", "Client Name", "Eligible Balance", "Monthly Budget", "Offered Installment",
+                 "Installments", "Note"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,8 @@ class Reconciliation:
                 f"= {self.ledger_balance:,.2f}: {verdict}")
 
 
-def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str, int]) -> None:
+def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str, int],
+             plan_counts: dict[str, int]) -> None:
     ws = wb.active
     ws.title = "Summary"
     put(ws, 1, 1, "Accounts receivable aging").font = Font(bold=True, size=14)
@@ -61,6 +68,12 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     r += 2
     put(ws, r, 1, "Reconciliation").font = Font(bold=True)
     put(ws, r, 2, "Ties" if recon.ties else "DOES NOT TIE").font = Font(bold=True, color="006100" if recon.ties else "9C0006")
+    r += 2
+    put(ws, r, 1, "Payment plans").font = Font(bold=True)
+    for label, value in plan_counts.items():
+        r += 1
+        put(ws, r, 1, label)
+        put(ws, r, 2, value)
     r += 2
     put(ws, r, 1, "This run").font = Font(bold=True)
     for label, value in counts.items():
@@ -85,10 +98,13 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
 def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, clients: dict[str, dict],
                          last_payments: dict[str, date], counts: dict[str, int], problems: list[Problem],
                          findings: list[Finding] = (), collections: "CollectionsResult | None" = None,
-                         also: Path | None = None) -> None:
+                         also: Path | None = None, plans: "PlanSheet | None" = None) -> None:
     """The workbook at `path` (and the same bytes at `also`: aging-latest.xlsx)."""
+    from billing_batch.billing.plans import STATUS_ORDER
+
     wb = Workbook()
-    _summary(wb, aging, recon, counts)
+    _summary(wb, aging, recon, counts, {f"Plans {s.lower()}": plans.count(s) for s in STATUS_ORDER} if plans else {})
+    on_plan = plans.on_plan if plans else set()
     names = aging.names
     levels = collections.levels if collections else {}
     table_sheet(
@@ -97,7 +113,8 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
          "Last Payment Date", "On Plan", "Collection Level"],
         ([c.client_id, clients.get(c.client_id, {}).get("name", ""), clients.get(c.client_id, {}).get("type", ""),
           *(c.buckets[n] for n in names), c.unapplied_credit, c.balance, c.oldest_due,
-          last_payments.get(c.client_id), "N", levels.get(c.client_id, "")] for c in aging.clients),
+          last_payments.get(c.client_id), "Y" if c.client_id in on_plan else "N", levels.get(c.client_id, "")]
+         for c in aging.clients),
         money_cols=[*names, "Unapplied Credit", "Balance"], widths={"Client Name": 32})
     table_sheet(
         wb, "Open Items",
@@ -106,6 +123,8 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
         ([a.item.invoice_number, a.item.client_id, a.item.invoice_date, a.item.due_date, a.days_past_due, a.bucket,
           a.item.amount, a.item.paid, a.item.adjusted, a.item.balance] for a in aging.items),
         money_cols=["Amount", "Paid", "Adjusted", "Balance"], widths={"Invoice Number": 18})
+    if plans is not None:
+        _plans_sheet(wb, plans, clients)
     if collections is not None:
         table_sheet(
             wb, "Collections",
@@ -128,6 +147,34 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
          for p in problems),
         widths={"File": 30, "Problem": 90})
     save_atomic(wb, path, *([also] if also else []))
+
+
+def _plans_sheet(wb: Workbook, plans: "PlanSheet", clients: dict[str, dict]) -> None:
+    """SPEC §5's columns; below them, the offers a coordinator can make to clients not on a plan."""
+    name = lambda cid: clients.get(cid, {}).get("name", "")  # noqa: E731
+    ws = table_sheet(
+        wb, "Payment Plans", PLAN_HEADERS,
+        ([b.terms.number, b.terms.client_id, name(b.terms.client_id), b.terms.agreement_date, b.terms.frequency,
+          from_cents(b.terms.installment_cents), from_cents(b.terms.amount_cents), from_cents(s.paid_cents),
+          from_cents(s.remaining_cents), s.next_due, s.missed, s.status] for b, s in plans.plans),
+        money_cols=["Installment", "Plan Amount", "Paid to Date", "Remaining"], widths={"Client Name": 30})
+    if plans.plans:  # the filter covers the plans, not the offers below them
+        ws.auto_filter.ref = f"A1:L{1 + len(plans.plans)}"
+    r = len(plans.plans) + 3
+    put(ws, r, 1, "Plan Offers — clients with an overdue balance that can go on a plan").font = Font(bold=True)
+    r += 1
+    for c, h in enumerate(OFFER_HEADERS, start=1):
+        put(ws, r, c, h).font = Font(bold=True)
+    for cid, o in plans.offers:
+        r += 1
+        budget = clients.get(cid, {}).get("monthly_budget_cents")
+        note = ("Hardship: the monthly budget cannot clear the balance in time — review before offering a plan"
+                if o.hardship else f"Offer {o.months} monthly installments")
+        for c, v in enumerate([cid, name(cid), from_cents(o.eligible_cents),
+                               from_cents(budget) if budget else None,
+                               None if o.hardship else from_cents(o.installment_cents),
+                               None if o.hardship else o.months, note], start=1):
+            put(ws, r, c, v, money=c in (3, 4, 5))
 
 
 def write_referrals(path: Path, client_ids: list[str], clients: dict[str, dict], aging: Aging,

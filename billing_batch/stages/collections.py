@@ -19,11 +19,12 @@ from billing_batch.billing.collections import (
     suggested_action,
     suppression,
 )
-from billing_batch.billing.plans import eligible_share, offer
+from billing_batch.billing.engine import PlanBook
+from billing_batch.billing.plans import Offer, Standing, offer, plan_share
 from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
 from billing_batch.documents.letters import letter_content
-from billing_batch.ledger import balances, dunning, inputs, issued, numbering, queue
+from billing_batch.ledger import balances, dunning, inputs, issued, numbering, plans as plan_ledger, queue
 from billing_batch.money import fmt_money, to_cents
 
 
@@ -35,11 +36,52 @@ class CollectionsResult:
     calls: list[CallEntry] = field(default_factory=list)
     referrals: list[str] = field(default_factory=list)  # clients at the last level
     findings: list[Finding] = field(default_factory=list)  # hardship cases
+    offers: list[tuple[str, Offer]] = field(default_factory=list)  # plan offers for staff, by client
 
 
 def levels_of(settings: Settings) -> list[Level]:
     ordered = sorted(settings.collections.levels, key=lambda l: l.days)
     return [Level(i, l.name, l.days, l.template) for i, l in enumerate(ordered, start=1)]
+
+
+def overdue_items(conn: Connection, as_of: date, settings: Settings
+                  ) -> tuple[dict[str, list[OverdueItem]], dict[str, tuple[PlanBook, Standing]]]:
+    """Per client, the overdue items that count for collections as of the date — less what is on a
+    plan in good standing — and the client's plan in good standing, if any."""
+    p = settings.plans
+    in_force = {b.terms.client_id: (b, s) for b, s in plan_ledger.standings(conn, as_of, p.grace_days,
+                                                                          p.default_after_missed) if s.good}
+    shares = issued.plan_shares(conn)
+    ids = issued.invoice_ids(conn)
+    items = [i for i in balances.open_items(conn, as_of) if (as_of - i.due_date).days >= 1 and i.balance > 0]
+    held: dict[int, int] = {}  # invoice id -> what of it is the plan's
+    for client_id, (book, _) in in_force.items():
+        mine = {ids[i.invoice_number]: to_cents(i.balance) for i in items if i.client_id == client_id}
+        held |= plan_ledger.in_force_left(book, mine)
+    overdue: dict[str, list[OverdueItem]] = {}
+    for item in items:
+        invoice_id = ids[item.invoice_number]
+        balance, on_plan = to_cents(item.balance), held.get(invoice_id, 0)
+        if balance - on_plan <= 0:
+            continue
+        eligible = max(plan_share(balance, *shares.get(invoice_id, (0, 0))) - on_plan, 0)
+        overdue.setdefault(item.client_id, []).append(OverdueItem(
+            item.invoice_number, item.invoice_date, item.due_date, (as_of - item.due_date).days, balance - on_plan,
+            eligible))
+    return overdue, in_force
+
+
+def plan_offers(overdue: dict[str, list[OverdueItem]], in_force: dict, clients: dict[str, dict],
+                settings: Settings) -> list[tuple[str, Offer]]:
+    """What a coordinator can propose: clients with an overdue balance that may go on a plan, not on one."""
+    p = settings.plans
+    out = []
+    for client_id in sorted(overdue):
+        eligible = sum(i.eligible_cents for i in overdue[client_id])
+        if client_id not in in_force and eligible > 0:
+            out.append((client_id, offer(eligible, clients[client_id]["monthly_budget_cents"], p.max_months,
+                                         to_cents(p.min_installment))))
+    return out
 
 
 def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settings) -> CollectionsResult:
@@ -48,17 +90,8 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
     clients = inputs.client_rows(conn)
     states = dunning.collection_states(conn)
     contacts = dunning.contact_summaries(conn, as_of)
-    shares = issued.invoice_shares(conn)
-    overdue: dict[str, list[OverdueItem]] = {}
-    for item in balances.open_items(conn, as_of):
-        days = (as_of - item.due_date).days
-        if days >= 1 and item.balance > 0:
-            balance = to_cents(item.balance)
-            nondisc, subtotal = shares.get(item.invoice_number, (0, 0))
-            overdue.setdefault(item.client_id, []).append(OverdueItem(
-                item.invoice_number, item.invoice_date, item.due_date, days, balance,
-                eligible_share(balance, nondisc, subtotal)))
-    result = CollectionsResult()
+    overdue, in_force = overdue_items(conn, as_of, settings)
+    result = CollectionsResult(offers=plan_offers(overdue, in_force, clients, settings))
     for client_id in sorted(set(overdue) | {c for c, s in states.items() if s["level"] > 0}):
         client, state = clients[client_id], states.get(client_id)
         contact = contacts.get(client_id, {})
@@ -79,13 +112,17 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
             level = 0
         elif decision.send:
             level = decision.send.number
-            plan = offer(sum(i.eligible_cents for i in situation.items), client["monthly_budget_cents"],
-                         plans.max_months, to_cents(plans.min_installment))
+            # A client on a plan is not offered another: the letter shows the plan instead.
+            plan = Offer(0) if client_id in in_force else offer(
+                sum(i.eligible_cents for i in situation.items), client["monthly_budget_cents"], plans.max_months,
+                to_cents(plans.min_installment))
             if plan.hardship:
                 result.findings.append(Finding(
                     "Hardship", client_id, f"a budget of {fmt_money(plan.installment_cents)} a month cannot clear "
                     f"{fmt_money(plan.eligible_cents)} within {plans.max_months} months: review before offering a plan"))
             content = letter_content(client, decision.send, situation, plan, as_of, cfg.min_days_between_letters)
+            if client_id in in_force:
+                content["on_plan"] = plan_ledger.summary(*in_force[client_id])
             letter_id = dunning.insert_letter(conn, client_id, series, level, decision.send.name, as_of,
                                             situation.overdue_cents, content, run_id)
             template = f"{decision.send.template}_{'business' if client['type'] == 'Business' else 'individual'}"
