@@ -185,6 +185,12 @@ def _print_summary(settings: Settings, result) -> None:
     console.print(f"  letters: {len(r['letters'])}" + "".join(f"   {k}: {v}" for k, v in by_level.items())
                   + (f"   held back: {len(r['held_back'])}" if r["held_back"] else "")
                   + (f"   review warnings: {len(r['review'])}" if r["review"] else ""))
+    plans = r.get("plans")
+    if plans and (plans["agreed"] or plans["by_status"] or plans["letters"]):
+        console.print(f"  payment plans {'that would be agreed' if result.dry_run else 'agreed'}: "
+                      f"{len(plans['agreed'])}" + "".join(f"   {k.lower()}: {v}" for k, v in plans["by_status"].items())
+                      + (f"   plan letters: {len(plans['letters'])}" if plans["letters"] else "")
+                      + (f"   cured: {len(plans['cured'])}" if plans["cured"] else ""))
     for w in r["waiting"]:
         console.print(f"  [yellow]waiting[/] {w['name']}: {w['reason']}")
     errors = [p for p in result.problems if p.level == "error"]

@@ -21,7 +21,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from billing_batch.intake.kinds import CLIENTS, PAYER_FEES, RATES, SERVICE_LOG, CellType, Kind
+from billing_batch.intake.kinds import CLIENTS, PAYER_FEES, PAYMENT_PLANS, RATES, SERVICE_LOG, CellType, Kind
 from billing_batch.workbook_templates import reproducible_bytes
 
 # --------------------------------------------------------------------------- result
@@ -204,7 +204,37 @@ def write_demo_inbox(inbox: Path, end: date, seed: int = 7) -> DemoInfo:
         files.append(inbox / name)
         counts.append((name, len(rows)))
 
+    name = "payment plans.xlsx"
+    plans = _make_plans(clients, log_rows, end)
+    _save(inbox / name, _workbook([("Payment Plans", PAYMENT_PLANS, _headers(PAYMENT_PLANS), plans, 1, None)]))
+    files.append(inbox / name)
+    counts.append((name, len(plans)))
+
     return DemoInfo(tuple(files), tuple(counts), tuple(mistakes), first, last)
+
+
+def _make_plans(clients: list[dict], log_rows: list[dict], today: date) -> list[dict]:
+    """Two agreements made today with uninsured patients (so the first run shows the Payment Plans
+    sheet): one over the whole balance it may cover, one over part of it. Installments sized to end
+    in about six months, so the policy accepts them."""
+    prices = {code: Decimal(price) for code, _, price, *_ in RATE_CARD}
+    discretionary = {code for code, *_, disc, _ in RATE_CARD if disc}
+    owed: dict[str, Decimal] = {}
+    for r in log_rows:
+        if r["Service Code"] in prices and r["Service Code"] not in discretionary:
+            owed[r["Client ID"]] = owed.get(r["Client ID"], Decimal(0)) + \
+                prices[r["Service Code"]] * Decimal(str(r["Quantity"] or 1))
+    picks = [c["Client ID"] for c in clients if c["Type"] == "Individual" and not c.get("Payer")
+             and not c.get("Collections Hold") and c.get("City") and owed.get(c["Client ID"], 0) >= 300][:2]
+    rows = []
+    for n, cid in enumerate(picks):
+        amount = (owed[cid] / 2).quantize(Decimal("1")) if n else None
+        installment = max(Decimal(25), -(-(amount or owed[cid]) // 6))
+        rows.append({"Client ID": cid, "Agreement Date": today, "Installment Amount": f"{installment:.2f}",
+                     "Frequency": "Monthly", "First Due Date": today + timedelta(days=14),
+                     "Plan Amount": f"{amount:.2f}" if amount else None,
+                     "Notes": "Agreed on the phone" if n else "Asked for a plan at the front desk"})
+    return rows
 
 
 # --------------------------------------------------------------------------- clients

@@ -175,6 +175,12 @@ class _Run:
                                            if (p := poster.refuse(r.kind, r.record, r.column, r.message))]
                 with self.stage("invoicing"):
                     billed, new_invoices = self.invoice(conn, run_id)
+                with self.stage("plans"):
+                    todays = apply_money(conn, run_id, self.as_of, self.s.invoicing.credit_note_prefix,
+                                         plan_policy(self.s), todays_agreements=True)
+                    money.plans += todays.plans
+                    self.late_problems += [p for r in todays.refused
+                                           if (p := poster.refuse(r.kind, r.record, r.column, r.message))]
                 with self.stage("collections"):
                     collections = run_collections(conn, run_id, self.as_of, self.s)
                     self.findings += collections.findings

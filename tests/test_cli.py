@@ -97,6 +97,12 @@ def test_demo_office_every_row_accounted_for(tmp_path):
     assert report["invoices"]["count"] > 40
     assert len(list((office / "output" / "invoices").rglob("INV-*.docx"))) == report["invoices"]["count"]
     assert (office / "output" / "reports" / f"aging-{today:%Y-%m-%d}.xlsx").exists()
+    # The demo's two plan agreements, made today, cover today's invoices: the Payment Plans sheet is filled.
+    assert report["plans"]["agreed"] == [f"PLN-{today.year}-00001", f"PLN-{today.year}-00002"]
+    assert "payment plans agreed: 2   on track: 2" in result.output
+    import openpyxl
+    ws = openpyxl.load_workbook(office / "output" / "reports" / f"aging-{today:%Y-%m-%d}.xlsx")["Payment Plans"]
+    assert [r[11] for r in ws.iter_rows(min_row=2, max_row=3, values_only=True)] == ["On Track", "On Track"]
     # The run again over the same (moved-back) files posts nothing new.
     for f in (office / "processed").rglob("*.xlsx"):
         f.rename(office / "inbox" / f.name.split("_", 1)[1])

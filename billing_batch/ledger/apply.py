@@ -48,13 +48,19 @@ def apply_credit_to_new_invoices(conn: Connection, new: list[tuple[str, int, str
 
 
 def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str,
-                policy: PlanPolicy = PlanPolicy()) -> MoneyResult:
-    """Every posted payment, reversal, adjustment and plan agreement not applied yet, per client in date
-    order (a plan changes where the client's later payments go)."""
-    pays = [dict(r._mapping) for r in conn.execute(select(payments).where(payments.c.applied_run_id.is_(None)))]
-    adjs = [dict(r._mapping) for r in conn.execute(select(adjustments).where(adjustments.c.applied_run_id.is_(None)))]
+                policy: PlanPolicy = PlanPolicy(), todays_agreements: bool = False) -> MoneyResult:
+    """Every posted payment, reversal, adjustment and plan agreement dated before `as_of` not applied
+    yet, per client in date order (a plan changes where the client's later payments go). With
+    `todays_agreements`, only the agreements dated `as_of` or later: they come last on their day, after
+    the run's invoices (dated `as_of`), so an agreement made today covers today's invoice too."""
+    pending = payment_plans.c.applied_run_id.is_(None)
+    when = payment_plans.c.agreement_date >= as_of if todays_agreements else payment_plans.c.agreement_date < as_of
     agreements = [dict(r._mapping) for r in conn.execute(
-        select(payment_plans).where(payment_plans.c.applied_run_id.is_(None)).order_by(payment_plans.c.id))]
+        select(payment_plans).where(pending, when).order_by(payment_plans.c.id))]
+    pays, adjs = [], []
+    if not todays_agreements:
+        pays = [dict(r._mapping) for r in conn.execute(select(payments).where(payments.c.applied_run_id.is_(None)))]
+        adjs = [dict(r._mapping) for r in conn.execute(select(adjustments).where(adjustments.c.applied_run_id.is_(None)))]
     result = MoneyResult()
     if not pays and not adjs and not agreements:
         return result

@@ -165,6 +165,8 @@ def _plans_sheet(wb: Workbook, plans: "PlanSheet", clients: dict[str, dict]) -> 
     r += 1
     for c, h in enumerate(OFFER_HEADERS, start=1):
         put(ws, r, c, h).font = Font(bold=True)
+    if not plans.offers:
+        put(ws, r + 1, 1, "No client not on a plan has an overdue balance that can go on one today.")
     for cid, o in plans.offers:
         r += 1
         budget = clients.get(cid, {}).get("monthly_budget_cents")
