@@ -132,7 +132,7 @@ _COLUMNS: dict[str, dict[str, object]] = {
     "Adjustments": {"Date": None, "Client ID": None, "Kind": None, "Amount": None, "Invoice Number": None,
                     "Reason": None},
     "Payment Plans": {"Client ID": None, "Agreement Date": None, "Installment Amount": None, "Frequency": None,
-                      "First Due Date": None, "Plan Amount": None, "Notes": None},
+                      "First Due Date": None, "Plan Amount": None, "Notes": None, "Cancel Date": None},
     "Contact Log": {"Contact Date": None, "Client ID": None, "Outcome": None, "Promise Date": None,
                     "Promise Amount": None, "Notes": None},
 }
