@@ -747,13 +747,16 @@ def test_plan_offer_for_one_month_is_singular(built, tmp_path):
 ], ids=lambda v: v if isinstance(v, str) else None)
 @pytest.mark.parametrize("letter_name", ["second_notice_business", "referral_business"])
 def test_letter_missing_key_raises(letter_name, path, built, tmp_path):
-    context = make_letter_context(attention="Jane Roe")
+    _without_key_raises(built[letter_name], make_letter_context(attention="Jane Roe"), path, tmp_path)
+
+
+def _without_key_raises(template, context: dict, path: tuple, tmp_path) -> None:
     owner = context
     for step in path[:-1]:
         owner = owner[step]
     del owner[path[-1]]
     with pytest.raises(jinja2.UndefinedError):
-        render(built[letter_name], context, tmp_path / "broken.docx")
+        render(template, context, tmp_path / "broken.docx")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -913,13 +916,7 @@ def test_plan_ended_letter_renders(kind, missed, built, tmp_path):
     ("plan_ended_individual", ("plan", "missed")),
 ], ids=lambda v: v if isinstance(v, str) else ".".join(v))
 def test_plan_letter_missing_key_raises(letter_name, path, built, tmp_path):
-    context = make_plan_letter_context(attention="Jane Roe")
-    owner = context
-    for step in path[:-1]:
-        owner = owner[step]
-    del owner[path[-1]]
-    with pytest.raises(jinja2.UndefinedError):
-        render(built[letter_name], context, tmp_path / "broken.docx")
+    _without_key_raises(built[letter_name], make_plan_letter_context(attention="Jane Roe"), path, tmp_path)
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftotext") is None,

@@ -129,5 +129,5 @@ def test_accuracy_review_lists_each_kind_of_warning(sqlite_office: Office):
                       ("Price override", "00042"), ("Price override", "C003"), ("Unusual quantity", "00042"),
                       ("Unusual quantity", "C003")]
     wb = openpyxl.load_workbook(r.aging_path)
-    assert wb.sheetnames == ["Summary", "Aging by Client", "Open Items", "Collections", "Review", "Problems"]
+    assert wb.sheetnames == ["Summary", "Aging by Client", "Open Items", "Payment Plans", "Collections", "Review", "Problems"]
     assert len(list(wb["Review"].iter_rows(min_row=2))) == 7
