@@ -322,3 +322,40 @@ def test_payment_with_a_plan_in_force_pays_due_installments_first_then_other_ite
     assert [(a.invoice_id, a.cents, a.plan_id) for a in out.allocations] == [(2, 3_000, None), (1, 10_000, -1)]
     assert account.credit == 2_000
     assert P.standing(account.plans[-1].terms, account.plans[-1].covered, D(2026, 3, 6), 10, 2).status == P.COMPLETED
+
+
+def test_a_bounced_installment_is_taken_back_from_the_plan_and_a_correction_counts_toward_it():
+    """Invoice 1: 300 therapy + 100 massage (400). Plan over the 300, 3 × 100 monthly from 02-01.
+    02-01 pays 100 (plan); 02-05 the cheque bounces: the plan has 0 again and is Late on 02-12.
+    A credit of 150 on 02-20 takes the massage's 100 first, then 50 from the plan's part (counted)."""
+    from billing_batch.billing.engine import Adjustment, Reversal
+
+    account = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 40_000, 0, 40_000, 30_000)], [], 0)
+    account.settle([Agreement(1, D(2026, 1, 15), 10_000, "Monthly", D(2026, 2, 1)),
+                    Payment(7, D(2026, 2, 1), 10_000)], D(2026, 2, 1))
+    book = account.plans[-1]
+    assert book.covered == [(D(2026, 2, 1), 10_000)]
+    out = account.settle([Reversal(8, D(2026, 2, 5), -10_000, 7, D(2026, 2, 1))], D(2026, 2, 5))
+    assert [(a.cents, a.plan_id) for a in out.allocations] == [(-10_000, -1)]
+    assert P.standing(book.terms, book.covered, D(2026, 2, 12), 10, 2).status == P.LATE
+    out = account.settle([Adjustment(3, D(2026, 2, 20), "Credit", 15_000, 1)], D(2026, 2, 20))
+    assert [(a.source, a.cents, a.plan_id) for a in out.allocations] == [("credit_note", 10_000, None),
+                                                                         ("credit_note", 5_000, -1)]
+    s = P.standing(book.terms, book.covered, D(2026, 2, 20), 10, 2)
+    assert (s.status, s.paid_cents, s.remaining_cents) == (P.LATE, 5_000, 25_000)  # 02-01's 100 is 50 short
+
+
+def test_weekly_plan_defaults_after_two_misses_at_the_same_time_and_a_late_payment_cures_only_before():
+    """250 weekly from 03-02: 03-02, 03-09, 03-16, ... Grace 10 days: 03-02 is missed from 03-13,
+    03-09 from 03-20. Paid 250 on 03-15 (covers 03-02): on 03-20 one missed → Late, not Defaulted."""
+    sched = tuple(P.schedule(100_000, 25_000, "Weekly", D(2026, 3, 2)))
+    terms = P.Terms(1, "PLN-2026-00001", "C", D(2026, 3, 1), "Weekly", 25_000, 100_000, sched)
+    assert [d for d, _ in sched] == [D(2026, 3, 2), D(2026, 3, 9), D(2026, 3, 16), D(2026, 3, 23)]
+    assert P.standing(terms, [], D(2026, 3, 12), 10, 2).status == P.ON_TRACK
+    assert P.standing(terms, [], D(2026, 3, 13), 10, 2).status == P.LATE
+    gone = P.standing(terms, [], D(2026, 3, 20), 10, 2)
+    assert (gone.status, gone.ended, gone.missed) == (P.DEFAULTED, D(2026, 3, 20), 2)
+    kept = P.standing(terms, [(D(2026, 3, 15), 25_000)], D(2026, 3, 20), 10, 2)
+    assert (kept.status, kept.missed, kept.next_due, kept.overdue_cents) == (P.LATE, 1, D(2026, 3, 9), 50_000)
+    # paid on 03-20 itself, the day 03-09 passes its grace: counted that day, so never two missed at once
+    assert P.standing(terms, [(D(2026, 3, 20), 50_000)], D(2026, 3, 20), 10, 2).status == P.ON_TRACK
