@@ -126,7 +126,18 @@ def test_nightly_run_end_to_end(office: Office):
     assert [Decimal(str(v)) for v in by_client["C003"][3:9]] == [
         Decimal("110.00"), Decimal("33.50"), 0, 0, 0, 0]
     open_items = {r[0]: r for r in wb["Open Items"].iter_rows(min_row=2, values_only=True)}
-    assert open_items["INV-2026-00001"][4:6] == (35, "31-60")
+    assert open_items["INV-2026-00001"][5:7] == (35, "31-60")
+    assert open_items["INV-2026-00001"][2] == "Zoë O'Brien"  # the name beside the ID, for a manager
+    # Largest balance first: C001 330.88, C003 143.50, 00042 124.32.
+    assert [r[0] for r in wb["Aging by Client"].iter_rows(min_row=2, values_only=True)] == ["C001", "C003", "00042"]
+    # Each bucket as a share of the 598.70 open: 110.00 → 18.4 %, 364.38 → 60.9 %, 124.32 → 20.8 %; none over 90.
+    ws = wb["Summary"]
+    shares = {r[0].value: r[2].value for r in ws.iter_rows(min_row=5, max_row=10, max_col=3)}
+    assert [Decimal(str(shares[k])) for k in ("Not Yet Due", "1-30", "31-60", "61-90")] == [
+        Decimal("0.1837"), Decimal("0.6086"), Decimal("0.2076"), 0]
+    assert ws["C5"].number_format == "0.0%" and ws.auto_filter.ref is None
+    summary = {r[0]: r[1] for r in ws.iter_rows(max_col=2, values_only=True) if r[0]}
+    assert summary["% over 90 days"] == 0
 
     # The ledger holds each service once and four invoices.
     engine = create_engine(settings.database_url)

@@ -53,9 +53,11 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     put(ws, 2, 2, aging.as_of)
     put(ws, 4, 1, "Bucket").font = Font(bold=True)
     put(ws, 4, 2, "Amount").font = Font(bold=True)
+    put(ws, 4, 3, "% of open").font = Font(bold=True)
     for i, name in enumerate(aging.names, start=5):
         put(ws, i, 1, name)
         put(ws, i, 2, aging.totals[name], money=True)
+        _percent(put(ws, i, 3, _share(aging.totals[name], aging.open_total)))
     r = 5 + len(aging.names)
     rows = [("Total open", aging.open_total), ("Unapplied credit", -aging.unapplied_credit),
             ("Balance", aging.balance)]
@@ -65,6 +67,11 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
         r += 1
     put(ws, r, 1, "Clients with a balance")
     put(ws, r, 2, len(aging.clients))
+    r += 1
+    # What a manager asks first: how much is old. Over the last bucket's start (90 days by default).
+    old = sum((aging.totals[n] for n in aging.names[-2:]), ZERO) if len(aging.names) > 2 else ZERO
+    put(ws, r, 1, f"% over {int(aging.names[-2].split('-')[0]) - 1} days" if len(aging.names) > 2 else "% old")
+    _percent(put(ws, r, 2, _share(old, aging.open_total)))
     r += 2
     put(ws, r, 1, "Reconciliation").font = Font(bold=True)
     put(ws, r, 2, "Ties" if recon.ties else "DOES NOT TIE").font = Font(bold=True, color="006100" if recon.ties else "9C0006")
@@ -84,15 +91,23 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     put(ws, max(r + 2, 24), 1, recon.line())
     ws.column_dimensions["A"].width = 28
     ws.column_dimensions["B"].width = 18
-    ws.freeze_panes = "A4"
-    ws.auto_filter.ref = f"A4:B{4 + len(aging.names)}"
+    ws.freeze_panes = "A4"  # no filter: the Summary is read, not sorted
     chart = BarChart()
     chart.title, chart.y_axis.title, chart.legend = "Open balance by age", "Amount", None
     chart.add_data(Reference(ws, min_col=2, min_row=4, max_row=4 + len(aging.names)), titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=1, min_row=5, max_row=4 + len(aging.names)))
     chart.width, chart.height = 15, 7.5
-    ws.add_chart(chart, "D4")
+    ws.add_chart(chart, "E4")
     landscape(ws)
+
+
+def _share(part: Decimal, whole: Decimal) -> Decimal:
+    """A fraction of the whole to four places (shown as a percentage), 0 when there is nothing."""
+    return (part / whole).quantize(Decimal("0.0001")) if whole > 0 else ZERO
+
+
+def _percent(cell) -> None:
+    cell.number_format = "0.0%"
 
 
 def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, clients: dict[str, dict],
@@ -107,6 +122,7 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
     on_plan = plans.on_plan if plans else set()
     names = aging.names
     levels = collections.levels if collections else {}
+    by_balance = sorted(aging.clients, key=lambda c: (-c.balance, c.client_id))  # largest first
     table_sheet(
         wb, "Aging by Client",
         ["Client ID", "Client Name", "Type", *names, "Unapplied Credit", "Balance", "Oldest Due Date",
@@ -114,15 +130,16 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
         ([c.client_id, clients.get(c.client_id, {}).get("name", ""), clients.get(c.client_id, {}).get("type", ""),
           *(c.buckets[n] for n in names), c.unapplied_credit, c.balance, c.oldest_due,
           last_payments.get(c.client_id), "Y" if c.client_id in on_plan else "N", levels.get(c.client_id, "")]
-         for c in aging.clients),
+         for c in by_balance),
         money_cols=[*names, "Unapplied Credit", "Balance"], widths={"Client Name": 32})
     table_sheet(
         wb, "Open Items",
-        ["Invoice Number", "Client ID", "Invoice Date", "Due Date", "Days Past Due", "Bucket", "Amount", "Paid",
-         "Adjusted", "Balance"],
-        ([a.item.invoice_number, a.item.client_id, a.item.invoice_date, a.item.due_date, a.days_past_due, a.bucket,
-          a.item.amount, a.item.paid, a.item.adjusted, a.item.balance] for a in aging.items),
-        money_cols=["Amount", "Paid", "Adjusted", "Balance"], widths={"Invoice Number": 18})
+        ["Invoice Number", "Client ID", "Client Name", "Invoice Date", "Due Date", "Days Past Due", "Bucket", "Amount",
+         "Paid", "Adjusted", "Balance"],
+        ([a.item.invoice_number, a.item.client_id, clients.get(a.item.client_id, {}).get("name", ""),
+          a.item.invoice_date, a.item.due_date, a.days_past_due, a.bucket, a.item.amount, a.item.paid,
+          a.item.adjusted, a.item.balance] for a in aging.items),
+        money_cols=["Amount", "Paid", "Adjusted", "Balance"], widths={"Invoice Number": 18, "Client Name": 30})
     if plans is not None:
         _plans_sheet(wb, plans, clients)
     if collections is not None:
