@@ -11,7 +11,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Font
 
 from billing_batch.billing.aging import Aging
 from billing_batch.billing.review import Finding
@@ -174,14 +174,16 @@ def _plans_sheet(wb: Workbook, plans: "PlanSheet", clients: dict[str, dict]) -> 
         ([b.terms.number, b.terms.client_id, name(b.terms.client_id), b.terms.agreement_date, b.terms.frequency,
           from_cents(b.terms.installment_cents), from_cents(b.terms.amount_cents), from_cents(s.paid_cents),
           from_cents(s.remaining_cents), s.next_due, s.missed, s.status] for b, s in plans.plans),
-        money_cols=["Installment", "Plan Amount", "Paid to Date", "Remaining"], widths={"Client Name": 30})
+        money_cols=["Installment", "Plan Amount", "Paid to Date", "Remaining"],
+        widths={"Plan ID": 18, "Client Name": 30, "Missed Installments": 20})
     if plans.plans:  # the filter covers the plans, not the offers below them
         ws.auto_filter.ref = f"A1:L{1 + len(plans.plans)}"
     r = len(plans.plans) + 3
     put(ws, r, 1, "Plan Offers — clients with an overdue balance that can go on a plan").font = Font(bold=True)
     r += 1
     for c, h in enumerate(OFFER_HEADERS, start=1):
-        put(ws, r, c, h).font = Font(bold=True)
+        cell = put(ws, r, c, h)
+        cell.font, cell.alignment = Font(bold=True), Alignment(wrap_text=True, vertical="top")
     if not plans.offers:
         put(ws, r + 1, 1, "No client not on a plan has an overdue balance that can go on one today.")
     for cid, o in plans.offers:
