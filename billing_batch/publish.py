@@ -279,7 +279,8 @@ class Publisher:
         write_aging_workbook(path, aging, recon, clients, last_payments, counts,
                              [_problem(p) for p in report["problems"]], findings, collections,
                              also=reports / "aging-latest.xlsx" if latest else None,
-                             plans=plan_sheet(conn, as_of, self.s))
+                             plans=plan_sheet(conn, as_of, self.s),
+                             held_back=[(h["client_id"], h["reason"]) for h in report.get("held_back", [])])
         if collections.referrals:
             write_referrals(reports / f"referrals-{as_of:%Y-%m-%d}.xlsx", collections.referrals, clients, aging,
                             dunning.last_letters(conn))

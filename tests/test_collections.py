@@ -4,6 +4,7 @@ list, referrals, letters re-opened. Expected letters are worked out by hand from
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 
 import openpyxl
@@ -115,6 +116,11 @@ def test_each_suppression_rule_stops_a_letter_and_its_twin_gets_one(office: Offi
     held = {h["client_id"]: h["reason"] for h in result.report["held_back"]}
     assert held == {"HOLD": "Collections Hold", "PROMISE": "Promise to pay (until 2026-05-08)",
                     "DISPUTE": "Open dispute", "SMALL": "Below the minimum balance"}
+    # The Collections sheet lists them below the call list, with why (the disputed client stays in view).
+    ws = openpyxl.load_workbook(result.aging_path)["Collections"]
+    cells = list(ws.iter_rows(values_only=True))
+    start = next(i for i, r in enumerate(cells) if r[0] == "Held Back — overdue, but no letter this run")
+    assert {r[0]: r[2] for r in cells[start + 2:] if r[0]} == held
     # The promise lapses after its date plus grace: the next run sends the Reminder.
     assert sent(run_batch(office.settings, D(2026, 5, 9))) == {"PROMISE": "Reminder"}
 
@@ -170,7 +176,8 @@ def test_call_list_and_dry_run(sqlite_office: Office):
     assert sent(real) == sent(dry)
     ws = openpyxl.load_workbook(real.aging_path)["Collections"]
     header = [c.value for c in ws[1]]
-    rows = [dict(zip(header, r)) for r in ws.iter_rows(min_row=2, values_only=True)]
+    rows = [dict(zip(header, r)) for r in itertools.takewhile(lambda r: r[0] is not None,
+                                                              ws.iter_rows(min_row=2, values_only=True))]
     # C002 has no phone; C001 owes 300.00, C003 100.00, both 31 days: by balance.
     assert [(r["Priority"], r["Client ID"], r["Collection Level"]) for r in rows] == [
         (1, "C001", "Second Notice"), (2, "C003", "Second Notice")]

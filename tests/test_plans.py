@@ -167,6 +167,11 @@ def test_six_months_of_payment_plans(office: Office):
     by_client = {r[0]: r for r in openpyxl.load_workbook(late.aging_path)["Aging by Client"].iter_rows(
         min_row=2, values_only=True)}
     assert by_client["M"][-2] == "Y" and by_client["RA"][-2] == "N"
+    cells = list(openpyxl.load_workbook(late.aging_path)["Collections"].iter_rows(values_only=True))
+    start = next(i for i, r in enumerate(cells) if r[0] and str(r[0]).startswith("Held Back"))
+    held = {r[0]: r[2] for r in cells[start + 2:] if r[0]}
+    assert held["B"] == "On payment plan PLN-2026-00002 (Late): its items are not dunned"
+    assert set(held) == set("ABCMX")
     b_letter = next(f for f in m_letter.glob("*plan_missed_individual.docx")
                     if "Patient B & <Co>" in docx_paragraphs(f))
     b_text = "\n".join(docx_paragraphs(b_letter))

@@ -113,7 +113,8 @@ def _percent(cell) -> None:
 def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, clients: dict[str, dict],
                          last_payments: dict[str, date], counts: dict[str, int], problems: list[Problem],
                          findings: list[Finding] = (), collections: "CollectionsResult | None" = None,
-                         also: Path | None = None, plans: "PlanSheet | None" = None) -> None:
+                         also: Path | None = None, plans: "PlanSheet | None" = None,
+                         held_back: list[tuple[str, str]] = ()) -> None:
     """The workbook at `path` (and the same bytes at `also`: aging-latest.xlsx)."""
     from billing_batch.billing.plans import STATUS_ORDER
 
@@ -143,7 +144,7 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
     if plans is not None:
         _plans_sheet(wb, plans, clients)
     if collections is not None:
-        table_sheet(
+        ws = table_sheet(
             wb, "Collections",
             ["Priority", "Client ID", "Client Name", "Phone", "Balance", "Days Past Due", "Collection Level",
              "Last Letter", "Last Contact", "Promise Date", "Suggested Action"],
@@ -152,6 +153,7 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
               f"{c.last_contact[0]:%Y-%m-%d} {c.last_contact[1]}" if c.last_contact else "", c.promise_date, c.action]
              for n, c in enumerate(collections.calls, start=1)),
             money_cols=["Balance"], widths={"Client Name": 30, "Suggested Action": 50, "Last Contact": 26})
+        _held_back(ws, len(collections.calls), held_back, plans, clients)
     table_sheet(
         wb, "Review", ["Check", "Client ID", "Client Name", "Invoice Number", "Service Date", "Service Code", "Detail"],
         ([f.check, f.client_id, clients.get(f.client_id, {}).get("name", ""), f.invoice or "", f.service_date,
@@ -164,6 +166,29 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
          for p in problems),
         widths={"File": 30, "Problem": 90})
     save_atomic(wb, path, *([also] if also else []))
+
+
+def _held_back(ws, calls: int, held_back: list[tuple[str, str]], plans: "PlanSheet | None",
+               clients: dict[str, dict]) -> None:
+    """Below the call list: who is overdue but gets no letter, and why (a disputed client stays in view)."""
+    rows = list(held_back)
+    if plans is not None:
+        rows += [(b.terms.client_id, f"On payment plan {b.terms.number} ({s.status}): its items are not dunned")
+                 for b, s in plans.plans if s.good]
+    if calls:  # the filter covers the call list only
+        ws.auto_filter.ref = f"A1:K{1 + calls}"
+    r = calls + 3
+    put(ws, r, 1, "Held Back — overdue, but no letter this run").font = Font(bold=True)
+    r += 1
+    for c, h in enumerate(["Client ID", "Client Name", "Reason"], start=1):
+        put(ws, r, c, h).font = Font(bold=True)
+    if not rows:
+        put(ws, r + 1, 1, "No client is held back.")
+    for cid, reason in sorted(rows):
+        r += 1
+        put(ws, r, 1, cid)
+        put(ws, r, 2, clients.get(cid, {}).get("name", ""))
+        put(ws, r, 3, reason)
 
 
 def _plans_sheet(wb: Workbook, plans: "PlanSheet", clients: dict[str, dict]) -> None:
