@@ -109,6 +109,7 @@ class Plans(_Section):
     min_installment: Annotated[Decimal, Field(ge=0)] = Decimal("25.00")
     grace_days: Annotated[int, Field(ge=0)] = 10
     default_after_missed: Annotated[int, Field(ge=1)] = 2
+    offer_to_business: bool = False  # letters to businesses offer no plan unless the office wants them to
 
 
 class Insurance(_Section):

@@ -159,6 +159,17 @@ def test_letters_read_back_with_items_total_and_plan_offer(sqlite_office: Office
     assert "$300.00" in wanda and "payment plan" not in wanda.lower()  # only discretionary services
     business = "\n".join(next(t for t in texts.values() if "Acme Dental" in t))
     assert "Attn: Jane Roe" in business and "$100.00" in business
+    assert "payment plan" not in business.lower()  # plans.offer_to_business is false by default
+
+
+def test_a_business_is_offered_a_plan_only_when_the_office_says_so(tmp_path):
+    office = Office.create(tmp_path / "o", f"sqlite:///{tmp_path / 'l.sqlite'}", plans__offer_to_business=True)
+    office_with(office, [client("B002", "Acme Dental", kind="Business")], [[D(2026, 3, 2), "B002", "OV", 2, None]])
+    result = run_batch(office.settings, DAY[1])
+    text = "\n".join(docx_paragraphs(next((office.root / "output" / "letters" / "2026-05-01").glob("*.docx"))))
+    # 200.00 over 12 months is 16.67, below the 25.00 minimum: 25.00 a month for 8 months.
+    assert "payment plan" in text.lower() and "$25.00" in text and "8 months" in text
+    assert result.report["letters"] == [{"client_id": "B002", "level": "Reminder"}]
 
 
 def test_call_list_and_dry_run(sqlite_office: Office):

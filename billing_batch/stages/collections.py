@@ -71,6 +71,11 @@ def overdue_items(conn: Connection, as_of: date, settings: Settings
     return overdue, in_force
 
 
+def offered(client: dict, settings: Settings) -> bool:
+    """Plans are offered to patients; to a business only when the office says so."""
+    return client["type"] != "Business" or settings.plans.offer_to_business
+
+
 def plan_offers(overdue: dict[str, list[OverdueItem]], in_force: dict, clients: dict[str, dict],
                 settings: Settings) -> list[tuple[str, Offer]]:
     """What a coordinator can propose: clients with an overdue balance that may go on a plan, not on one."""
@@ -78,7 +83,7 @@ def plan_offers(overdue: dict[str, list[OverdueItem]], in_force: dict, clients: 
     out = []
     for client_id in sorted(overdue):
         eligible = sum(i.eligible_cents for i in overdue[client_id])
-        if client_id not in in_force and eligible > 0:
+        if client_id not in in_force and eligible > 0 and offered(clients[client_id], settings):
             out.append((client_id, offer(eligible, clients[client_id]["monthly_budget_cents"], p.max_months,
                                          to_cents(p.min_installment))))
     return out
@@ -113,7 +118,7 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
         elif decision.send:
             level = decision.send.number
             # A client on a plan is not offered another: the letter shows the plan instead.
-            plan = Offer(0) if client_id in in_force else offer(
+            plan = Offer(0) if client_id in in_force or not offered(client, settings) else offer(
                 sum(i.eligible_cents for i in situation.items), client["monthly_budget_cents"], plans.max_months,
                 to_cents(plans.min_installment))
             if plan.hardship:
