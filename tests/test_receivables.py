@@ -18,7 +18,7 @@ from tests.test_end_to_end import drop_office, docx_paragraphs
 from tests.test_posting import PAY_HEADERS
 
 D = dt.date
-ADJ_HEADERS = ["Date", "Client ID", "Kind", "Amount", "Invoice Number", "Reason"]
+ADJ_HEADERS = ["Date", "Client ID", "Kind", "Amount", "Invoice Number", "Reason", "Note on document"]
 
 
 def money(v) -> Decimal:
@@ -40,7 +40,8 @@ def test_receivables_scenario(office: Office):
                      [D(2026, 4, 3), "00042", Decimal("150.00"), "Card", "102", None]],  # INV-1 paid; 26.01 credit
         "Adjustments": [ADJ_HEADERS,
                         [D(2026, 4, 4), "C003", "Void", None, "INV-2026-00003", "Billed in error"],    # CN-1 33.50
-                        [D(2026, 4, 5), "C001", "Credit", Decimal("50.00"), "INV-2026-00002", "Discount"],  # CN-2; 250.00
+                        [D(2026, 4, 5), "C001", "Credit", Decimal("50.00"), "INV-2026-00002", "Friend of Dr. Lee",
+                         "Loyalty discount, with our thanks"],  # CN-2; 250.00
                         [D(2026, 4, 6), "C001", "Write-off", Decimal("20.00"), "INV-2026-00002", "Small"],  # 230.00
                         [D(2026, 4, 8), "00042", "Refund", Decimal("20.00"), None, "Overpaid"],  # credit 6.01
                         [D(2026, 4, 9), "C001", "Credit", Decimal("1000.00"), "INV-2026-00002", "Typo"],  # refused
@@ -67,6 +68,9 @@ def test_receivables_scenario(office: Office):
     cn2 = docx_text(office.root / "output/invoices/2026-04/CN-2026-00002.docx")
     assert "VOID NOTICE" in cn1 and "INV-2026-00003" in cn1 and "$33.50" in cn1
     assert "CREDIT NOTE" in cn2 and "$50.00" in cn2 and "$250.00" in cn2  # balance after the credit
+    # What the client reads is the Note on document, or a plain line; the internal Reason never prints.
+    assert "Loyalty discount, with our thanks" in cn2 and "Friend of Dr. Lee" not in cn2
+    assert "Invoice cancelled" in cn1 and "Billed in error" not in cn1
     # The refused rows are in the problems workbook, ready to fix.
     ws = openpyxl.load_workbook(office.root / "rejected" / "april.xlsx.problems.xlsx")["Adjustments"]
     assert [ws.cell(row=r, column=3).value for r in (2, 3)] == ["Credit", "Void"]

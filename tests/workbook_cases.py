@@ -130,7 +130,7 @@ _COLUMNS: dict[str, dict[str, object]] = {
     "Remittances": {"Claim Number": None, "Payer": None, "Paid Date": None, "Paid": None, "Allowed": None,
                     "Patient Responsibility": None, "Reason Code": None, "Reference": None},
     "Adjustments": {"Date": None, "Client ID": None, "Kind": None, "Amount": None, "Invoice Number": None,
-                    "Reason": None},
+                    "Reason": None, "Note on document": None},
     "Payment Plans": {"Client ID": None, "Agreement Date": None, "Installment Amount": None, "Frequency": None,
                       "First Due Date": None, "Plan Amount": None, "Notes": None, "Cancel Date": None},
     "Contact Log": {"Contact Date": None, "Client ID": None, "Outcome": None, "Promise Date": None,

@@ -47,6 +47,14 @@ def apply_credit_to_new_invoices(conn: Connection, new: list[tuple[str, int, str
             save_allocations(conn, out.allocations, run_id)
 
 
+def document_note(kind: str, adjustment: dict) -> str:
+    """What a credit note tells the client: the Note on document, else a plain line. The Reason is for
+    staff (it may say "billing error by Dr. X") and never prints."""
+    if adjustment.get("note_on_document"):
+        return adjustment["note_on_document"]
+    return "Invoice cancelled" if kind == "void" else "Correction to your account"
+
+
 def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str,
                 policy: PlanPolicy = PlanPolicy(), todays_agreements: bool = False) -> MoneyResult:
     """Every posted payment, reversal, adjustment and plan agreement dated before `as_of` not applied
@@ -105,7 +113,8 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str,
         adj = records[("a", cn.adjustment_id)][1]
         number = numbering.next_number(conn, credit_prefix, cn.date.year)
         note_ids[cn.adjustment_id] = issued.insert_credit_note(
-            conn, number, cn.kind, cn.invoice_id, adj["client_id"], cn.date, cn.cents, adj["reason"], cn.adjustment_id,
+            conn, number, cn.kind, cn.invoice_id, adj["client_id"], cn.date, cn.cents, document_note(cn.kind, adj),
+            cn.adjustment_id,
             run_id)
         queue.add_outbox(conn, "credit_note", note_ids[cn.adjustment_id], numbering.credit_note_path(number, cn.date),
                          run_id)

@@ -6,7 +6,8 @@ Create Date: 2026-12-03
 
 A Payment Plans row was only recorded; it now makes a plan. Allocations name the plan whose part of
 an invoice they pay, an invoice keeps the plan as it stood when it was issued, and an agreement row
-can be dropped again with a Cancel Date.
+can be dropped again with a Cancel Date. An adjustment gains the Note on document its credit note
+prints (the internal Reason never prints).
 """
 
 from alembic import op
@@ -90,9 +91,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column('plan_summary', sa.Text(), nullable=True))
     with op.batch_alter_table('payment_plans') as batch:
         batch.add_column(sa.Column('cancel_date', sa.Date(), nullable=True))
+    with op.batch_alter_table('adjustments') as batch:
+        batch.add_column(sa.Column('note_on_document', sa.String(length=500), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('adjustments') as batch:
+        batch.drop_column('note_on_document')
     with op.batch_alter_table('payment_plans') as batch:
         batch.drop_column('cancel_date')
     with op.batch_alter_table('invoices') as batch:
