@@ -143,6 +143,12 @@ def test_six_months_of_payment_plans(office: Office):
     office.drop("log2.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 2, 2), "B", "TH", 1]]})  # 100, due 03-07
     r = run_batch(office.settings, D(2026, 2, 5))
     assert letters_of(r) == {}  # nothing overdue yet (due 02-09)
+    # B's new invoice (INV-9: eight clients billed on 01-10) shows the plan as it stands: the 02-01
+    # installment is due now, nothing paid; and asks for the plan number, not the invoice number.
+    b_invoice = "\n".join(docx_paragraphs(office.root / "output/invoices/2026-02/INV-2026-00009.docx"))
+    assert "Your payment plan PLN-2026-00002: $100.00 every month; next installment due February 5, 2026; paid to " \
+           "date $0.00; remaining $300.00" in b_invoice
+    assert "plan number PLN-2026-00002 on your payment" in b_invoice
 
     # -- 02-12: 02-01 + 10 grace days has passed: B and C are Late, one letter each; M's massage is dunned.
     # B asks for a second plan for the new visit: a Late plan is still in force.
@@ -187,7 +193,13 @@ def test_six_months_of_payment_plans(office: Office):
     office.drop("pay3.xlsx", {"Payments": [PAY_HEADERS, pay(D(2026, 2, 20), "A", "200", "A2")]})
     office.drop("cancel.xlsx", {"Payment Plans": [PLAN_HEADERS, ["X", AGREED, Decimal("50"), "Monthly", FIRST, None,
                                                                  "moved away", D(2026, 2, 20)]]})
+    office.drop("bad cancel.xlsx", {"Payment Plans": [PLAN_HEADERS, ["B", AGREED, Decimal("50"), "Monthly", FIRST,
+                                                                     None, None, D(2026, 2, 20)]]})
     r = run_batch(office.settings, D(2026, 2, 25))
+    bad = [p.message for p in r.problems if p.where.file == "bad cancel.xlsx"]
+    assert len(bad) == 1 and bad[0].endswith("a plan's terms cannot be changed: to end it, drop the row exactly as "
+                                             "agreed with a Cancel Date (given once), then agree a new plan with a "
+                                             "new Agreement Date")
     notes = [p.message for p in r.problems if p.where.file == "cancel.xlsx"]
     assert notes == ["cancels plan PLN-2026-00005 from 2026-02-20: from that date its balance is collected as usual"]
     s = status_of(r.aging_path)
@@ -306,8 +318,9 @@ def test_status_as_of_a_date_never_depends_on_payments_dated_after_it(payments, 
     seen = P.standing(terms, covered, day, 10, 2)
     assert seen == P.standing(terms, [(d, c) for d, c in covered if d <= day], day, 10, 2)
     assert seen == P.standing(terms, covered + [(day + dt.timedelta(days=1), 10**9)], day, 10, 2)
-    # A status that ends a plan stays: later days never bring it back.
-    if seen.status in (P.COMPLETED, P.CANCELLED, P.DEFAULTED):
+    # Cancelled and Defaulted stay; so does Completed unless money counted toward it is taken back later.
+    later_negative = any(c < 0 and d > day for d, c in covered)
+    if seen.status in (P.CANCELLED, P.DEFAULTED) or (seen.status == P.COMPLETED and not later_negative):
         assert P.standing(terms, covered, day + dt.timedelta(days=400), 10, 2).status == seen.status
 
 
@@ -361,6 +374,68 @@ def test_weekly_plan_defaults_after_two_misses_at_the_same_time_and_a_late_payme
     gone = P.standing(terms, [], D(2026, 3, 20), 10, 2)
     assert (gone.status, gone.ended, gone.missed) == (P.DEFAULTED, D(2026, 3, 20), 2)
     kept = P.standing(terms, [(D(2026, 3, 15), 25_000)], D(2026, 3, 20), 10, 2)
-    assert (kept.status, kept.missed, kept.next_due, kept.overdue_cents) == (P.LATE, 1, D(2026, 3, 9), 50_000)
+    # next due: the next installment still to come (03-23); what is overdue is said apart
+    assert (kept.status, kept.missed, kept.next_due, kept.overdue_cents) == (P.LATE, 1, D(2026, 3, 23), 50_000)
     # paid on 03-20 itself, the day 03-09 passes its grace: counted that day, so never two missed at once
     assert P.standing(terms, [(D(2026, 3, 20), 50_000)], D(2026, 3, 20), 10, 2).status == P.ON_TRACK
+
+
+# -- found by the hostile review of issue 12 ----------------------------------------------------------------
+
+def _three_hundred(installments=3):
+    sched = tuple(P.schedule(installments * 10_000, 10_000, "Monthly", D(2026, 2, 1)))
+    return P.Terms(1, "PLN-2026-00001", "C", D(2026, 1, 15), "Monthly", 10_000, installments * 10_000, sched)
+
+
+def test_a_bounced_payment_after_completion_reopens_the_plan():
+    terms = _three_hundred()
+    covered = [(D(2026, 1, 20), 30_000), (D(2026, 1, 25), -30_000)]
+    assert P.standing(terms, covered, D(2026, 1, 22), 10, 2).status == P.COMPLETED
+    s = P.standing(terms, covered, D(2026, 1, 26), 10, 2)
+    assert (s.status, s.paid_cents, s.remaining_cents, s.next_due) == (P.ON_TRACK, 0, 30_000, D(2026, 2, 1))
+
+
+def test_a_missed_last_installment_ends_the_plan_and_a_bounce_that_makes_two_missed_defaults_that_day():
+    one = _three_hundred(1)  # a single installment of 100 on 02-01
+    s = P.standing(one, [], D(2026, 2, 12), 10, 2)
+    assert (s.status, s.ended, s.missed) == (P.DEFAULTED, D(2026, 2, 12), 1)
+    two = _three_hundred(2)  # 02-01 paid, 03-01 missed: nothing left to catch up on schedule
+    assert P.standing(two, [(D(2026, 2, 1), 10_000)], D(2026, 3, 12), 10, 2).status == P.DEFAULTED
+    # 3 installments paid on time, then the first two bounce on 04-20: two missed at once from that day
+    terms = _three_hundred(4)
+    covered = [(D(2026, 2, 1), 10_000), (D(2026, 3, 1), 10_000), (D(2026, 4, 1), 10_000),
+               (D(2026, 4, 20), -20_000)]
+    assert P.standing(terms, covered, D(2026, 4, 19), 10, 2).status == P.ON_TRACK
+    s = P.standing(terms, covered, D(2026, 4, 20), 10, 2)
+    assert (s.status, s.ended) == (P.DEFAULTED, D(2026, 4, 20))
+
+
+def test_a_check_dated_before_the_agreement_but_entered_after_it_counts_toward_the_plan():
+    """Plan over 300 agreed 01-15; a 100 check of 01-12 is entered on 01-20: it paid what the plan holds,
+    so the plan has 100 paid and 200 to go — not 300 for a client who owes 200."""
+    account = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)], [], 0)
+    account.settle([Agreement(1, D(2026, 1, 15), 10_000, "Monthly", D(2026, 2, 1))], D(2026, 1, 15))
+    out = account.settle([Payment(7, D(2026, 1, 12), 10_000)], D(2026, 1, 20))
+    assert [(a.cents, a.plan_id, a.date) for a in out.allocations] == [(10_000, -1, D(2026, 1, 12))]
+    book = account.plans[-1]
+    s = P.standing(book.terms, book.covered, D(2026, 2, 12), 10, 2)
+    assert (s.status, s.paid_cents, s.remaining_cents) == (P.ON_TRACK, 10_000, 20_000)  # covers 02-01
+
+
+def test_one_plan_at_a_time_also_against_a_backdated_agreement_and_a_cancel_needs_a_plan():
+    account = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000),
+                            Item(2, "INV-2", D(2026, 1, 1), D(2026, 1, 31), 5_000, 0, 5_000, 5_000)], [], 0)
+    assert len(account.settle([Agreement(1, D(2026, 1, 15), 10_000, "Monthly", D(2026, 2, 1), 30_000)],
+                              D(2026, 1, 15)).plans) == 1
+    # the next run: a row with a mistyped (earlier) Agreement Date, and a cancel of a plan never agreed
+    out = account.settle([Agreement(2, D(2026, 1, 14), 5_000, "Monthly", D(2026, 2, 1)),
+                          Agreement(3, D(2026, 1, 16), 2_500, "Monthly", D(2026, 2, 1), None, D(2026, 2, 1))],
+                         D(2026, 1, 20))
+    assert out.plans == []
+    why = {r.event.agreement_id: (r.column, r.message) for r in out.refusals}
+    assert why[2] == ("Client ID", "already has an active payment plan (the plan agreed on 2026-01-15); a new one "
+                                   "can be agreed once it is completed, cancelled or has ended")
+    assert why[3] == ("Cancel Date", "cancels a plan, but no plan was agreed with this client on 2026-01-16; check "
+                                     "the Agreement Date against the plan's (Payment Plans sheet)")
+    out = account.settle([Agreement(4, D(2026, 1, 25), 2_500, "Monthly", D(2026, 2, 1))], D(2026, 1, 20))
+    assert out.refusals[0].message.startswith("is after today's business date (2026-01-20); a plan is entered on")

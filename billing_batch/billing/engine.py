@@ -201,6 +201,15 @@ class Account:
                 return book
         return None
 
+    def plan_for_money(self, on: date) -> PlanBook | None:
+        """The plan money dated `on` counts toward: the one in force then, or else one agreed later —
+        the money was entered after the agreement (a check mailed before it), and the plan was agreed
+        over a balance that did not know it."""
+        book = self.plan_in_force(on)
+        later = sorted((b for b in self.plans.values() if b.terms.agreement_date > on),
+                       key=lambda b: (b.terms.agreement_date, b.terms.plan_id))
+        return book or (later[0] if later else None)
+
     def plan_left(self, book: PlanBook | None, invoice_id: int) -> int:
         """What of the invoice's balance is still the plan's (never more than the balance)."""
         if book is None or invoice_id not in book.parts:
@@ -278,6 +287,9 @@ class Account:
     def _apply(self, e: Event, as_of: date, out: Outcome) -> Refusal | None:
         column = "Payment Date" if isinstance(e, (Payment, Reversal)) else \
             "Agreement Date" if isinstance(e, Agreement) else "Date"
+        if e.date > as_of and isinstance(e, Agreement):
+            return Refusal(e, column, f"is after today's business date ({as_of:%Y-%m-%d}); a plan is entered on "
+                           "or after the day it is agreed — check the date, or drop the row again on that day")
         if e.date > as_of:
             return Refusal(e, column, f"is after today's business date ({as_of:%Y-%m-%d}); money is posted on "
                            "or after the day it moves — drop the row again on that day")
@@ -296,9 +308,14 @@ class Account:
         if book is not None:
             self._plan_payment(p, book, out)
             return None
+        later = self.plan_for_money(p.date)  # a payment entered after a plan agreed later than it
         items = [Open(i.invoice_id, i.number, i.invoice_date, i.due_date, i.balance) for i in self.open_items()]
         for item, cents in allocate(p.cents, items, p.invoice_number):
-            self._add(out, Alloc("payment", cents, max(p.date, item.invoice_date), item.invoice_id, p.payment_id))
+            on_plan = min(cents, self.plan_left(later, item.invoice_id))
+            for piece, plan in ((on_plan, later.terms.plan_id if later else None), (cents - on_plan, None)):
+                if piece > 0:
+                    self._add(out, Alloc("payment", piece, max(p.date, item.invoice_date), item.invoice_id,
+                                         p.payment_id, plan_id=plan))
         return None
 
     def _plan_payment(self, p: Payment, book: PlanBook, out: Outcome) -> None:
@@ -338,7 +355,7 @@ class Account:
     def _split(self, item_id: int, cents: int, on: date) -> list[tuple[int, int | None]]:
         """A correction of an invoice: its part off any plan first, then the plan's part (which then
         counts toward the plan, as the client owes that much less)."""
-        book = self.plan_in_force(on)
+        book = self.plan_for_money(on)
         part = self.plan_left(book, item_id)
         off = min(cents, self.items[item_id].balance - part)
         pieces = [(off, None), (cents - off, book.terms.plan_id if book else None)]
@@ -354,7 +371,14 @@ class Account:
         if a.cancel_date is not None and a.cancel_date < a.date:
             return Refusal(a, "Cancel Date", f"is before the Agreement Date ({a.date:%Y-%m-%d}); a plan is "
                            "cancelled on or after the day it was agreed")
-        current = self.plan_in_force(a.date)
+        if a.cancel_date is not None:
+            return Refusal(a, "Cancel Date", f"cancels a plan, but no plan was agreed with this client on "
+                           f"{a.date:%Y-%m-%d}; check the Agreement Date against the plan's (Payment Plans sheet)")
+        # A plan agreed before or after this date and still in good standing: one plan at a time.
+        current = self.plan_in_force(a.date) or next(
+            (b for b in self.plans.values() if b.terms.agreement_date > a.date and P.standing(
+                b.terms, b.covered, b.terms.agreement_date, self.policy.grace_days, self.policy.default_after).good),
+            None)
         opens = sorted(self.open_items(a.date), key=lambda i: (i.due_date, i.number))
         shares = {i.invoice_id: P.plan_share(i.balance - self.plan_left(current, i.invoice_id), i.eligible_total,
                                              i.total) for i in opens}

@@ -131,24 +131,27 @@ def _missed(terms: Terms, paid: int, day: date, grace_days: int) -> list[date]:
 def standing(terms: Terms, covered: list[tuple[date, int]], as_of: date, grace_days: int,
              default_after: int) -> Standing:
     """The plan's status as of a date, from what was applied to its items dated on or before it (so a
-    payment dated later never changes it). Completed, Cancelled and Defaulted are final: whichever
-    came first. Defaulted: `default_after` installments missed at the same time; the count only rises
-    on the day an installment passes its grace days, so those days are the ones to look at."""
+    payment dated later never changes it). Cancelled and Defaulted are final, and so is Completed while
+    the plan amount stays covered (a bounced payment re-opens it); whichever came first wins.
+    Defaulted: `default_after` installments missed at the same time, or the last installment missed
+    (nothing is left to catch up on schedule). The missed count only rises on the day an installment
+    passes its grace days or money counted toward the plan is taken back, so those days are checked."""
     covered = sorted((d, c) for d, c in covered if d <= as_of)
     ends: list[tuple[date, int, str]] = []
-    running = 0
+    running, crossed = 0, None
     for d, c in covered:
+        if running < terms.amount_cents <= running + c:
+            crossed = d
         running += c
-        if running >= terms.amount_cents:
-            ends.append((d, 0, COMPLETED))
-            break
+    if running >= terms.amount_cents and crossed is not None:
+        ends.append((crossed, 0, COMPLETED))
     if terms.cancel_date is not None and terms.cancel_date <= as_of:
         ends.append((terms.cancel_date, 1, CANCELLED))
-    for due, _ in terms.installments:
-        day = due + timedelta(days=grace_days + 1)
-        if day > as_of:
-            break
-        if len(_missed(terms, _paid_by(covered, day), day, grace_days)) >= default_after:
+    last_due = terms.installments[-1][0] if terms.installments else None
+    checks = {due + timedelta(days=grace_days + 1) for due, _ in terms.installments} | {d for d, c in covered if c < 0}
+    for day in sorted(d for d in checks if d <= as_of):
+        missed = _missed(terms, _paid_by(covered, day), day, grace_days)
+        if len(missed) >= default_after or (missed and missed[-1] == last_due):
             ends.append((day, 2, DEFAULTED))
             break
     paid = _paid_by(covered, as_of)
@@ -163,8 +166,8 @@ def standing(terms: Terms, covered: list[tuple[date, int]], as_of: date, grace_d
         cumulative += cents
         if due <= as_of:
             due_now = cumulative
-        if next_due is None and paid < cumulative:
-            next_due = due
+        elif next_due is None and paid < cumulative:
+            next_due = due  # the next installment still to come (what is overdue is said apart)
     return Standing(LATE if missed else ON_TRACK, paid, remaining, next_due, len(missed), tuple(missed),
                     max(due_now - paid, 0))
 

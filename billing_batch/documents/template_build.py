@@ -659,7 +659,10 @@ def _build_totals(doc) -> None:
 
 
 INVOICE_PAY_LINES = [
-    ("Please write the invoice number on your payment.", "Box Text"),
+    # A client on a plan who writes the invoice number would send the money past the plan's installments.
+    ("{% if plan.show %}Please write your account number {{ client.id }} and plan number {{ plan.id }} on your "
+     "payment: it pays your plan's installments due first, then this invoice.{% else %}Please write the invoice "
+     "number on your payment.{% endif %}", "Box Text"),
     ("Invoice {{ invoice.number }} · Balance due {{ invoice.balance_due }} by "
      "{{ invoice.due_date }}", "Box Strong"),
 ]

@@ -39,5 +39,6 @@ def credit_note_path(number: str, issue_date: date) -> str:
     return f"invoices/{issue_date:%Y-%m}/{number}.docx"
 
 
-def letter_path(letter_id: int, template: str, letter_date: date) -> str:
-    return f"letters/{letter_date:%Y-%m-%d}/{letter_id:06d}-{template}.docx"
+def letter_path(letter_id: int, template: str, letter_date: date, series: str = "") -> str:
+    """`series` keeps two kinds of letter numbered apart from each other apart on disk (P: plan letters)."""
+    return f"letters/{letter_date:%Y-%m-%d}/{series}{letter_id:06d}-{template}.docx"

@@ -83,11 +83,13 @@ def in_force_left(book: PlanBook, balances: dict[int, int]) -> dict[int, int]:
     return {i: max(0, min(c - book.taken.get(i, 0), balances.get(i, 0))) for i, c in book.parts.items()}
 
 
-def summary(book: PlanBook, s: Standing) -> dict:
-    """The plan as an invoice or letter shows it (kept with the document: it never changes)."""
+def summary(book: PlanBook, s: Standing, on: date) -> dict:
+    """The plan as an invoice or letter dated `on` shows it (kept with the document: it never changes).
+    With an installment overdue, the next one is due now: the document's date."""
     t = book.terms
+    due = on if s.overdue_cents > 0 else s.next_due
     return {"id": t.number, "installment_cents": t.installment_cents, "frequency": t.frequency,
-            "next_due_date": s.next_due.isoformat() if s.next_due else None, "paid_cents": s.paid_cents,
+            "next_due_date": due.isoformat() if due else None, "paid_cents": s.paid_cents,
             "remaining_cents": s.remaining_cents, "plan_amount_cents": t.amount_cents}
 
 

@@ -362,7 +362,9 @@ class Poster:
                     sheet.where(row.row),
                     f"conflicts with the same {kind.name} row posted {when}from {earlier['file']} (row "
                     f"{earlier['row']}) that says something different; posted rows are never changed — "
-                    "correct it with an Adjustment, or remove this row"))
+                    + ("a plan's terms cannot be changed: to end it, drop the row exactly as agreed with a Cancel "
+                       "Date (given once), then agree a new plan with a new Agreement Date"
+                       if kind.name == "Payment Plans" else "correct it with an Adjustment, or remove this row")))
         if inserts:
             self.conn.execute(table.insert(), inserts)
             checks.link_reversals()

@@ -127,7 +127,7 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
                     f"{fmt_money(plan.eligible_cents)} within {plans.max_months} months: review before offering a plan"))
             content = letter_content(client, decision.send, situation, plan, as_of, cfg.min_days_between_letters)
             if client_id in in_force:
-                content["on_plan"] = plan_ledger.summary(*in_force[client_id])
+                content["on_plan"] = plan_ledger.summary(*in_force[client_id], as_of)
             letter_id = dunning.insert_letter(conn, client_id, series, level, decision.send.name, as_of,
                                             situation.overdue_cents, content, run_id)
             template = f"{decision.send.template}_{'business' if client['type'] == 'Business' else 'individual'}"

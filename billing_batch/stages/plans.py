@@ -55,12 +55,12 @@ def run_plans(conn: Connection, run_id: int, as_of: date, settings: Settings) ->
             continue
         content = {"template": f"plan_{kind}", "bill_to": bill_to_snapshot(client), "date": as_of,
                    "pay_by": as_of + timedelta(days=settings.collections.min_days_between_letters),
-                   "plan": {**plans.summary(book, s), "start_date": t.agreement_date, "missed": s.missed,
+                   "plan": {**plans.summary(book, s, as_of), "start_date": t.agreement_date, "missed": s.missed,
                             "overdue_cents": s.overdue_cents if kind == "missed" else s.remaining_cents,
                             "missed_dates": list(s.missed_dates)}}
         letter_id = plans.insert_letter(conn, t.plan_id, t.client_id, kind, episode, as_of, content, run_id)
         template = f"plan_{kind}_{'business' if client['type'] == 'Business' else 'individual'}"
-        queue.add_outbox(conn, "plan_letter", letter_id, numbering.letter_path(letter_id, template, as_of), run_id)
+        queue.add_outbox(conn, "plan_letter", letter_id, numbering.letter_path(letter_id, template, as_of, "P"), run_id)
         result.letters.append((letter_id, t.client_id, kind))
     return result
 
