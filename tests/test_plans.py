@@ -439,3 +439,41 @@ def test_one_plan_at_a_time_also_against_a_backdated_agreement_and_a_cancel_need
                                      "the Agreement Date against the plan's (Payment Plans sheet)")
     out = account.settle([Agreement(4, D(2026, 1, 25), 2_500, "Monthly", D(2026, 2, 1))], D(2026, 1, 20))
     assert out.refusals[0].message.startswith("is after today's business date (2026-01-20); a plan is entered on")
+
+
+def test_an_agreement_dropped_after_payments_made_under_it_covers_the_balance_of_its_date_and_counts_them():
+    """Invoice 300 due 02-09. The 02-01 installment (100) is paid and posted on 02-05; the agreement of
+    01-15 is only dropped on 02-10. The plan is over the 300 open on 01-15, and the 100 counts toward it:
+    a pair of allocations moves it onto the plan (the invoice's balance does not change)."""
+    account = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)], [], 0,
+                      by_invoice={})
+    account.settle([Payment(7, D(2026, 2, 1), 10_000)], D(2026, 2, 5))
+    out = account.settle([Agreement(1, D(2026, 1, 15), 10_000, "Monthly", D(2026, 2, 1))], D(2026, 2, 10))
+    assert out.plans[0].terms.amount_cents == 30_000 and out.plans[0].parts == {1: 30_000}
+    assert [(a.cents, a.plan_id, a.date, a.payment_id) for a in out.allocations] == [
+        (-10_000, None, D(2026, 2, 1), 7), (10_000, -1, D(2026, 2, 1), 7)]
+    assert account.items[1].balance == 20_000
+    book = account.plans[-1]
+    s = P.standing(book.terms, book.covered, D(2026, 2, 12), 10, 2)
+    assert (s.status, s.paid_cents, s.remaining_cents) == (P.ON_TRACK, 10_000, 20_000)
+
+
+def test_a_late_dropped_agreement_on_both_ledgers_proves_itself(office: Office):
+    office.drop("clients.xlsx", {"Clients": [CLIENT_HEADERS, person("Z")]})
+    office.drop("rates.xlsx", {"Rates": RATES})
+    office.drop("log.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 1, 5), "Z", "TH", 3]]})
+    run_batch(office.settings, D(2026, 1, 10))
+    office.drop("pay.xlsx", {"Payments": [PAY_HEADERS, pay(FIRST, "Z", "100", "Z1"), pay(D(2026, 1, 12), "Z", "0.01",
+                                                                                         "Z0")]})
+    run_batch(office.settings, D(2026, 2, 5))
+    office.drop("plans.xlsx", {"Payment Plans": [PLAN_HEADERS, ["Z", AGREED, Decimal("100"), "Monthly", FIRST,
+                                                                None, None, None]]})
+    r = run_batch(office.settings, D(2026, 2, 12))
+    # Open on 01-15: 300.00 − the 0.01 of 01-12 = 299.99; the 02-01 100.00 counts toward it.
+    assert status_of(r.aging_path) == {"PLN-2026-00001": ("Z", "On Track", Decimal("100.00"), Decimal("199.99"), 0)}
+    assert r.report["aging"]["ties"] and r.report["aging"]["balance"] == "199.99"
+    from billing_batch.pipeline import verify_ledger
+    recon, proof = verify_ledger(office.settings, D(2026, 2, 12))
+    assert recon.ties and proof.ok, proof.failures
+    again = run_batch(office.settings, D(2026, 3, 12))  # 03-01 not paid: Late, not Defaulted (one missed)
+    assert status_of(again.aging_path)["PLN-2026-00001"][1:] == ("Late", Decimal("100.00"), Decimal("199.99"), 1)

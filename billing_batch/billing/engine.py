@@ -183,7 +183,7 @@ class Account:
 
     def __init__(self, client_id: str, items: list[Item], funds: list[Funds], credit: int,
                  past: dict[int, list[Alloc]] | None = None, plans: list[PlanBook] | None = None,
-                 policy: PlanPolicy = PlanPolicy()):
+                 policy: PlanPolicy = PlanPolicy(), by_invoice: dict[int, list[Alloc]] | None = None):
         self.client_id = client_id
         self.items = {i.invoice_id: i for i in items}
         self.funds = {f.payment_id: f for f in funds}
@@ -191,6 +191,8 @@ class Account:
         self.past = past or {}  # allocations made by each payment, for its reversal
         self.plans = {b.terms.plan_id: b for b in plans or []}
         self.policy = policy
+        # Every allocation on each invoice, for an agreement dated before some of them (dropped late).
+        self.by_invoice: dict[int, list[Alloc]] = by_invoice if by_invoice is not None else {}
 
     # -- plans
     def plan_in_force(self, on: date) -> PlanBook | None:
@@ -229,6 +231,8 @@ class Account:
     # -- bookkeeping
     def _add(self, out: Outcome, a: Alloc) -> None:
         out.allocations.append(a)
+        if a.invoice_id is not None:
+            self.by_invoice.setdefault(a.invoice_id, []).append(a)
         if a.plan_id is not None:
             book = self.plans[a.plan_id]
             book.taken[a.invoice_id or 0] = book.taken.get(a.invoice_id or 0, 0) + a.cents
@@ -379,9 +383,13 @@ class Account:
             (b for b in self.plans.values() if b.terms.agreement_date > a.date and P.standing(
                 b.terms, b.covered, b.terms.agreement_date, self.policy.grace_days, self.policy.default_after).good),
             None)
-        opens = sorted(self.open_items(a.date), key=lambda i: (i.due_date, i.number))
-        shares = {i.invoice_id: P.plan_share(i.balance - self.plan_left(current, i.invoice_id), i.eligible_total,
-                                             i.total) for i in opens}
+        # Open as of the agreement date: what was applied to an invoice after that date is added back.
+        on_date = {i.invoice_id: i.balance + sum(x.cents for x in self.by_invoice.get(i.invoice_id, ())
+                                                 if x.date > a.date)
+                   for i in self.items.values() if i.invoice_date <= a.date}
+        opens = sorted((self.items[k] for k, b in on_date.items() if b > 0), key=lambda i: (i.due_date, i.number))
+        shares = {i.invoice_id: P.plan_share(on_date[i.invoice_id] - self.plan_left(current, i.invoice_id),
+                                             i.eligible_total, i.total) for i in opens}
         eligible = sum(shares.values())
         if eligible <= 0:
             if not opens:
@@ -417,7 +425,29 @@ class Account:
                         tuple(installments), a.cancel_date)
         self.plans[terms.plan_id] = PlanBook(terms, parts)
         out.plans.append(PlanDraft(a.agreement_id, terms, parts))
+        self._count_later_payments(self.plans[terms.plan_id], out)
         return None
+
+    def _count_later_payments(self, book: PlanBook, out: Outcome) -> None:
+        """Payments made after the agreement date but applied before the agreement was entered count
+        toward the plan: each is moved onto the plan's part by a pair of allocations (minus off, plus
+        on, same date and payment), so history is only added to, and the money does not move."""
+        for invoice_id, part in sorted(book.parts.items()):
+            room = part
+            net: dict[int, list] = {}  # payment -> [cents, first date]
+            for x in self.by_invoice.get(invoice_id, ()):
+                if x.date > book.terms.agreement_date and x.plan_id is None and x.source == "payment" \
+                        and x.payment_id is not None:
+                    entry = net.setdefault(x.payment_id, [0, x.date])
+                    entry[0] += x.cents
+                    entry[1] = min(entry[1], x.date)
+            for payment_id, (cents, day) in sorted(net.items(), key=lambda kv: (kv[1][1], kv[0])):
+                move = min(cents, room)
+                if move <= 0:
+                    continue
+                self._add(out, Alloc("payment", -move, day, invoice_id, payment_id))
+                self._add(out, Alloc("payment", move, day, invoice_id, payment_id, plan_id=book.terms.plan_id))
+                room -= move
 
     def _reversal(self, r: Reversal, out: Outcome) -> Refusal | None:
         if r.date < r.original_date:
