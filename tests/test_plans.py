@@ -477,3 +477,20 @@ def test_a_late_dropped_agreement_on_both_ledgers_proves_itself(office: Office):
     assert recon.ties and proof.ok, proof.failures
     again = run_batch(office.settings, D(2026, 3, 12))  # 03-01 not paid: Late, not Defaulted (one missed)
     assert status_of(again.aging_path)["PLN-2026-00001"][1:] == ("Late", Decimal("100.00"), Decimal("199.99"), 1)
+
+
+def test_a_late_dropped_agreement_covers_less_what_was_credited_since_and_counts_what_was_paid():
+    """Invoice 300; a credit of 50 on 01-20 and a payment of 100 on 02-01 are posted before the agreement of
+    01-15 arrives: the plan covers 250 (300 less the credit), of which 100 is paid."""
+    from billing_batch.billing.engine import Adjustment
+
+    account = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)], [], 0,
+                      by_invoice={})
+    account.settle([Adjustment(3, D(2026, 1, 20), "Credit", 5_000, 1), Payment(7, D(2026, 2, 1), 10_000)],
+                   D(2026, 2, 5))
+    out = account.settle([Agreement(1, D(2026, 1, 15), 10_000, "Monthly", D(2026, 2, 1))], D(2026, 2, 10))
+    assert out.plans[0].terms.amount_cents == 25_000
+    book = account.plans[-1]
+    s = P.standing(book.terms, book.covered, D(2026, 2, 12), 10, 2)
+    assert (s.status, s.paid_cents, s.remaining_cents) == (P.ON_TRACK, 10_000, 15_000)
+    assert account.items[1].balance == 15_000  # what the client owes is what the plan has left

@@ -383,9 +383,10 @@ class Account:
             (b for b in self.plans.values() if b.terms.agreement_date > a.date and P.standing(
                 b.terms, b.covered, b.terms.agreement_date, self.policy.grace_days, self.policy.default_after).good),
             None)
-        # Open as of the agreement date: what was applied to an invoice after that date is added back.
+        # Open as of the agreement date, less corrections since (the client owes that much less): the
+        # payments made since are added back, as they count toward the plan (_count_later_payments).
         on_date = {i.invoice_id: i.balance + sum(x.cents for x in self.by_invoice.get(i.invoice_id, ())
-                                                 if x.date > a.date)
+                                                 if x.date > a.date and x.source == "payment" and x.plan_id is None)
                    for i in self.items.values() if i.invoice_date <= a.date}
         opens = sorted((self.items[k] for k, b in on_date.items() if b > 0), key=lambda i: (i.due_date, i.number))
         shares = {i.invoice_id: P.plan_share(on_date[i.invoice_id] - self.plan_left(current, i.invoice_id),
