@@ -21,13 +21,18 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from billing_batch.intake.kinds import CLIENTS, PAYER_FEES, RATES, SERVICE_LOG, CellType, Column, Kind
+from billing_batch.intake.kinds import (
+    ADJUSTMENTS, CLIENTS, CONTACT_LOG, PAYER_FEES, PAYMENT_PLANS, PAYMENTS, RATES, SERVICE_LOG, CellType, Column, Kind,
+)
 
 # (file name, kinds in sheet order); each sheet is named after its kind.
 TEMPLATES: tuple[tuple[str, tuple[Kind, ...]], ...] = (
     ("Clients.xlsx", (CLIENTS,)),
     ("Rates.xlsx", (RATES, PAYER_FEES)),
     ("Service Log.xlsx", (SERVICE_LOG,)),
+    ("Payments.xlsx", (PAYMENTS, ADJUSTMENTS)),
+    ("Payment Plans.xlsx", (PAYMENT_PLANS,)),
+    ("Contact Log.xlsx", (CONTACT_LOG,)),
 )
 
 DATA_ROWS = 1000  # rows 2..1000 get formats and drop-downs
