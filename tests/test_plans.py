@@ -494,3 +494,66 @@ def test_a_late_dropped_agreement_covers_less_what_was_credited_since_and_counts
     s = P.standing(book.terms, book.covered, D(2026, 2, 12), 10, 2)
     assert (s.status, s.paid_cents, s.remaining_cents) == (P.ON_TRACK, 10_000, 15_000)
     assert account.items[1].balance == 15_000  # what the client owes is what the plan has left
+
+
+# -- found by the second hostile review ----------------------------------------------------------------------
+
+def _late_agreement(events, agreed=D(2026, 1, 15), first=D(2026, 2, 1), installment=10_000, frequency="Monthly",
+                    today=D(2026, 1, 26), items=None):
+    """The events applied first, then the agreement of `agreed` entered late, on `today`."""
+    account = Account("C", items or [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)],
+                      [], 0, by_invoice={})
+    account.settle(events, today)
+    out = account.settle([Agreement(1, agreed, installment, frequency, first)], today)
+    return account, out
+
+
+def test_a_check_bounced_before_the_late_agreement_does_not_count_toward_it():
+    from billing_batch.billing.engine import Reversal
+
+    account, out = _late_agreement([Payment(7, D(2026, 1, 20), 10_000), Reversal(8, D(2026, 1, 25), -10_000, 7,
+                                                                                 D(2026, 1, 20)),
+                                    Payment(9, D(2026, 1, 22), 10_000)])
+    book = account.plans[-1]
+    s = P.standing(book.terms, book.covered, D(2026, 2, 15), 10, 2)
+    # Only the 01-22 cash counts: 100 paid of 300, the 02-01 installment covered.
+    assert (s.status, s.paid_cents, s.remaining_cents) == (P.ON_TRACK, 10_000, 20_000)
+    assert account.items[1].balance == 20_000
+
+
+def test_a_late_agreement_routes_earlier_payments_as_the_plan_would_have():
+    """200 therapy + 100 massage on one invoice; plan of 50/month from 02-01; a 150 check on 01-20.
+    Entered in time, the check pays the massage (nothing due yet), then 50 of the plan: a late entry
+    must give the same 50."""
+    mixed = [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 20_000)]
+    on_time = Account("C", [*mixed], [], 0)
+    on_time.settle([Agreement(1, D(2026, 1, 15), 5_000, "Monthly", D(2026, 2, 1)),
+                    Payment(7, D(2026, 1, 20), 15_000)], D(2026, 1, 22))
+    late, _ = _late_agreement([Payment(7, D(2026, 1, 20), 15_000)], installment=5_000, items=[*mixed],
+                              today=D(2026, 1, 22))
+    for account in (on_time, late):
+        book = account.plans[-1]
+        s = P.standing(book.terms, book.covered, D(2026, 2, 15), 10, 2)
+        assert (s.paid_cents, s.remaining_cents) == (5_000, 15_000)
+
+
+def test_a_late_agreement_already_in_default_is_refused_not_ended():
+    account, out = _late_agreement([], first=D(2026, 1, 16), installment=5_000, frequency="Weekly",
+                                   today=D(2026, 2, 15))
+    assert out.plans == [] and out.refusals[0].column == "First Due Date"
+    assert out.refusals[0].message.startswith("makes a plan already in default today (2 installments missed by ")
+    assert account.plans == {}  # nothing kept
+
+
+def test_money_dated_after_a_plans_cancel_date_does_not_count_toward_it():
+    """A plan agreed 01-15 and cancelled from 01-18 (the Cancel Date comes from the ledger): a payment of
+    01-20 entered afterwards is an ordinary payment."""
+    from dataclasses import replace
+
+    account, out = _late_agreement([])
+    book = account.plans[-1]
+    cancelled = replace(book.terms, cancel_date=D(2026, 1, 18))
+    fresh = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)], [], 0,
+                    plans=[type(book)(cancelled, dict(book.parts))], by_invoice={})
+    out = fresh.settle([Payment(8, D(2026, 1, 20), 10_000)], D(2026, 1, 26))
+    assert [a.plan_id for a in out.allocations] == [None]  # after the cancel date: an ordinary payment

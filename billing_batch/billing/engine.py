@@ -208,7 +208,8 @@ class Account:
         the money was entered after the agreement (a check mailed before it), and the plan was agreed
         over a balance that did not know it."""
         book = self.plan_in_force(on)
-        later = sorted((b for b in self.plans.values() if b.terms.agreement_date > on),
+        later = sorted((b for b in self.plans.values() if b.terms.agreement_date > on
+                        and (b.terms.cancel_date is None or b.terms.cancel_date > on)),
                        key=lambda b: (b.terms.agreement_date, b.terms.plan_id))
         return book or (later[0] if later else None)
 
@@ -276,10 +277,10 @@ class Account:
         for e in sorted(events, key=event_order):
             trial = Outcome()
             saved = (dict(self.items), dict(self.funds), self.credit, {k: list(v) for k, v in self.past.items()},
-                     {k: b.copy() for k, b in self.plans.items()})
+                     {k: b.copy() for k, b in self.plans.items()}, {k: list(v) for k, v in self.by_invoice.items()})
             refusal = self._apply(e, as_of, trial)
             if refusal:
-                self.items, self.funds, self.credit, self.past, self.plans = saved
+                self.items, self.funds, self.credit, self.past, self.plans, self.by_invoice = saved
                 out.refusals.append(refusal)
             else:
                 out.allocations += trial.allocations
@@ -298,7 +299,7 @@ class Account:
             return Refusal(e, column, f"is after today's business date ({as_of:%Y-%m-%d}); money is posted on "
                            "or after the day it moves — drop the row again on that day")
         if isinstance(e, Agreement):
-            return self._agreement(e, out)
+            return self._agreement(e, as_of, out)
         if isinstance(e, Payment):
             return self._payment(e, out)
         if isinstance(e, Reversal):
@@ -365,7 +366,7 @@ class Account:
         pieces = [(off, None), (cents - off, book.terms.plan_id if book else None)]
         return [(c, plan) for c, plan in pieces if c > 0]
 
-    def _agreement(self, a: Agreement, out: Outcome) -> Refusal | None:
+    def _agreement(self, a: Agreement, as_of: date, out: Outcome) -> Refusal | None:
         """A plan over the client's open non-discretionary balance on its date (or `plan_cents` of it,
         oldest items first), with its schedule: refused, saying why, when it breaks the policy."""
         pol = self.policy
@@ -424,31 +425,51 @@ class Account:
                 left -= take
         terms = P.Terms(-a.agreement_id, "", self.client_id, a.date, a.frequency, a.installment_cents, amount,
                         tuple(installments), a.cancel_date)
-        self.plans[terms.plan_id] = PlanBook(terms, parts)
+        book = self.plans[terms.plan_id] = PlanBook(terms, parts)
         out.plans.append(PlanDraft(a.agreement_id, terms, parts))
-        self._count_later_payments(self.plans[terms.plan_id], out)
+        self._count_later_payments(book, {i: on_date[i] - c for i, c in parts.items()}, out)
+        now = P.standing(terms, book.covered, as_of, pol.grace_days, pol.default_after)
+        if now.status == P.DEFAULTED:  # entered too late to be kept: say so rather than send "ended"
+            return Refusal(a, "First Due Date", f"makes a plan already in default today ({now.missed} "
+                           f"installments missed by {now.ended:%Y-%m-%d}); agree the plan again with today's date "
+                           "and a first due date still to come")
         return None
 
-    def _count_later_payments(self, book: PlanBook, out: Outcome) -> None:
-        """Payments made after the agreement date but applied before the agreement was entered count
-        toward the plan: each is moved onto the plan's part by a pair of allocations (minus off, plus
-        on, same date and payment), so history is only added to, and the money does not move."""
-        for invoice_id, part in sorted(book.parts.items()):
-            room = part
-            net: dict[int, list] = {}  # payment -> [cents, first date]
+    def _count_later_payments(self, book: PlanBook, off_plan: dict[int, int], out: Outcome) -> None:
+        """Payments made after the agreement date but applied before the agreement was entered are
+        routed as the plan would have routed them: the installments due by then first, then what of
+        those invoices was off the plan (`off_plan`, as of the agreement date), then later installments.
+        Each part that goes to the plan is moved there by a pair of allocations (minus off, plus on,
+        same date and payment), so history is only added to and no money moves. A payment since
+        reversed, or dated from the plan's Cancel Date on, does not count."""
+        t = book.terms
+        per_payment: dict[int, dict[int, int]] = {}  # payment -> invoice -> cents applied
+        first: dict[int, date] = {}
+        for invoice_id in book.parts:
             for x in self.by_invoice.get(invoice_id, ()):
-                if x.date > book.terms.agreement_date and x.plan_id is None and x.source == "payment" \
-                        and x.payment_id is not None:
-                    entry = net.setdefault(x.payment_id, [0, x.date])
-                    entry[0] += x.cents
-                    entry[1] = min(entry[1], x.date)
-            for payment_id, (cents, day) in sorted(net.items(), key=lambda kv: (kv[1][1], kv[0])):
-                move = min(cents, room)
-                if move <= 0:
+                f = self.funds.get(x.payment_id or 0)
+                if x.date <= t.agreement_date or x.plan_id is not None or x.source != "payment" or f is None \
+                        or f.reversed or (t.cancel_date is not None and x.date >= t.cancel_date):
                     continue
-                self._add(out, Alloc("payment", -move, day, invoice_id, payment_id))
-                self._add(out, Alloc("payment", move, day, invoice_id, payment_id, plan_id=book.terms.plan_id))
-                room -= move
+                mine = per_payment.setdefault(f.payment_id, {})
+                mine[invoice_id] = mine.get(invoice_id, 0) + x.cents
+                first[f.payment_id] = min(first.get(f.payment_id, x.date), x.date)
+        off_room = sum(max(c, 0) for c in off_plan.values())
+        for payment_id in sorted(per_payment, key=lambda k: (first[k], k)):
+            day, applied = first[payment_id], per_payment[payment_id]
+            total = sum(c for c in applied.values() if c > 0)
+            due = min(total, P.due_by(t, book.covered, day))
+            off = min(total - due, off_room)
+            off_room -= off
+            move = due + (total - due - off)  # what goes to the plan
+            for invoice_id in sorted(applied, key=lambda i: (self.items[i].due_date, self.items[i].number)):
+                room = book.parts[invoice_id] - book.taken.get(invoice_id, 0)
+                cents = min(move, applied[invoice_id], room)
+                if cents <= 0:
+                    continue
+                self._add(out, Alloc("payment", -cents, day, invoice_id, payment_id))
+                self._add(out, Alloc("payment", cents, day, invoice_id, payment_id, plan_id=t.plan_id))
+                move -= cents
 
     def _reversal(self, r: Reversal, out: Outcome) -> Refusal | None:
         if r.date < r.original_date:
