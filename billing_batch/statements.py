@@ -10,7 +10,7 @@ from billing_batch.billing.aging import age
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import statement_context
 from billing_batch.documents.render import render_docx, write_atomic
-from billing_batch.ledger import balances, inputs
+from billing_batch.ledger import balances, inputs, plans
 from billing_batch.ledger.db import open_ledger
 from billing_batch.resources import data_path
 
@@ -36,13 +36,17 @@ def write_statement(settings: Settings, client_id: str, as_of: date) -> Path:
             aging = age(items, {client_id: credit} if credit else {}, as_of, settings.aging.buckets)
             start = statement_period(as_of)
             activity = balances.client_activity(conn, client_id, start, as_of)
+            p = settings.plans
+            on_plan = [plans.summary(b, s, as_of) for b, s in plans.standings(
+                conn, as_of, p.grace_days, p.default_after_missed, [client_id]) if s.good]
     finally:
         engine.dispose()
     totals = aging.clients[0] if aging.clients else None
     summary = {"as_of": as_of, "period_start": start,
                "total_open": aging.open_total, "unapplied_credit": aging.unapplied_credit, "balance": aging.balance}
     ctx = statement_context(settings, client, summary, aging.items, activity,
-                            [(n, totals.buckets[n] if totals else 0) for n in aging.names])
+                            [(n, totals.buckets[n] if totals else 0) for n in aging.names],
+                            plan=on_plan[0] if on_plan else None)
     template = settings.templates / "statement.docx"
     if not template.exists():
         template = data_path("letter_templates") / "statement.docx"

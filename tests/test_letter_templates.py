@@ -139,6 +139,7 @@ def make_statement_context(*, n_open: int = 45, n_activity: int = 12, attention:
         "activity": activity,
         "aging": [{"name": name, "amount": f"${750 * (k + 1):,.2f}"}
                   for k, name in enumerate(buckets)],
+        "plan": make_plan(False),
     }
 
 
@@ -249,7 +250,7 @@ def test_committed_folder_has_no_unknown_templates():
     ("individual", {"office", "client", "invoice", "lines", "plan"}),
     ("business", {"office", "client", "invoice", "lines", "plan"}),
     ("credit_note", {"office", "client", "credit_note"}),
-    ("statement", {"office", "client", "statement", "open_items", "activity", "aging"}),
+    ("statement", {"office", "client", "statement", "open_items", "activity", "aging", "plan"}),
     *[(pathlib.Path(name).stem, {"office", "client", "letter", "items", "plan_offer", "plan"})
       for name in LETTER_FILES],
     *[(pathlib.Path(name).stem, {"office", "client", "letter", "plan"}) for name in PLAN_LETTER_FILES],

@@ -110,7 +110,7 @@ def credit_note_context(settings: Settings, credit_note: dict, invoice: dict, ba
 
 
 def statement_context(settings: Settings, client: dict, statement: dict, open_items: list, activity: list,
-                      aging: list[tuple[str, Decimal]]) -> dict:
+                      aging: list[tuple[str, Decimal]], *, plan: dict | None = None) -> dict:
     """`open_items`: AgedItem; `activity`: (date, description, reference, cents); amounts signed as the
     client reads them (a payment reduces what they owe: negative)."""
     sym = settings.currency_symbol
@@ -134,6 +134,7 @@ def statement_context(settings: Settings, client: dict, statement: dict, open_it
         "activity": [{"date": f"{d:%m/%d/%Y}", "description": desc, "reference": ref or "",
                       "amount": fmt_money(cents, sym)} for d, desc, ref, cents in activity],
         "aging": [{"name": name, "amount": fmt_money(amount, sym)} for name, amount in aging],
+        "plan": plan_context(settings, plan),
     }
 
 

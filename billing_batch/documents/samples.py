@@ -69,7 +69,7 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
         "statement.docx": statement_context(
             settings, CLIENT, {"as_of": DAY, "period_start": DAY.replace(day=1), "total_open": Decimal("124.45"),
                                "unapplied_credit": Decimal("0"), "balance": Decimal("124.45")},
-            [item], [(DAY, "Payment received", "1001", -5000)], [("31-60", Decimal("124.45"))]),
+            [item], [(DAY, "Payment received", "1001", -5000)], [("31-60", Decimal("124.45"))], plan=PLAN),
     }
     for level in settings.collections.levels:
         for kind in ("individual", "business"):

@@ -41,6 +41,7 @@ plan block.
     open_items: [{number, date, due_date, days_past_due, amount, paid, balance}]
     activity:   [{date, description, reference, amount}]   (may be empty)
     aging:      [{name, amount}]                            (one row per bucket)
+    plan:       as on the invoices (the client's plan in good standing, `show` false when none)
 
 The collection letters ``<level>_<kind>.docx`` (level ``reminder``, ``second_notice``,
 ``final_notice``, ``referral``; kind ``individual`` or ``business``) also take::
@@ -818,8 +819,10 @@ def _build_statement_body(doc) -> None:
     for cell in row.cells:
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
 
+    _build_plan_status(doc, PLAN_STATUS)
     _build_how_to_pay(doc, [
-        ("Please write your client ID on your payment.", "Box Text"),
+        ("{% if plan.show %}Please write your client ID and plan number {{ plan.id }} on your payment."
+         "{% else %}Please write your client ID on your payment.{% endif %}", "Box Text"),
         ("Client {{ client.id }} · Balance due {{ statement.balance_due }} as of "
          "{{ statement.date }}", "Box Strong"),
     ])
@@ -1275,13 +1278,18 @@ def _package(doc, title: str, subject: str) -> bytes:
     return _reproducible_zip(buffer.getvalue())
 
 
+def _plan_status_style(doc) -> None:
+    """The plan block's style, for documents that take no letter styles (invoices, statements)."""
+    _left_bar(_paragraph_style(doc, "Plan Status", size=10, space_before=10, space_after=4), GREY)
+
+
 def build_template_bytes(kind: str) -> bytes:
     """The bytes of one invoice template (``kind`` is "individual" or "business")."""
     if kind not in TEMPLATE_KINDS:
         raise ValueError(f"unknown template kind {kind!r}")
     doc = _new_document("Invoice {{ invoice.number }}")
     # Only the plan block's style: the invoices take no other letter or account style.
-    _left_bar(_paragraph_style(doc, "Plan Status", size=10, space_before=10, space_after=4), GREY)
+    _plan_status_style(doc)
     _build_letterhead_and_address(doc, title="INVOICE", attention=(kind == "business"), facts=[
         ("Invoice Number", "{{ invoice.number }}"),
         ("Invoice Date", "{{ invoice.date }}"),
@@ -1320,6 +1328,7 @@ def build_credit_note_bytes() -> bytes:
 def build_statement_bytes() -> bytes:
     """The bytes of ``statement.docx`` (one template for individual and business clients)."""
     doc = _new_document("Statement {{ statement.date }}", account_styles=True)
+    _plan_status_style(doc)
     _build_letterhead_and_address(
         doc,
         title="STATEMENT OF ACCOUNT",
