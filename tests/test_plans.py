@@ -156,8 +156,8 @@ def test_six_months_of_payment_plans(office: Office):
                                                                   D(2026, 3, 1), None, None, None]]})
     late = run_batch(office.settings, D(2026, 2, 12))
     assert [(p.where.column, p.message) for p in late.problems if p.where.file == "plan b2.xlsx"] == [
-        ("Client ID", "already has an active payment plan (plan PLN-2026-00002); a new one can be agreed once it is "
-                      "completed, cancelled or has ended")]
+        ("Client ID", "already has a payment plan in force on 2026-02-12 (plan PLN-2026-00002); a new one can be "
+                      "agreed once it is completed, cancelled or has ended")]
     assert sorted(plan_letters_of(late)) == [("B", "missed"), ("C", "missed")]
     assert letters_of(late) == {"M": "Reminder", "RA": "Reminder", "RL": "Reminder", "RD": "Reminder"}
     s = status_of(late.aging_path)
@@ -433,67 +433,63 @@ def test_one_plan_at_a_time_also_against_a_backdated_agreement_and_a_cancel_need
                          D(2026, 1, 20))
     assert out.plans == []
     why = {r.event.agreement_id: (r.column, r.message) for r in out.refusals}
-    assert why[2] == ("Client ID", "already has an active payment plan (the plan agreed on 2026-01-15); a new one "
-                                   "can be agreed once it is completed, cancelled or has ended")
+    assert why[2] == ("Client ID", "already has a payment plan in force on 2026-01-14 (the plan agreed on "
+                                   "2026-01-15); a new one can be agreed once it is completed, cancelled or has ended")
     assert why[3] == ("Cancel Date", "cancels a plan, but no plan was agreed with this client on 2026-01-16; check "
                                      "the Agreement Date against the plan's (Payment Plans sheet)")
     out = account.settle([Agreement(4, D(2026, 1, 25), 2_500, "Monthly", D(2026, 2, 1))], D(2026, 1, 20))
     assert out.refusals[0].message.startswith("is after today's business date (2026-01-20); a plan is entered on")
 
 
-def test_an_agreement_dropped_after_payments_made_under_it_covers_the_balance_of_its_date_and_counts_them():
-    """Invoice 300 due 02-09. The 02-01 installment (100) is paid and posted on 02-05; the agreement of
-    01-15 is only dropped on 02-10. The plan is over the 300 open on 01-15, and the 100 counts toward it:
-    a pair of allocations moves it onto the plan (the invoice's balance does not change)."""
-    account = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)], [], 0,
-                      by_invoice={})
+def test_an_agreement_dated_before_payments_already_entered_is_refused():
+    """The 02-01 payment is posted on 02-05; an agreement dated 01-15 only arrives on 02-10. Had it been
+    entered in time, the payment would have gone to its installments: it cannot be agreed back before
+    it, and the row says which date to use."""
+    account = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)], [], 0)
     account.settle([Payment(7, D(2026, 2, 1), 10_000)], D(2026, 2, 5))
     out = account.settle([Agreement(1, D(2026, 1, 15), 10_000, "Monthly", D(2026, 2, 1))], D(2026, 2, 10))
-    assert out.plans[0].terms.amount_cents == 30_000 and out.plans[0].parts == {1: 30_000}
-    assert [(a.cents, a.plan_id, a.date, a.payment_id) for a in out.allocations] == [
-        (-10_000, None, D(2026, 2, 1), 7), (10_000, -1, D(2026, 2, 1), 7)]
-    assert account.items[1].balance == 20_000
-    book = account.plans[-1]
-    s = P.standing(book.terms, book.covered, D(2026, 2, 12), 10, 2)
-    assert (s.status, s.paid_cents, s.remaining_cents) == (P.ON_TRACK, 10_000, 20_000)
+    assert out.plans == [] and [(r.column, r.message) for r in out.refusals] == [(
+        "Agreement Date", "is before payments already entered for this client (the latest dated 2026-02-01), which "
+                          "a plan would have sent to its installments; agree the plan with that date or later (drop "
+                          "agreements before the payments made under them)")]
+    out = account.settle([Agreement(2, D(2026, 2, 1), 10_000, "Monthly", D(2026, 3, 1))], D(2026, 2, 10))
+    assert out.plans[0].terms.amount_cents == 20_000  # what is open on 02-01 once that day's payment is in
 
 
-def test_a_late_dropped_agreement_on_both_ledgers_proves_itself(office: Office):
+def test_a_late_dropped_agreement_on_both_ledgers(office: Office):
     office.drop("clients.xlsx", {"Clients": [CLIENT_HEADERS, person("Z")]})
     office.drop("rates.xlsx", {"Rates": RATES})
     office.drop("log.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 1, 5), "Z", "TH", 3]]})
     run_batch(office.settings, D(2026, 1, 10))
-    office.drop("pay.xlsx", {"Payments": [PAY_HEADERS, pay(FIRST, "Z", "100", "Z1"), pay(D(2026, 1, 12), "Z", "0.01",
-                                                                                         "Z0")]})
+    office.drop("pay.xlsx", {"Payments": [PAY_HEADERS, pay(FIRST, "Z", "100", "Z1")]})
     run_batch(office.settings, D(2026, 2, 5))
     office.drop("plans.xlsx", {"Payment Plans": [PLAN_HEADERS, ["Z", AGREED, Decimal("100"), "Monthly", FIRST,
                                                                 None, None, None]]})
     r = run_batch(office.settings, D(2026, 2, 12))
-    # Open on 01-15: 300.00 − the 0.01 of 01-12 = 299.99; the 02-01 100.00 counts toward it.
-    assert status_of(r.aging_path) == {"PLN-2026-00001": ("Z", "On Track", Decimal("100.00"), Decimal("199.99"), 0)}
-    assert r.report["aging"]["ties"] and r.report["aging"]["balance"] == "199.99"
+    assert [(p.where.cell, p.message.split(" (")[0]) for p in r.problems if p.where.file == "plans.xlsx"] == [
+        ("B2", "is before payments already entered for this client")]
+    office.drop("plans again.xlsx", {"Payment Plans": [PLAN_HEADERS, ["Z", D(2026, 2, 12), Decimal("100"),
+                                                                      "Monthly", D(2026, 3, 1), None, None, None]]})
+    r = run_batch(office.settings, D(2026, 2, 13))
+    assert status_of(r.aging_path) == {"PLN-2026-00001": ("Z", "On Track", 0, Decimal("200.00"), 0)}
     from billing_batch.pipeline import verify_ledger
-    recon, proof = verify_ledger(office.settings, D(2026, 2, 12))
+    recon, proof = verify_ledger(office.settings, D(2026, 2, 13))
     assert recon.ties and proof.ok, proof.failures
-    again = run_batch(office.settings, D(2026, 3, 12))  # 03-01 not paid: Late, not Defaulted (one missed)
-    assert status_of(again.aging_path)["PLN-2026-00001"][1:] == ("Late", Decimal("100.00"), Decimal("199.99"), 1)
 
 
-def test_a_late_dropped_agreement_covers_less_what_was_credited_since_and_counts_what_was_paid():
-    """Invoice 300; a credit of 50 on 01-20 and a payment of 100 on 02-01 are posted before the agreement of
-    01-15 arrives: the plan covers 250 (300 less the credit), of which 100 is paid."""
+def test_a_late_dropped_agreement_covers_less_what_was_credited_since():
+    """Invoice 300; a credit of 50 on 01-20 is posted before the agreement of 01-15 arrives: the plan
+    covers 250 (the client owes that much less)."""
     from billing_batch.billing.engine import Adjustment
 
-    account = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)], [], 0,
-                      by_invoice={})
-    account.settle([Adjustment(3, D(2026, 1, 20), "Credit", 5_000, 1), Payment(7, D(2026, 2, 1), 10_000)],
-                   D(2026, 2, 5))
-    out = account.settle([Agreement(1, D(2026, 1, 15), 10_000, "Monthly", D(2026, 2, 1))], D(2026, 2, 10))
+    account = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)], [], 0)
+    account.settle([Adjustment(3, D(2026, 1, 20), "Credit", 5_000, 1)], D(2026, 2, 5))
+    out = account.settle([Agreement(1, D(2026, 1, 15), 10_000, "Monthly", D(2026, 2, 1))], D(2026, 2, 5))
     assert out.plans[0].terms.amount_cents == 25_000
     book = account.plans[-1]
-    s = P.standing(book.terms, book.covered, D(2026, 2, 12), 10, 2)
-    assert (s.status, s.paid_cents, s.remaining_cents) == (P.ON_TRACK, 10_000, 15_000)
-    assert account.items[1].balance == 15_000  # what the client owes is what the plan has left
+    s = P.standing(book.terms, book.covered, D(2026, 2, 5), 10, 2)
+    assert (s.status, s.paid_cents, s.remaining_cents) == (P.ON_TRACK, 0, 25_000)
+    assert account.items[1].balance == 25_000  # what the client owes is what the plan has left
 
 
 # -- found by the second hostile review ----------------------------------------------------------------------
@@ -502,46 +498,19 @@ def _late_agreement(events, agreed=D(2026, 1, 15), first=D(2026, 2, 1), installm
                     today=D(2026, 1, 26), items=None):
     """The events applied first, then the agreement of `agreed` entered late, on `today`."""
     account = Account("C", items or [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)],
-                      [], 0, by_invoice={})
+                      [], 0)
     account.settle(events, today)
     out = account.settle([Agreement(1, agreed, installment, frequency, first)], today)
     return account, out
-
-
-def test_a_check_bounced_before_the_late_agreement_does_not_count_toward_it():
-    from billing_batch.billing.engine import Reversal
-
-    account, out = _late_agreement([Payment(7, D(2026, 1, 20), 10_000), Reversal(8, D(2026, 1, 25), -10_000, 7,
-                                                                                 D(2026, 1, 20)),
-                                    Payment(9, D(2026, 1, 22), 10_000)])
-    book = account.plans[-1]
-    s = P.standing(book.terms, book.covered, D(2026, 2, 15), 10, 2)
-    # Only the 01-22 cash counts: 100 paid of 300, the 02-01 installment covered.
-    assert (s.status, s.paid_cents, s.remaining_cents) == (P.ON_TRACK, 10_000, 20_000)
-    assert account.items[1].balance == 20_000
-
-
-def test_a_late_agreement_routes_earlier_payments_as_the_plan_would_have():
-    """200 therapy + 100 massage on one invoice; plan of 50/month from 02-01; a 150 check on 01-20.
-    Entered in time, the check pays the massage (nothing due yet), then 50 of the plan: a late entry
-    must give the same 50."""
-    mixed = [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 20_000)]
-    on_time = Account("C", [*mixed], [], 0)
-    on_time.settle([Agreement(1, D(2026, 1, 15), 5_000, "Monthly", D(2026, 2, 1)),
-                    Payment(7, D(2026, 1, 20), 15_000)], D(2026, 1, 22))
-    late, _ = _late_agreement([Payment(7, D(2026, 1, 20), 15_000)], installment=5_000, items=[*mixed],
-                              today=D(2026, 1, 22))
-    for account in (on_time, late):
-        book = account.plans[-1]
-        s = P.standing(book.terms, book.covered, D(2026, 2, 15), 10, 2)
-        assert (s.paid_cents, s.remaining_cents) == (5_000, 15_000)
 
 
 def test_a_late_agreement_already_in_default_is_refused_not_ended():
     account, out = _late_agreement([], first=D(2026, 1, 16), installment=5_000, frequency="Weekly",
                                    today=D(2026, 2, 15))
     assert out.plans == [] and out.refusals[0].column == "First Due Date"
-    assert out.refusals[0].message.startswith("makes a plan already in default today (2 installments missed by ")
+    assert out.refusals[0].message == ("makes a plan that would already be in default today (its installments were "
+                                       "missed from 2026-02-03); agree the plan again with today's date and a first "
+                                       "due date still to come")
     assert account.plans == {}  # nothing kept
 
 
@@ -554,6 +523,6 @@ def test_money_dated_after_a_plans_cancel_date_does_not_count_toward_it():
     book = account.plans[-1]
     cancelled = replace(book.terms, cancel_date=D(2026, 1, 18))
     fresh = Account("C", [Item(1, "INV-1", D(2026, 1, 10), D(2026, 2, 9), 30_000, 0, 30_000, 30_000)], [], 0,
-                    plans=[type(book)(cancelled, dict(book.parts))], by_invoice={})
+                    plans=[type(book)(cancelled, dict(book.parts))])
     out = fresh.settle([Payment(8, D(2026, 1, 20), 10_000)], D(2026, 1, 26))
     assert [a.plan_id for a in out.allocations] == [None]  # after the cancel date: an ordinary payment

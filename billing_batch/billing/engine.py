@@ -183,7 +183,7 @@ class Account:
 
     def __init__(self, client_id: str, items: list[Item], funds: list[Funds], credit: int,
                  past: dict[int, list[Alloc]] | None = None, plans: list[PlanBook] | None = None,
-                 policy: PlanPolicy = PlanPolicy(), by_invoice: dict[int, list[Alloc]] | None = None):
+                 policy: PlanPolicy = PlanPolicy()):
         self.client_id = client_id
         self.items = {i.invoice_id: i for i in items}
         self.funds = {f.payment_id: f for f in funds}
@@ -191,8 +191,6 @@ class Account:
         self.past = past or {}  # allocations made by each payment, for its reversal
         self.plans = {b.terms.plan_id: b for b in plans or []}
         self.policy = policy
-        # Every allocation on each invoice, for an agreement dated before some of them (dropped late).
-        self.by_invoice: dict[int, list[Alloc]] = by_invoice if by_invoice is not None else {}
 
     # -- plans
     def plan_in_force(self, on: date) -> PlanBook | None:
@@ -232,8 +230,6 @@ class Account:
     # -- bookkeeping
     def _add(self, out: Outcome, a: Alloc) -> None:
         out.allocations.append(a)
-        if a.invoice_id is not None:
-            self.by_invoice.setdefault(a.invoice_id, []).append(a)
         if a.plan_id is not None:
             book = self.plans[a.plan_id]
             book.taken[a.invoice_id or 0] = book.taken.get(a.invoice_id or 0, 0) + a.cents
@@ -277,10 +273,10 @@ class Account:
         for e in sorted(events, key=event_order):
             trial = Outcome()
             saved = (dict(self.items), dict(self.funds), self.credit, {k: list(v) for k, v in self.past.items()},
-                     {k: b.copy() for k, b in self.plans.items()}, {k: list(v) for k, v in self.by_invoice.items()})
+                     {k: b.copy() for k, b in self.plans.items()})
             refusal = self._apply(e, as_of, trial)
             if refusal:
-                self.items, self.funds, self.credit, self.past, self.plans, self.by_invoice = saved
+                self.items, self.funds, self.credit, self.past, self.plans = saved
                 out.refusals.append(refusal)
             else:
                 out.allocations += trial.allocations
@@ -384,14 +380,16 @@ class Account:
             (b for b in self.plans.values() if b.terms.agreement_date > a.date and P.standing(
                 b.terms, b.covered, b.terms.agreement_date, self.policy.grace_days, self.policy.default_after).good),
             None)
-        # Open as of the agreement date, less corrections since (the client owes that much less): the
-        # payments made since are added back, as they count toward the plan (_count_later_payments).
-        on_date = {i.invoice_id: i.balance + sum(x.cents for x in self.by_invoice.get(i.invoice_id, ())
-                                                 if x.date > a.date and x.source == "payment" and x.plan_id is None)
-                   for i in self.items.values() if i.invoice_date <= a.date}
-        opens = sorted((self.items[k] for k, b in on_date.items() if b > 0), key=lambda i: (i.due_date, i.number))
-        shares = {i.invoice_id: P.plan_share(on_date[i.invoice_id] - self.plan_left(current, i.invoice_id),
-                                             i.eligible_total, i.total) for i in opens}
+        # Money the client paid after this date is already applied: the plan would have routed it
+        # (installments first), so it cannot be agreed back before it.
+        later = max((f.date for f in self.funds.values() if f.date > a.date), default=None)
+        if later is not None:
+            return Refusal(a, "Agreement Date", f"is before payments already entered for this client (the latest "
+                           f"dated {later:%Y-%m-%d}), which a plan would have sent to its installments; agree the "
+                           "plan with that date or later (drop agreements before the payments made under them)")
+        opens = sorted(self.open_items(a.date), key=lambda i: (i.due_date, i.number))
+        shares = {i.invoice_id: P.plan_share(i.balance - self.plan_left(current, i.invoice_id), i.eligible_total,
+                                             i.total) for i in opens}
         eligible = sum(shares.values())
         if eligible <= 0:
             if not opens:
@@ -402,8 +400,9 @@ class Account:
                 why = "what is open is for discretionary services only, which never go on a plan"
             return Refusal(a, "Client ID", f"has no balance that can go on a plan: {why}")
         if current is not None:
-            return Refusal(a, "Client ID", f"already has an active payment plan ({_named(current)}); a new "
-                           "one can be agreed once it is completed, cancelled or has ended")
+            return Refusal(a, "Client ID", f"already has a payment plan in force on {a.date:%Y-%m-%d} "
+                           f"({_named(current)}); a new one can be agreed once it is completed, cancelled or has "
+                           "ended")
         amount = a.plan_cents or eligible
         if amount > eligible:
             return Refusal(a, "Plan Amount", f"is above the client's balance that can go on a plan "
@@ -427,49 +426,12 @@ class Account:
                         tuple(installments), a.cancel_date)
         book = self.plans[terms.plan_id] = PlanBook(terms, parts)
         out.plans.append(PlanDraft(a.agreement_id, terms, parts))
-        self._count_later_payments(book, {i: on_date[i] - c for i, c in parts.items()}, out)
         now = P.standing(terms, book.covered, as_of, pol.grace_days, pol.default_after)
         if now.status == P.DEFAULTED:  # entered too late to be kept: say so rather than send "ended"
-            return Refusal(a, "First Due Date", f"makes a plan already in default today ({now.missed} "
-                           f"installments missed by {now.ended:%Y-%m-%d}); agree the plan again with today's date "
-                           "and a first due date still to come")
+            return Refusal(a, "First Due Date", f"makes a plan that would already be in default today (its "
+                           f"installments were missed from {now.ended:%Y-%m-%d}); agree the plan again with today's "
+                           "date and a first due date still to come")
         return None
-
-    def _count_later_payments(self, book: PlanBook, off_plan: dict[int, int], out: Outcome) -> None:
-        """Payments made after the agreement date but applied before the agreement was entered are
-        routed as the plan would have routed them: the installments due by then first, then what of
-        those invoices was off the plan (`off_plan`, as of the agreement date), then later installments.
-        Each part that goes to the plan is moved there by a pair of allocations (minus off, plus on,
-        same date and payment), so history is only added to and no money moves. A payment since
-        reversed, or dated from the plan's Cancel Date on, does not count."""
-        t = book.terms
-        per_payment: dict[int, dict[int, int]] = {}  # payment -> invoice -> cents applied
-        first: dict[int, date] = {}
-        for invoice_id in book.parts:
-            for x in self.by_invoice.get(invoice_id, ()):
-                f = self.funds.get(x.payment_id or 0)
-                if x.date <= t.agreement_date or x.plan_id is not None or x.source != "payment" or f is None \
-                        or f.reversed or (t.cancel_date is not None and x.date >= t.cancel_date):
-                    continue
-                mine = per_payment.setdefault(f.payment_id, {})
-                mine[invoice_id] = mine.get(invoice_id, 0) + x.cents
-                first[f.payment_id] = min(first.get(f.payment_id, x.date), x.date)
-        off_room = sum(max(c, 0) for c in off_plan.values())
-        for payment_id in sorted(per_payment, key=lambda k: (first[k], k)):
-            day, applied = first[payment_id], per_payment[payment_id]
-            total = sum(c for c in applied.values() if c > 0)
-            due = min(total, P.due_by(t, book.covered, day))
-            off = min(total - due, off_room)
-            off_room -= off
-            move = due + (total - due - off)  # what goes to the plan
-            for invoice_id in sorted(applied, key=lambda i: (self.items[i].due_date, self.items[i].number)):
-                room = book.parts[invoice_id] - book.taken.get(invoice_id, 0)
-                cents = min(move, applied[invoice_id], room)
-                if cents <= 0:
-                    continue
-                self._add(out, Alloc("payment", -cents, day, invoice_id, payment_id))
-                self._add(out, Alloc("payment", cents, day, invoice_id, payment_id, plan_id=t.plan_id))
-                move -= cents
 
     def _reversal(self, r: Reversal, out: Outcome) -> Refusal | None:
         if r.date < r.original_date:

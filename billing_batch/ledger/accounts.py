@@ -21,7 +21,7 @@ def _chunks(ids: Iterable) -> Iterable[list]:
 
 
 def load_accounts(conn: Connection, client_ids: Iterable[str], with_history: Iterable[int] = (),
-                  policy: PlanPolicy = PlanPolicy(), invoice_history: Iterable[str] = ()) -> dict[str, Account]:
+                  policy: PlanPolicy = PlanPolicy()) -> dict[str, Account]:
     """The accounts of the clients as the ledger holds them now: every invoice with its balance, every
     applied payment with what is left of it, their payment plans. `with_history`: payments whose
     allocations a reversal in this run must undo."""
@@ -70,16 +70,7 @@ def load_accounts(conn: Connection, client_ids: Iterable[str], with_history: Ite
     books: dict[str, list[PlanBook]] = {}
     for chunk in _chunks(ids):
         books |= plans.load_books(conn, chunk)
-    # For clients agreeing a plan: every allocation on their invoices (balances as of the agreement date).
-    by_invoice: dict[str, dict[int, list[Alloc]]] = defaultdict(dict)
-    for chunk in _chunks(set(invoice_history) & set(ids)):
-        q = (select(allocations, invoices.c.client_id).join(invoices, invoices.c.id == allocations.c.invoice_id)
-             .where(invoices.c.client_id.in_(chunk)).order_by(allocations.c.id))
-        for a in conn.execute(q):
-            by_invoice[a.client_id].setdefault(a.invoice_id, []).append(
-                Alloc(a.source, a.amount_cents, a.alloc_date, a.invoice_id, a.payment_id, a.adjustment_id, a.plan_id))
-    return {c: Account(c, items[c], funds[c], credit[c], past[c], books.get(c, []), policy, by_invoice.get(c))
-            for c in ids}
+    return {c: Account(c, items[c], funds[c], credit[c], past[c], books.get(c, []), policy) for c in ids}
 
 
 def save_allocations(conn: Connection, allocs: list[Alloc], run_id: int,

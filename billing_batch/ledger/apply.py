@@ -96,8 +96,7 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str,
             g["id"], g["agreement_date"], g["installment_amount_cents"], g["frequency"], g["first_due_date"],
             g["plan_amount_cents"], g["cancel_date"]))
         records[("g", g["id"])] = ("Payment Plans", g)
-    accounts = load_accounts(conn, events, with_history=history, policy=policy,
-                             invoice_history={g["client_id"] for g in agreements})
+    accounts = load_accounts(conn, events, with_history=history, policy=policy)
     applied_pays: list[int] = []
     applied_adjs: list[int] = []
     applied_plans: list[int] = []
