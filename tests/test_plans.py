@@ -449,11 +449,24 @@ def test_an_agreement_dated_before_payments_already_entered_is_refused():
     account.settle([Payment(7, D(2026, 2, 1), 10_000)], D(2026, 2, 5))
     out = account.settle([Agreement(1, D(2026, 1, 15), 10_000, "Monthly", D(2026, 2, 1))], D(2026, 2, 10))
     assert out.plans == [] and [(r.column, r.message) for r in out.refusals] == [(
-        "Agreement Date", "is before payments already entered for this client (the latest dated 2026-02-01), which "
-                          "a plan would have sent to its installments; agree the plan with that date or later (drop "
-                          "agreements before the payments made under them)")]
+        "Agreement Date", "is before money already entered for this client (a payment or a returned payment dated "
+                          "2026-02-01); a plan cannot be agreed back before it — agree it with that date or later "
+                          "(and a First Due Date on or after it), and enter agreements before the payments made under "
+                          "them")]
     out = account.settle([Agreement(2, D(2026, 2, 1), 10_000, "Monthly", D(2026, 3, 1))], D(2026, 2, 10))
     assert out.plans[0].terms.amount_cents == 20_000  # what is open on 02-01 once that day's payment is in
+
+
+def test_a_payment_returned_after_the_agreement_date_also_stops_a_late_agreement():
+    """A 100 payment of 01-08 returned on 01-20, both entered by then: on 01-15 the client owed 200, now 300.
+    An agreement of 01-15 entered later would cover 300, not the 200 of its date: refused."""
+    from billing_batch.billing.engine import Reversal
+
+    account = Account("C", [Item(1, "INV-1", D(2026, 1, 5), D(2026, 2, 4), 30_000, 0, 30_000, 30_000)], [], 0)
+    account.settle([Payment(7, D(2026, 1, 8), 10_000), Reversal(8, D(2026, 1, 20), -10_000, 7, D(2026, 1, 8))],
+                   D(2026, 1, 20))
+    out = account.settle([Agreement(1, D(2026, 1, 15), 5_000, "Monthly", D(2026, 4, 1))], D(2026, 3, 20))
+    assert out.plans == [] and "returned payment dated 2026-01-20" in out.refusals[0].message
 
 
 def test_a_late_dropped_agreement_on_both_ledgers(office: Office):
@@ -467,7 +480,7 @@ def test_a_late_dropped_agreement_on_both_ledgers(office: Office):
                                                                 None, None, None]]})
     r = run_batch(office.settings, D(2026, 2, 12))
     assert [(p.where.cell, p.message.split(" (")[0]) for p in r.problems if p.where.file == "plans.xlsx"] == [
-        ("B2", "is before payments already entered for this client")]
+        ("B2", "is before money already entered for this client")]
     office.drop("plans again.xlsx", {"Payment Plans": [PLAN_HEADERS, ["Z", D(2026, 2, 12), Decimal("100"),
                                                                       "Monthly", D(2026, 3, 1), None, None, None]]})
     r = run_batch(office.settings, D(2026, 2, 13))
@@ -508,9 +521,9 @@ def test_a_late_agreement_already_in_default_is_refused_not_ended():
     account, out = _late_agreement([], first=D(2026, 1, 16), installment=5_000, frequency="Weekly",
                                    today=D(2026, 2, 15))
     assert out.plans == [] and out.refusals[0].column == "First Due Date"
-    assert out.refusals[0].message == ("makes a plan that would already be in default today (its installments were "
-                                       "missed from 2026-02-03); agree the plan again with today's date and a first "
-                                       "due date still to come")
+    assert out.refusals[0].message == ("makes a plan that would already be in default today (since 2026-02-03, its "
+                                       "installments unpaid); agree the plan again with today's date and a first due "
+                                       "date still to come")
     assert account.plans == {}  # nothing kept
 
 

@@ -183,7 +183,7 @@ class Account:
 
     def __init__(self, client_id: str, items: list[Item], funds: list[Funds], credit: int,
                  past: dict[int, list[Alloc]] | None = None, plans: list[PlanBook] | None = None,
-                 policy: PlanPolicy = PlanPolicy()):
+                 policy: PlanPolicy = PlanPolicy(), money_through: date | None = None):
         self.client_id = client_id
         self.items = {i.invoice_id: i for i in items}
         self.funds = {f.payment_id: f for f in funds}
@@ -191,6 +191,7 @@ class Account:
         self.past = past or {}  # allocations made by each payment, for its reversal
         self.plans = {b.terms.plan_id: b for b in plans or []}
         self.policy = policy
+        self.money_through = money_through  # the latest payment or returned payment applied
 
     # -- plans
     def plan_in_force(self, on: date) -> PlanBook | None:
@@ -380,13 +381,14 @@ class Account:
             (b for b in self.plans.values() if b.terms.agreement_date > a.date and P.standing(
                 b.terms, b.covered, b.terms.agreement_date, self.policy.grace_days, self.policy.default_after).good),
             None)
-        # Money the client paid after this date is already applied: the plan would have routed it
-        # (installments first), so it cannot be agreed back before it.
-        later = max((f.date for f in self.funds.values() if f.date > a.date), default=None)
-        if later is not None:
-            return Refusal(a, "Agreement Date", f"is before payments already entered for this client (the latest "
-                           f"dated {later:%Y-%m-%d}), which a plan would have sent to its installments; agree the "
-                           "plan with that date or later (drop agreements before the payments made under them)")
+        # Money moved after this date is already applied (a payment the plan would have sent to its
+        # installments, a returned payment that changed what was open): no plan is agreed back before it.
+        later = max([f.date for f in self.funds.values()] + [self.money_through or a.date])
+        if later > a.date:
+            return Refusal(a, "Agreement Date", f"is before money already entered for this client (a payment or a "
+                           f"returned payment dated {later:%Y-%m-%d}); a plan cannot be agreed back before it — "
+                           "agree it with that date or later (and a First Due Date on or after it), and enter "
+                           "agreements before the payments made under them")
         opens = sorted(self.open_items(a.date), key=lambda i: (i.due_date, i.number))
         shares = {i.invoice_id: P.plan_share(i.balance - self.plan_left(current, i.invoice_id), i.eligible_total,
                                              i.total) for i in opens}
@@ -428,12 +430,13 @@ class Account:
         out.plans.append(PlanDraft(a.agreement_id, terms, parts))
         now = P.standing(terms, book.covered, as_of, pol.grace_days, pol.default_after)
         if now.status == P.DEFAULTED:  # entered too late to be kept: say so rather than send "ended"
-            return Refusal(a, "First Due Date", f"makes a plan that would already be in default today (its "
-                           f"installments were missed from {now.ended:%Y-%m-%d}); agree the plan again with today's "
-                           "date and a first due date still to come")
+            return Refusal(a, "First Due Date", f"makes a plan that would already be in default today (since "
+                           f"{now.ended:%Y-%m-%d}, its installments unpaid); agree the plan again with today's date "
+                           "and a first due date still to come")
         return None
 
     def _reversal(self, r: Reversal, out: Outcome) -> Refusal | None:
+        self.money_through = max(self.money_through or r.date, r.date)
         if r.date < r.original_date:
             return Refusal(r, "Payment Date", f"is before the payment it reverses ({r.original_date:%Y-%m-%d}); "
                            "date the reversal on or after the payment")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date
 
 from sqlalchemy import Connection, func, select
 
@@ -70,7 +71,13 @@ def load_accounts(conn: Connection, client_ids: Iterable[str], with_history: Ite
     books: dict[str, list[PlanBook]] = {}
     for chunk in _chunks(ids):
         books |= plans.load_books(conn, chunk)
-    return {c: Account(c, items[c], funds[c], credit[c], past[c], books.get(c, []), policy) for c in ids}
+    through: dict[str, date] = {}  # the latest payment or returned payment applied, per client
+    for chunk in _chunks(ids):
+        through |= dict(conn.execute(select(payments.c.client_id, func.max(payments.c.payment_date))
+                                     .where(payments.c.client_id.in_(chunk), payments.c.applied_run_id.is_not(None))
+                                     .group_by(payments.c.client_id)).all())
+    return {c: Account(c, items[c], funds[c], credit[c], past[c], books.get(c, []), policy, through.get(c))
+            for c in ids}
 
 
 def save_allocations(conn: Connection, allocs: list[Alloc], run_id: int,
