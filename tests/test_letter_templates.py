@@ -130,6 +130,8 @@ def make_statement_context(*, n_open: int = 45, n_activity: int = 12, attention:
             "period_start": "May 1, 2025",
             "period_end": "May 31, 2025",
             "balance_due": "$4,375.00",
+            "balance_label": "Balance due",
+            "balance_title": "Balance due",
             "total_open": "$4,500.00",
             "unapplied_credit": "-$125.00",
             "has_credit": has_credit,

@@ -119,7 +119,11 @@ def statement_context(settings: Settings, client: dict, statement: dict, open_it
         "client": client_context(bill_to_snapshot(client)),
         "statement": {
             "date": fmt_date(statement["as_of"]), "period_start": fmt_date(statement["period_start"]),
-            "period_end": fmt_date(statement["as_of"]), "balance_due": fmt_money(statement["balance"], sym),
+            "period_end": fmt_date(statement["as_of"]),
+            # A credit balance is never "Balance due −$18.00": the client owes nothing.
+            "balance_due": fmt_money(abs(statement["balance"]), sym),
+            "balance_label": "Balance due" if statement["balance"] >= 0 else "Credit balance — no payment due",
+            "balance_title": "Balance due" if statement["balance"] >= 0 else "Credit balance",
             "total_open": fmt_money(statement["total_open"], sym),
             "unapplied_credit": fmt_money(-statement["unapplied_credit"], sym),
             # Below zero when a refund was paid out of a payment later returned: the client owes it.

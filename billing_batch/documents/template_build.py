@@ -36,7 +36,8 @@ plan block.
 
 ``statement.docx`` (statement of account; both client types) also takes::
 
-    statement:  {date, period_start, period_end, balance_due, total_open, unapplied_credit,
+    statement:  {date, period_start, period_end, balance_due (never negative), balance_label ("Balance due"
+                 or "Credit balance — no payment due"), balance_title (its short form), total_open, unapplied_credit,
                  has_credit (bool)}
     open_items: [{number, date, due_date, days_past_due, amount, paid, balance}]
     activity:   [{date, description, reference, amount}]   (may be empty)
@@ -814,7 +815,7 @@ def _build_statement_body(doc) -> None:
         ("{%tr if statement.has_credit %}", "", "tag"),
         ("{{ statement.credit_label }}", "{{ statement.unapplied_credit }}", "plain"),
         ("{%tr endif %}", "", "tag"),
-        ("Balance due", "{{ statement.balance_due }}", "balance"),
+        ("{{ statement.balance_title }}", "{{ statement.balance_due }}", "balance"),
     ], widths=(4.8, 3.2))
     for cell in row.cells:
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
@@ -823,7 +824,7 @@ def _build_statement_body(doc) -> None:
     _build_how_to_pay(doc, [
         ("{% if plan.show %}Please write your client ID and plan number {{ plan.id }} on your payment."
          "{% else %}Please write your client ID on your payment.{% endif %}", "Box Text"),
-        ("Client {{ client.id }} · Balance due {{ statement.balance_due }} as of "
+        ("Client {{ client.id }} · {{ statement.balance_label }} {{ statement.balance_due }} as of "
          "{{ statement.date }}", "Box Strong"),
     ])
 
@@ -1337,7 +1338,7 @@ def build_statement_bytes() -> bytes:
         facts=[
             ("Statement Date", "{{ statement.date }}"),
             ("Client ID", "{{ client.id }}"),
-            ("Balance Due", "{{ statement.balance_due }}"),
+            ("{{ statement.balance_title|title }}", "{{ statement.balance_due }}"),
         ],
     )
     _build_statement_body(doc)
