@@ -298,8 +298,9 @@ class _Run:
         batch = [(d, numbering.document_number(cfg.invoice_prefix, year, first + i),
                   bill_to_snapshot(clients[d.client_id])) for i, d in enumerate(drafts)]
         p = self.s.plans
-        summaries = {b.terms.client_id: plans.summary(b, st, self.as_of)
-                     for b, st in plans.standings(conn, self.as_of, p.grace_days, p.default_after_missed) if st.good}
+        summaries = {c: plans.summary(b, st, self.as_of)
+                     for c, (b, st) in plans.in_good_standing(conn, self.as_of, p.grace_days,
+                                                              p.default_after_missed).items()}
         ids = issued.insert_invoices(conn, batch, run_id, summaries)
         apply_credit_to_new_invoices(conn, [(d.client_id, ids[n], n, d.invoice_date, d.due_date, to_cents(d.total))
                                             for d, n, _ in batch], run_id)

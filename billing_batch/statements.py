@@ -37,8 +37,8 @@ def write_statement(settings: Settings, client_id: str, as_of: date) -> Path:
             start = statement_period(as_of)
             activity = balances.client_activity(conn, client_id, start, as_of)
             p = settings.plans
-            on_plan = [plans.summary(b, s, as_of) for b, s in plans.standings(
-                conn, as_of, p.grace_days, p.default_after_missed, [client_id]) if s.good]
+            on_plan = [plans.summary(b, s, as_of) for b, s in plans.in_good_standing(
+                conn, as_of, p.grace_days, p.default_after_missed, [client_id]).values()]
     finally:
         engine.dispose()
     totals = aging.clients[0] if aging.clients else None

@@ -120,11 +120,18 @@ Event = Payment | Reversal | Adjustment | Agreement
 _RANK = {"Credit": 0, "Void": 0, "Write-off": 0, "Payment": 1, "Refund": 2, "Reversal": 3, "Agreement": 4}
 
 
+def event_key(e: Event) -> tuple[str, int]:
+    """The input row an event comes from: ("a", adjustment), ("g", agreement) or ("p", payment) id."""
+    if isinstance(e, Adjustment):
+        return "a", e.adjustment_id
+    if isinstance(e, Agreement):
+        return "g", e.agreement_id
+    return "p", e.payment_id
+
+
 def event_order(e: Event) -> tuple:
     kind = e.kind if isinstance(e, Adjustment) else type(e).__name__
-    ident = e.adjustment_id if isinstance(e, Adjustment) else e.agreement_id if isinstance(e, Agreement) \
-        else e.payment_id
-    return (e.date, _RANK[kind], ident)
+    return (e.date, _RANK[kind], event_key(e)[1])
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,7 @@ class Account:
         self.past = past or {}  # allocations made by each payment, for its reversal
         self.plans = {b.terms.plan_id: b for b in plans or []}
         self.policy = policy
-        self.money_through = money_through  # the latest payment or returned payment applied
+        self.money_through = money_through  # the date of the latest payment or returned payment applied
 
     # -- plans
     def plan_in_force(self, on: date) -> PlanBook | None:

@@ -55,16 +55,17 @@ def plan_share(balance_cents: int, eligible_total_cents: int, total_cents: int) 
     return balance_cents * eligible_total_cents // total_cents
 
 
-def _add_months(d: date, months: int, day: int) -> date:
+def _add_months(d: date, months: int) -> date:
+    """The same day `months` later, clamped to that month's end."""
     y, m = divmod(d.month - 1 + months, 12)
     year, month = d.year + y, m + 1
-    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
 def due_dates(first_due: date, frequency: str, count: int) -> list[date]:
     """Weekly, every two weeks, or monthly on the first due day (clamped: Jan 31 → Feb 28 → Mar 31)."""
     if frequency == "Monthly":
-        return [_add_months(first_due, k, first_due.day) for k in range(count)]
+        return [_add_months(first_due, k) for k in range(count)]
     step = timedelta(weeks=1 if frequency == "Weekly" else 2)
     return [first_due + k * step for k in range(count)]
 

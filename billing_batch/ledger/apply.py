@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy import Connection, select
 
-from billing_batch.billing.engine import Adjustment, Agreement, Event, Item, Payment, PlanPolicy, Reversal
+from billing_batch.billing.engine import Adjustment, Agreement, Event, Item, Payment, PlanPolicy, Reversal, event_key
 from billing_batch.ledger import balances, inputs, issued, numbering, plans, queue
 from billing_batch.ledger.accounts import load_accounts, save_allocations
 from billing_batch.ledger.schema import adjustments, invoices, payment_plans, payments
@@ -121,17 +121,12 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str,
         result.credit_notes.append(note_ids[cn.adjustment_id])
     for out in outcomes.values():
         save_allocations(conn, out.allocations, run_id, note_ids, plan_ids)
+        applied = {"a": applied_adjs, "g": applied_plans, "p": applied_pays}
         for e in out.applied:
-            if isinstance(e, Agreement):
-                applied_plans.append(e.agreement_id)
-            else:
-                (applied_adjs if isinstance(e, Adjustment) else applied_pays).append(
-                    e.adjustment_id if isinstance(e, Adjustment) else e.payment_id)
+            tag, ident = event_key(e)
+            applied[tag].append(ident)
         for r in out.refusals:
-            ev = r.event
-            key = ("a", ev.adjustment_id) if isinstance(ev, Adjustment) else \
-                ("g", ev.agreement_id) if isinstance(ev, Agreement) else ("p", ev.payment_id)
-            kind, record = records[key]
+            kind, record = records[event_key(r.event)]
             result.refused.append(Refused(kind, record, r.column, r.message))
     inputs.mark_all_applied(conn, payments, applied_pays, run_id)
     inputs.mark_all_applied(conn, adjustments, applied_adjs, run_id)

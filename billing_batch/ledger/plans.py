@@ -78,6 +78,13 @@ def standings(conn: Connection, as_of: date, grace_days: int, default_after: int
             if b.terms.agreement_date <= as_of]
 
 
+def in_good_standing(conn: Connection, as_of: date, grace_days: int, default_after: int,
+                     client_ids: Iterable[str] | None = None) -> dict[str, tuple[PlanBook, Standing]]:
+    """Per client, its plan in good standing (On Track or Late) on the date, if it has one."""
+    return {b.terms.client_id: (b, s) for b, s in standings(conn, as_of, grace_days, default_after, client_ids)
+            if s.good}
+
+
 def in_force_left(book: PlanBook, balances: dict[int, int]) -> dict[int, int]:
     """Invoice id -> what of its balance is still the plan's (a plan in good standing)."""
     return {i: max(0, min(c - book.taken.get(i, 0), balances.get(i, 0))) for i, c in book.parts.items()}

@@ -4,6 +4,7 @@ the ledger, decide with billing/collections.py, record each letter once with wha
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -49,8 +50,7 @@ def overdue_items(conn: Connection, as_of: date, settings: Settings
     """Per client, the overdue items that count for collections as of the date — less what is on a
     plan in good standing — and the client's plan in good standing, if any."""
     p = settings.plans
-    in_force = {b.terms.client_id: (b, s) for b, s in plan_ledger.standings(conn, as_of, p.grace_days,
-                                                                          p.default_after_missed) if s.good}
+    in_force = plan_ledger.in_good_standing(conn, as_of, p.grace_days, p.default_after_missed)
     shares = issued.plan_shares(conn)
     ids = issued.invoice_ids(conn)
     items = [i for i in balances.open_items(conn, as_of) if (as_of - i.due_date).days >= 1 and i.balance > 0]
@@ -71,22 +71,21 @@ def overdue_items(conn: Connection, as_of: date, settings: Settings
     return overdue, in_force
 
 
-def offered(client: dict, settings: Settings) -> bool:
-    """Plans are offered to patients; to a business only when the office says so."""
-    return client["type"] != "Business" or settings.plans.offer_to_business
+def plan_offer(client: dict, items: Iterable[OverdueItem], on_plan: bool, settings: Settings) -> Offer:
+    """The plan to propose for the overdue items that may go on one: none to a client already on a plan
+    (its letter shows that plan instead), nor to a business unless the office says so."""
+    p = settings.plans
+    if on_plan or (client["type"] == "Business" and not p.offer_to_business):
+        return Offer(0)
+    return offer(sum(i.eligible_cents for i in items), client["monthly_budget_cents"], p.max_months,
+                 to_cents(p.min_installment))
 
 
 def plan_offers(overdue: dict[str, list[OverdueItem]], in_force: dict, clients: dict[str, dict],
                 settings: Settings) -> list[tuple[str, Offer]]:
     """What a coordinator can propose: clients with an overdue balance that may go on a plan, not on one."""
-    p = settings.plans
-    out = []
-    for client_id in sorted(overdue):
-        eligible = sum(i.eligible_cents for i in overdue[client_id])
-        if client_id not in in_force and eligible > 0 and offered(clients[client_id], settings):
-            out.append((client_id, offer(eligible, clients[client_id]["monthly_budget_cents"], p.max_months,
-                                         to_cents(p.min_installment))))
-    return out
+    offers = ((c, plan_offer(clients[c], overdue[c], c in in_force, settings)) for c in sorted(overdue))
+    return [(c, o) for c, o in offers if o.eligible_cents > 0]
 
 
 def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settings) -> CollectionsResult:
@@ -117,10 +116,7 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
             level = 0
         elif decision.send:
             level = decision.send.number
-            # A client on a plan is not offered another: the letter shows the plan instead.
-            plan = Offer(0) if client_id in in_force or not offered(client, settings) else offer(
-                sum(i.eligible_cents for i in situation.items), client["monthly_budget_cents"], plans.max_months,
-                to_cents(plans.min_installment))
+            plan = plan_offer(client, situation.items, client_id in in_force, settings)
             if plan.hardship:
                 result.findings.append(Finding(
                     "Hardship", client_id, f"a budget of {fmt_money(plan.installment_cents)} a month cannot clear "
