@@ -539,3 +539,17 @@ def test_money_dated_after_a_plans_cancel_date_does_not_count_toward_it():
                     plans=[type(book)(cancelled, dict(book.parts))])
     out = fresh.settle([Payment(8, D(2026, 1, 20), 10_000)], D(2026, 1, 26))
     assert [a.plan_id for a in out.allocations] == [None]  # after the cancel date: an ordinary payment
+
+
+def test_a_refused_reversal_does_not_stop_a_later_agreement():
+    """A second reversal of the same payment (dated 01-20) is refused: no money moved that day, so an
+    agreement of 01-15 entered afterwards is not held back by it."""
+    from billing_batch.billing.engine import Reversal
+
+    account = Account("C", [Item(1, "INV-1", D(2026, 1, 5), D(2026, 2, 4), 30_000, 0, 30_000, 30_000)], [], 0)
+    account.settle([Payment(7, D(2026, 1, 8), 10_000), Reversal(8, D(2026, 1, 10), -10_000, 7, D(2026, 1, 8))],
+                   D(2026, 1, 10))
+    out = account.settle([Reversal(9, D(2026, 1, 20), -10_000, 7, D(2026, 1, 8))], D(2026, 1, 20))
+    assert [r.column for r in out.refusals] == ["Reference"]
+    out = account.settle([Agreement(1, D(2026, 1, 15), 5_000, "Monthly", D(2026, 2, 1))], D(2026, 1, 21))
+    assert out.refusals == [] and out.plans[0].terms.amount_cents == 30_000

@@ -281,10 +281,10 @@ class Account:
         for e in sorted(events, key=event_order):
             trial = Outcome()
             saved = (dict(self.items), dict(self.funds), self.credit, {k: list(v) for k, v in self.past.items()},
-                     {k: b.copy() for k, b in self.plans.items()})
+                     {k: b.copy() for k, b in self.plans.items()}, self.money_through)
             refusal = self._apply(e, as_of, trial)
             if refusal:
-                self.items, self.funds, self.credit, self.past, self.plans = saved
+                self.items, self.funds, self.credit, self.past, self.plans, self.money_through = saved
                 out.refusals.append(refusal)
             else:
                 out.allocations += trial.allocations
@@ -313,6 +313,7 @@ class Account:
     def _payment(self, p: Payment, out: Outcome) -> Refusal | None:
         self.funds[p.payment_id] = Funds(p.payment_id, p.date, p.cents)
         self.credit += p.cents
+        self.money_through = max(self.money_through or p.date, p.date)
         book = self.plan_in_force(p.date)
         if book is not None:
             self._plan_payment(p, book, out)
@@ -390,8 +391,8 @@ class Account:
             None)
         # Money moved after this date is already applied (a payment the plan would have sent to its
         # installments, a returned payment that changed what was open): no plan is agreed back before it.
-        later = max([f.date for f in self.funds.values()] + [self.money_through or a.date])
-        if later > a.date:
+        later = self.money_through
+        if later is not None and later > a.date:
             return Refusal(a, "Agreement Date", f"is before money already entered for this client (a payment or a "
                            f"returned payment dated {later:%Y-%m-%d}); a plan cannot be agreed back before it — "
                            "agree it with that date or later (and a First Due Date on or after it), and enter "
@@ -443,10 +444,10 @@ class Account:
         return None
 
     def _reversal(self, r: Reversal, out: Outcome) -> Refusal | None:
-        self.money_through = max(self.money_through or r.date, r.date)
         if r.date < r.original_date:
             return Refusal(r, "Payment Date", f"is before the payment it reverses ({r.original_date:%Y-%m-%d}); "
                            "date the reversal on or after the payment")
+        self.money_through = max(self.money_through or r.date, r.date)
         original = self.funds.get(r.original_id)
         if original is None or original.reversed:
             return Refusal(r, "Reference", "names a payment that has already been reversed; check the Reference")
