@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from billing_batch import faults
 from billing_batch.billing.aging import Aging
-from billing_batch.billing.invoicing import billing_due, draft_invoices
+from billing_batch.billing.invoicing import billing_due, draft_invoices, share_line
 from billing_batch.billing.pricing import line_amount, rate_on, unit_price
 from billing_batch.billing.review import Finding, review_invoice
 from billing_batch.config import Settings
@@ -28,6 +28,7 @@ from billing_batch.documents.contexts import bill_to_snapshot
 from billing_batch.files import remove_stale_temps
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
 from billing_batch.ledger import balances, inputs, issued, numbering, plans, queue, runs
+from billing_batch.ledger import claims as claim_ledger
 from billing_batch.ledger.apply import apply_credit_to_new_invoices, apply_money
 from billing_batch.ledger.db import ALREADY_RUNNING, AlreadyRunning, open_ledger, run_session
 from billing_batch.ledger.posting import Poster, SheetTally
@@ -35,6 +36,7 @@ from billing_batch.ledger.verify import Verification
 from billing_batch.money import ZERO, to_cents
 from billing_batch.problems import Problem, Where
 from billing_batch.stages.collections import run_collections
+from billing_batch.stages.insurance import run_insurance
 from billing_batch.stages.plans import plan_policy, plan_sheet, run_plans
 from billing_batch.publish import Published, Publisher, RunOutputs, aging_as_of, calls_for_report
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
@@ -173,6 +175,10 @@ class _Run:
                                         plan_policy(self.s))
                     self.late_problems += [p for r in money.refused
                                            if (p := poster.refuse(r.kind, r.record, r.column, r.message))]
+                with self.stage("insurance"):
+                    insurance = run_insurance(conn, run_id, self.as_of)
+                    self.late_problems += [p for r in insurance.refused
+                                           if (p := poster.refuse(r.kind, r.record, r.column, r.message))]
                 with self.stage("invoicing"):
                     billed, new_invoices = self.invoice(conn, run_id)
                 with self.stage("plans"):
@@ -201,6 +207,9 @@ class _Run:
                 report["held_back"] = [{"client_id": d.client_id, "reason": d.held_back}
                                        for d in collections.decisions if d.held_back]
                 report["calls"] = calls_for_report(collections.calls)
+                report["insurance"] = {"claims": insurance.claims, "coverage_notices": len(insurance.notices),
+                                       "remittances_applied": insurance.remittances_applied,
+                                       "claim_adjustments_applied": insurance.adjustments_applied}
                 report["timings"] = dict(self.timings)
                 runs.finish_run(conn, run_id, "ok", billed, report)
                 # What is left to do after commit, for whichever run gets to it (issue 11.5).
@@ -288,8 +297,12 @@ class _Run:
         if not billing_due(cfg.cycle, self.as_of, runs.last_billed_date(conn, self.as_of)):
             return False, []
         clients = inputs.client_rows(conn)
+        shares: dict[str, list] = {}
+        for share in claim_ledger.unbilled_patient_shares(conn, self.as_of):
+            shares.setdefault(share["client_id"], []).append(share_line(
+                share["move_id"], share["claim_number"], share["payer"], share["service_date"], share["cents"]))
         drafts, _ = draft_invoices(lines, rates, inputs.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate,
-                                   self.s.intake.max_amount)
+                                   self.s.intake.max_amount, shares)
         if not drafts:
             return True, []
         self.progress("Issuing invoices", 0, len(drafts))

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from openpyxl.utils import column_index_from_string
@@ -34,9 +35,10 @@ from billing_batch.documents.render import iter_render_many
 from billing_batch.files import cannot_write, failure_lines, move_durably
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_of
 from billing_batch.ledger import balances, dunning, finishing, inputs, issued, plans as plan_ledger, queue
+from billing_batch.ledger import claims as claim_ledger
 from billing_batch.billing.collections import CallEntry
 from billing_batch.money import from_cents
-from billing_batch.ledger.verify import Verification, source_balances, verify
+from billing_batch.ledger.verify import Verification, insurer_open, source_balances, verify
 from billing_batch.stages.collections import CollectionsResult, levels_of
 from billing_batch.stages.plans import plan_sheet
 from billing_batch.ledger.finishing import DOCUMENTS
@@ -56,13 +58,20 @@ def aging_as_of(conn: Connection, as_of: date, buckets: list[int]) -> tuple[Agin
     inputs give, and the ledger's proof of itself (SPEC §4.3, ledger/verify.py)."""
     aging = age(balances.open_items(conn, as_of), balances.unapplied_credits(conn, as_of), as_of, buckets)
     proof = verify(conn, as_of)
-    return aging, Reconciliation(aging.balance, proof.source_balance), proof
+    return aging, Reconciliation(aging.balance, proof.source_balance, *_insurance_balances(conn, as_of)), proof
+
+
+def _insurance_balances(conn: Connection, as_of: date) -> tuple[Decimal, Decimal]:
+    """What insurers have open on claims, and the patients' shares still to invoice, as of the date."""
+    return (from_cents(sum(insurer_open(conn, as_of).values())),
+            from_cents(sum(claim_ledger.awaiting_invoice_cents(conn, as_of).values())))
 
 
 def aging_with_reconciliation(conn: Connection, as_of: date, buckets: list[int]) -> tuple[Aging, Reconciliation]:
     """The aging and its reconciliation line, for reports written after the run proved the ledger."""
     aging = age(balances.open_items(conn, as_of), balances.unapplied_credits(conn, as_of), as_of, buckets)
-    return aging, Reconciliation(aging.balance, from_cents(sum(source_balances(conn, as_of).values())))
+    return aging, Reconciliation(aging.balance, from_cents(sum(source_balances(conn, as_of).values())),
+                                 *_insurance_balances(conn, as_of))
 
 
 @dataclass(frozen=True)

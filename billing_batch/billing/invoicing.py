@@ -49,18 +49,21 @@ def draft_invoices(
     as_of: date,
     tax_rate: Decimal,
     max_line_amount: Decimal | None = None,
+    shares: Mapping[str, list[InvoiceLineDraft]] | None = None,
 ) -> tuple[list[InvoiceDraft], list[ServiceLine]]:
-    """One invoice per client for its lines dated on or before `as_of`, lines in date order.
-    Returns the drafts (in client order) and the lines that could not be priced: no rate on their
-    date, or coming to more than `max_line_amount` (a later rate card made them absurd)."""
+    """One invoice per client for its lines dated on or before `as_of`, lines in date order, and the
+    patients' shares of claims (`shares`, by client: `share_line`). Returns the drafts (in client
+    order) and the lines that could not be priced: no rate on their date, or coming to more than
+    `max_line_amount` (a later rate card made them absurd)."""
+    shares = shares or {}
     by_client: dict[str, list[ServiceLine]] = defaultdict(list)
     for line in lines:
         if line.service_date <= as_of:
             by_client[line.client_id].append(line)
     drafts, unpriced = [], []
-    for client_id in sorted(by_client):
+    for client_id in sorted(set(by_client) | set(shares)):
         terms = clients[client_id]
-        out = []
+        out = list(shares.get(client_id, []))
         for line in sorted(by_client[client_id], key=lambda l: (l.service_date, l.id)):
             rate = rate_on(rates.get(line.service_code, []), line.service_date)
             if rate is None:
@@ -76,6 +79,7 @@ def draft_invoices(
                 line.quantity, price, amount, rate.taxable, rate.discretionary))
         if not out:
             continue
+        out.sort(key=lambda l: (l.service_date, l.claim_move_id is not None))
         subtotal = sum((l.amount for l in out), ZERO)
         taxable = sum((l.amount for l in out if l.taxable), ZERO)
         rate_pct = ZERO if terms.tax_exempt else tax_rate
@@ -83,3 +87,13 @@ def draft_invoices(
             client_id, as_of, as_of + timedelta(days=terms.terms_days), terms.terms_days, tuple(out),
             subtotal, rate_pct, tax_on(taxable, rate_pct) if taxable else ZERO))
     return drafts, unpriced
+
+
+def share_line(move_id: int, claim_number: str, payer: str, service_date: date, cents: int) -> InvoiceLineDraft:
+    """A patient's share of a claim as a line of their invoice, naming the claim and its service date:
+    never taxed (the services were), and it may go on a payment plan (covered care is not elective)."""
+    amount = Decimal(cents) / 100
+    return InvoiceLineDraft(None, service_date, claim_number,
+                            f"Your share after insurance ({payer[:200]}), claim {claim_number}, services of "
+                            f"{service_date:%B} {service_date.day}, {service_date.year}",
+                            Decimal(1), amount, amount, False, False, move_id)

@@ -16,6 +16,7 @@ class RateVersion:
     unit_price: Decimal
     taxable: bool
     discretionary: bool
+    billing_code: str | None = None  # CPT/HCPCS, for claims
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class ClientTerms:
 
 @dataclass(frozen=True)
 class InvoiceLineDraft:
-    service_line_id: int
+    service_line_id: int | None  # None for a patient's share of a claim (`claim_move_id`)
     service_date: date
     service_code: str
     description: str
@@ -47,6 +48,7 @@ class InvoiceLineDraft:
     amount: Decimal
     taxable: bool
     discretionary: bool
+    claim_move_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ def review_invoice(draft: InvoiceDraft, number: str, rates: Mapping[str, list[Ra
                    override_pct: Decimal, max_quantity: Decimal, late_days: int, large: Decimal) -> list[Finding]:
     found = []
     for line in draft.lines:
+        if line.claim_move_id is not None:
+            continue  # a patient's share of a claim: its service was reviewed on the claim's terms
         where: dict[str, Any] = dict(client_id=draft.client_id, invoice=number, service_date=line.service_date,
                                      service_code=line.service_code)
         card = rate_on(rates.get(line.service_code, []), line.service_date)

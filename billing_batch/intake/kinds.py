@@ -178,9 +178,10 @@ ADJUSTMENTS = Kind(
     (
         C("Date", T.DATE, True),
         C("Client ID", T.ID, True, aliases=("Patient ID", "Customer ID", "Account ID")),
-        C("Kind", T.CHOICE, True, choices=("Write-off", "Credit", "Void", "Refund")),
+        C("Kind", T.CHOICE, True, choices=("Write-off", "Credit", "Void", "Refund", "Bill Patient")),
         C("Amount", T.MONEY),
         C("Invoice Number", T.ID),
+        C("Claim Number", T.ID, help="A Write-off or Bill Patient of what is left open with the insurer on that claim."),
         C("Reason", T.TEXT, True, help="Internal: never printed."),
         C("Note on document", T.TEXT, help="What the credit note tells the client; blank = a plain standard line."),
     ),

@@ -68,7 +68,9 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str,
     pays, adjs = [], []
     if not todays_agreements:
         pays = [dict(r._mapping) for r in conn.execute(select(payments).where(payments.c.applied_run_id.is_(None)))]
-        adjs = [dict(r._mapping) for r in conn.execute(select(adjustments).where(adjustments.c.applied_run_id.is_(None)))]
+        # An adjustment naming a claim is the insurance stage's (stages/insurance.py).
+        adjs = [dict(r._mapping) for r in conn.execute(select(adjustments).where(
+            adjustments.c.applied_run_id.is_(None), adjustments.c.claim_number.is_(None)))]
     result = MoneyResult()
     if not pays and not adjs and not agreements:
         return result

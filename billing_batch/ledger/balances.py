@@ -97,6 +97,7 @@ def client_activity(conn: Connection, client_id: str, start: date, end: date) ->
                                  adjustments.c.amount_cents)
                           .where(adjustments.c.client_id == client_id, adjustments.c.applied_run_id.is_not(None),
                                  adjustments.c.kind.in_(("Write-off", "Refund")),
+                                 adjustments.c.claim_number.is_(None),  # a claim's write-off is the insurer's
                                  adjustments.c.date.between(start, end))):
         if a.kind == "Refund":
             out.append((a.date, "Refund of credit", "", a.amount_cents))

@@ -14,6 +14,7 @@ from billing_batch.billing.records import (
     ServiceLine,
 )
 from billing_batch.ledger.schema import (
+    claim_lines,
     claims,
     clients,
     invoice_lines,
@@ -37,7 +38,7 @@ def rate_versions(conn: Connection) -> dict[str, list[RateVersion]]:
     for r in conn.execute(select(rates).order_by(rates.c.service_code, rates.c.effective_from)):
         out[r.service_code].append(RateVersion(
             r.service_code, r.effective_from, r.effective_to, r.description,
-            from_cents(r.unit_price_cents), r.taxable, r.discretionary))
+            from_cents(r.unit_price_cents), r.taxable, r.discretionary, r.billing_code))
     return out
 
 
@@ -99,8 +100,10 @@ def link_reversal(conn: Connection, reversal: tuple[str, int], original: tuple[s
 
 
 def unbilled_lines(conn: Connection, as_of: date) -> list[ServiceLine]:
+    """Service lines dated by `as_of` on no invoice and no claim."""
     billed = exists().where(invoice_lines.c.service_line_id == service_lines.c.id)
-    q = select(service_lines).where(~billed, service_lines.c.service_date <= as_of)
+    claimed = exists().where(claim_lines.c.service_line_id == service_lines.c.id)
+    q = select(service_lines).where(~billed, ~claimed, service_lines.c.service_date <= as_of)
     return [ServiceLine(r.id, r.client_id, r.service_date, r.service_code, Decimal(r.quantity), r.description,
                         None if r.unit_price_override_cents is None else from_cents(r.unit_price_override_cents))
             for r in conn.execute(q)]

@@ -38,7 +38,7 @@ def insert_invoices(conn: Connection, batch: list[tuple[InvoiceDraft, str, dict]
         dict(invoice_id=ids[number], line_no=i, service_line_id=l.service_line_id, service_date=l.service_date,
              service_code=l.service_code, description=l.description, quantity=str(l.quantity),
              unit_price_cents=to_cents(l.unit_price), amount_cents=to_cents(l.amount), taxable=l.taxable,
-             discretionary=l.discretionary)
+             discretionary=l.discretionary, claim_move_id=l.claim_move_id)
         for d, number, _ in batch for i, l in enumerate(d.lines, start=1)])
     return ids
 

@@ -17,7 +17,6 @@ Design, for the whole spec:
   so a kind and its table cannot drift apart; the migration test compares them to the migrations.
 - Transactions whose business stage comes later (adjustments, remittances, plans, contacts) are
   recorded once like the others with `applied_run_id` NULL, and applied when that stage runs.
-Later issues add the insurance flow in its own migration.
 """
 
 from __future__ import annotations
@@ -148,16 +147,60 @@ contacts = _transaction_table("contacts", CONTACT_LOG, _applied())
 TRANSACTION_TABLES = {"Service Log": service_lines, "Payments": payments, "Remittances": remittances,
                       "Adjustments": adjustments, "Payment Plans": payment_plans, "Contact Log": contacts}
 
+# Insurance (SPEC §4.6). A claim and its lines are issued once and never change; what happens to its
+# money (a payer's payment, the contractual adjustment, the patient's share, a coordinator's write-off
+# or Bill Patient) is a `claim_moves` row with its own date, so a claim as of D is exact. A move to the
+# patient is billed on the client's next invoice: an invoice line names it (`claim_move_id`).
 claims = Table(
     "claims", metadata,
     Column("id", Integer, primary_key=True),
     Column("number", String(40), nullable=False, unique=True),
     Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
     Column("payer", String(500), nullable=False),
+    Column("member_id", String(MAX_LENGTH[CellType.ID])),
+    Column("claim_date", Date, nullable=False),
     Column("service_date", Date, nullable=False),
     Column("billed_cents", Money, nullable=False),
     Column("expected_allowed_cents", Money, nullable=False),
+    Column("expected_patient_cents", Money, nullable=False),
+    Column("copay_cents", Money, nullable=False),
+    Column("coinsurance_bp", Integer, nullable=False),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+)
+
+claim_lines = Table(
+    "claim_lines", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("claim_id", Integer, ForeignKey("claims.id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("service_line_id", Integer, ForeignKey("service_lines.id"), nullable=False, unique=True),
+    Column("service_code", String(MAX_LENGTH[CellType.ID]), nullable=False),
+    Column("billing_code", String(MAX_LENGTH[CellType.ID])),
+    Column("description", String(MAX_LENGTH[CellType.TEXT]), nullable=False),
+    Column("quantity", String(20), nullable=False),
+    Column("unit_price_cents", Money, nullable=False),
+    Column("billed_cents", Money, nullable=False),
+    Column("allowed_cents", Money, nullable=False),
+    UniqueConstraint("claim_id", "line_no", name="uq_claim_line_no"),
+)
+
+claim_moves = Table(
+    "claim_moves", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("claim_id", Integer, ForeignKey("claims.id"), nullable=False),
+    Column("kind", String(20), nullable=False),  # payer_paid | contractual | patient | write_off | bill_patient
+    Column("amount_cents", Money, nullable=False),
+    Column("move_date", Date, nullable=False),
+    Column("remittance_id", Integer, ForeignKey("remittances.id")),
+    Column("adjustment_id", Integer, ForeignKey("adjustments.id")),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+)
+
+# A service line of an insured client that the payer does not cover is listed on one coverage notice.
+coverage_notice_lines = Table(
+    "coverage_notice_lines", metadata,
+    Column("service_line_id", Integer, ForeignKey("service_lines.id"), primary_key=True),
+    Column("notice_id", Integer, ForeignKey("coverage_notices.id"), nullable=False),
 )
 
 counters = Table(
@@ -198,6 +241,8 @@ invoice_lines = Table(
     Column("amount_cents", Money, nullable=False),
     Column("taxable", Boolean, nullable=False),
     Column("discretionary", Boolean, nullable=False),
+    # A patient's share of a claim billed on this line (then service_line_id is NULL).
+    Column("claim_move_id", Integer, ForeignKey("claim_moves.id"), unique=True),
     UniqueConstraint("invoice_id", "line_no", name="uq_invoice_line_no"),
 )
 
@@ -289,6 +334,15 @@ plan_letters = Table(
     UniqueConstraint("plan_id", "kind", "episode", name="uq_plan_letter_once"),
 )
 
+coverage_notices = Table(
+    "coverage_notices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
+    Column("notice_date", Date, nullable=False),
+    Column("content", Text, nullable=False),  # JSON: what the notice says
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+)
+
 # Collections (SPEC §4.4): the state decides, never exact dates. `series` starts again when the client
 # is paid up, so a later overdue balance starts from the first level; a (series, level) is sent once.
 collection_state = Table(
@@ -335,6 +389,8 @@ Index("ix_payments_reverses", payments.c.reverses_payment_id)
 Index("ix_allocations_payment", allocations.c.payment_id)
 Index("ix_allocations_plan", allocations.c.plan_id)
 Index("ix_plans_client", plans.c.client_id)
+Index("ix_claims_client", claims.c.client_id)
+Index("ix_claim_moves_claim", claim_moves.c.claim_id, claim_moves.c.move_date)
 
 # Issued documents: insert-only (SPEC §6.2).
-IMMUTABLE_TABLES = ("invoices", "invoice_lines", "credit_notes")
+IMMUTABLE_TABLES = ("invoices", "invoice_lines", "credit_notes", "claims", "claim_lines")

@@ -14,10 +14,12 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, Table, func, select
 
+from billing_batch.billing.claims import CONTRACTUAL, PAYER_PAID, TO_PATIENT
 from billing_batch.ledger import balances
+from billing_batch.ledger import claims as claim_ledger
 from billing_batch.ledger.schema import (
-    adjustments, allocations, counters, credit_notes, invoice_lines, invoices, letters, outbox, payments, plan_installments,
-    plan_items, plan_letters, plans, runs,
+    adjustments, allocations, claim_lines, claim_moves, claims, counters, coverage_notices, credit_notes, invoice_lines,
+    invoices, letters, outbox, payments, plan_installments, plan_items, plan_letters, plans, remittances, runs,
 )
 from billing_batch.money import fmt_money, from_cents, to_cents
 from billing_batch.wording import counted
@@ -42,8 +44,16 @@ def _sum_by_client(conn: Connection, table: Table, amount, *where) -> dict[str, 
     return {c: int(v or 0) for c, v in conn.execute(q)}
 
 
+def _by_client(conn: Connection, q) -> dict[str, int]:
+    return {c: int(v or 0) for c, v in conn.execute(q)}
+
+
 def source_balances(conn: Connection, as_of: date) -> dict[str, int]:
-    """Per client, from the inputs and issued documents only (no allocation is read)."""
+    """Per client, from the inputs and issued documents only (no allocation is read): what the client
+    and their insurers owe together. Services billed (invoices without the patients' shares of claims,
+    which only move money from a claim to its patient, plus claims) less payments, refunds paid back
+    out, credit notes, write-offs (of invoices and of claims), payers' payments and contractual
+    adjustments."""
     out: dict[str, int] = defaultdict(int)
     applied_adj = adjustments.c.applied_run_id.is_not(None)
     parts = [
@@ -55,6 +65,19 @@ def source_balances(conn: Connection, as_of: date) -> dict[str, int]:
                             payments.c.payment_date <= as_of)),
         (1, _sum_by_client(conn, adjustments, adjustments.c.amount_cents, applied_adj,
                            adjustments.c.kind == "Refund", adjustments.c.date <= as_of)),
+        (-1, _by_client(conn, select(invoices.c.client_id, func.sum(invoice_lines.c.amount_cents))
+                        .join(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id)
+                        .where(invoice_lines.c.claim_move_id.is_not(None), invoices.c.invoice_date <= as_of)
+                        .group_by(invoices.c.client_id))),
+        (1, _sum_by_client(conn, claims, claims.c.billed_cents, claims.c.claim_date <= as_of)),
+        (-1, _by_client(conn, select(claims.c.client_id, func.sum(remittances.c.paid_cents))
+                        .join(remittances, remittances.c.claim_number == claims.c.number)
+                        .where(remittances.c.applied_run_id.is_not(None), remittances.c.paid_date <= as_of)
+                        .group_by(claims.c.client_id))),
+        (-1, _by_client(conn, select(claims.c.client_id, func.sum(claim_moves.c.amount_cents))
+                        .join(claim_moves, claim_moves.c.claim_id == claims.c.id)
+                        .where(claim_moves.c.kind == CONTRACTUAL, claim_moves.c.move_date <= as_of)
+                        .group_by(claims.c.client_id))),
     ]
     for sign, sums in parts:
         for client, cents in sums.items():
@@ -77,6 +100,10 @@ def verify(conn: Connection, as_of: date) -> Verification:
         aged[item.client_id] += to_cents(item.balance)
     for client, credit in balances.unapplied_credits(conn, as_of).items():
         aged[client] -= to_cents(credit)
+    for client, cents in insurer_open(conn, as_of).items():
+        aged[client] += cents
+    for client, cents in claim_ledger.awaiting_invoice_cents(conn, as_of).items():
+        aged[client] += cents
     off = [f"client {c}: the inputs give {fmt_money(source.get(c, 0))}, the aging {fmt_money(aged.get(c, 0))}"
            for c in sorted(set(source) | set(aged)) if source.get(c, 0) != aged.get(c, 0)]
     failures += _listed("clients", off)
@@ -101,10 +128,11 @@ def verify(conn: Connection, as_of: date) -> Verification:
     failures += _listed("documents", _documents(conn))
     failures += _listed("allocations", _allocations(conn))
     failures += _listed("payment plans", _plans(conn))
+    failures += _listed("claims", _claims(conn, as_of))
     # 4. Every numbered series is gapless: the numbers issued are exactly 1..last of its counter.
     issued: dict[tuple[str, int], list[int]] = defaultdict(list)
     for number in [*conn.execute(select(invoices.c.number)).scalars(), *conn.execute(select(credit_notes.c.number)).scalars(),
-                   *conn.execute(select(plans.c.number)).scalars()]:
+                   *conn.execute(select(plans.c.number)).scalars(), *conn.execute(select(claims.c.number)).scalars()]:
         m = _NUMBER.match(number)
         if m:
             issued[(m[1], int(m[2]))].append(int(m[3]))
@@ -115,7 +143,8 @@ def verify(conn: Connection, as_of: date) -> Verification:
             failures.append(f"the {key[0]} numbers of {key[1]} are not 1 to {last.get(key, 0)} without gaps or repeats "
                             f"({len(numbers)} issued)")
     # 5. Every issued document has exactly one outbox row, and every outbox row an issued document.
-    docs = {"invoice": invoices, "credit_note": credit_notes, "letter": letters, "plan_letter": plan_letters}
+    docs = {"invoice": invoices, "credit_note": credit_notes, "letter": letters, "plan_letter": plan_letters,
+            "coverage_notice": coverage_notices}
     queued = defaultdict(set)
     for kind, ref in conn.execute(select(outbox.c.kind, outbox.c.ref_id).where(outbox.c.kind.in_(docs))):
         queued[kind].add(ref)
@@ -186,7 +215,7 @@ def _allocations(conn: Connection) -> list[str]:
                               .where(allocations.c.source.in_(("write_off", "refund")))
                               .group_by(allocations.c.adjustment_id)).all())
     for adj in conn.execute(select(adjustments.c.id, adjustments.c.kind, adjustments.c.amount_cents)
-                            .where(adjustments.c.applied_run_id.is_not(None),
+                            .where(adjustments.c.applied_run_id.is_not(None), adjustments.c.claim_number.is_(None),
                                    adjustments.c.kind.in_(("Write-off", "Refund")))):
         if moved.get(adj.id, 0) != adj.amount_cents:
             out.append(f"{adj.kind.lower()} {adj.id} of {fmt_money(adj.amount_cents)} moved "
@@ -201,4 +230,58 @@ def _allocations(conn: Connection) -> list[str]:
                           .join(original, original.c.id == payments.c.reverses_payment_id)):
         if r.amount_cents != -r.paid:
             out.append(f"reversal {r.id} of {fmt_money(r.amount_cents)} does not undo its payment of {fmt_money(r.paid)}")
+    return out
+
+
+def insurer_open(conn: Connection, as_of: date) -> dict[str, int]:
+    """Per client: what is open with insurers on claims made by `as_of` (billed − moves dated by then)."""
+    moved = (select(claim_moves.c.claim_id, func.sum(claim_moves.c.amount_cents).label("moved"))
+             .where(claim_moves.c.move_date <= as_of).group_by(claim_moves.c.claim_id).subquery())
+    q = (select(claims.c.client_id, func.sum(claims.c.billed_cents - func.coalesce(moved.c.moved, 0)))
+         .outerjoin(moved, moved.c.claim_id == claims.c.id).where(claims.c.claim_date <= as_of)
+         .group_by(claims.c.client_id))
+    return {c: int(v) for c, v in conn.execute(q) if v}
+
+
+def _claims(conn: Connection, as_of: date) -> list[str]:
+    """Each claim's lines add up to it, its moves never take more than it billed nor go below nothing
+    open, each remittance moved what it paid, each claim adjustment its amount, and each patient
+    share on an invoice is the amount of its move."""
+    out = []
+    lines = dict(conn.execute(select(claim_lines.c.claim_id, func.sum(claim_lines.c.billed_cents))
+                              .group_by(claim_lines.c.claim_id)).all())
+    heads = {r.id: r for r in conn.execute(select(claims.c.id, claims.c.number, claims.c.billed_cents,
+                                                  claims.c.expected_allowed_cents))}
+    out += [f"claim {h.number}'s lines come to {fmt_money(lines.get(i, 0))}, not its {fmt_money(h.billed_cents)}"
+            for i, h in sorted(heads.items()) if lines.get(i, 0) != h.billed_cents]
+    for on in (as_of, None):
+        q = select(claim_moves.c.claim_id, func.sum(claim_moves.c.amount_cents)).group_by(claim_moves.c.claim_id)
+        if on is not None:
+            q = q.where(claim_moves.c.move_date <= on)
+        for claim_id, moved in conn.execute(q):
+            h = heads[claim_id]
+            if not 0 <= moved <= h.billed_cents:
+                out.append(f"claim {h.number} has {fmt_money(moved)} moved off it {'on ' + f'{on:%Y-%m-%d}' if on else 'now'}, "
+                           f"outside 0 to its {fmt_money(h.billed_cents)}")
+    paid = dict(conn.execute(select(claim_moves.c.remittance_id, func.sum(claim_moves.c.amount_cents))
+                             .where(claim_moves.c.kind == PAYER_PAID).group_by(claim_moves.c.remittance_id)).all())
+    for r in conn.execute(select(remittances.c.id, remittances.c.claim_number, remittances.c.paid_cents)
+                          .where(remittances.c.applied_run_id.is_not(None))):
+        if paid.get(r.id, 0) != r.paid_cents:
+            out.append(f"remittance {r.id} on claim {r.claim_number} paid {fmt_money(r.paid_cents)} but moved "
+                       f"{fmt_money(paid.get(r.id, 0))}")
+    moved_by = dict(conn.execute(select(claim_moves.c.adjustment_id, func.sum(claim_moves.c.amount_cents))
+                                 .where(claim_moves.c.adjustment_id.is_not(None))
+                                 .group_by(claim_moves.c.adjustment_id)).all())
+    for a in conn.execute(select(adjustments.c.id, adjustments.c.kind, adjustments.c.amount_cents)
+                          .where(adjustments.c.applied_run_id.is_not(None), adjustments.c.claim_number.is_not(None))):
+        if moved_by.get(a.id, 0) != a.amount_cents:
+            out.append(f"{a.kind.lower()} {a.id} of {fmt_money(a.amount_cents)} on a claim moved "
+                       f"{fmt_money(moved_by.get(a.id, 0))}")
+    for s in conn.execute(select(invoice_lines.c.id, invoice_lines.c.amount_cents,
+                                 claim_moves.c.amount_cents.label("moved"), claim_moves.c.kind)
+                          .join(claim_moves, claim_moves.c.id == invoice_lines.c.claim_move_id)):
+        if s.amount_cents != s.moved or s.kind not in TO_PATIENT:
+            out.append(f"invoice line {s.id} bills a patient share of {fmt_money(s.amount_cents)}, but its claim moved "
+                       f"{fmt_money(s.moved)} ({s.kind})")
     return out

@@ -31,17 +31,27 @@ OFFER_HEADERS = ["Client ID", "Client Name", "Eligible Balance", "Monthly Budget
 
 @dataclass(frozen=True)
 class Reconciliation:
-    aging_balance: Decimal  # Σ buckets − Σ unapplied credit
-    ledger_balance: Decimal  # from the inputs: Σ invoices − credit notes − write-offs − payments + refunds
+    aging_balance: Decimal  # Σ patient buckets − Σ unapplied credit
+    ledger_balance: Decimal  # from the inputs: services billed − payments + refunds − adjustments − payers' money
+    insurance_open: Decimal = ZERO  # Σ open claim balances with the insurers
+    awaiting: Decimal = ZERO  # patients' shares of claims not on an invoice yet (the next one bills them)
+
+    @property
+    def total(self) -> Decimal:
+        return self.aging_balance + self.insurance_open + self.awaiting
 
     @property
     def ties(self) -> bool:
-        return self.aging_balance == self.ledger_balance
+        return self.total == self.ledger_balance
 
     def line(self) -> str:
-        verdict = "ties" if self.ties else f"DOES NOT TIE (difference {self.aging_balance - self.ledger_balance})"
-        return (f"Buckets − unapplied credit = {self.aging_balance:,.2f}; invoices − credits − write-offs − payments + refunds "
-                f"= {self.ledger_balance:,.2f}: {verdict}")
+        verdict = "ties" if self.ties else f"DOES NOT TIE (difference {self.total - self.ledger_balance})"
+        if not (self.insurance_open or self.awaiting):
+            return (f"Buckets − unapplied credit = {self.aging_balance:,.2f}; invoices − credits − write-offs − payments "
+                    f"+ refunds = {self.ledger_balance:,.2f}: {verdict}")
+        return (f"Patient buckets − unapplied credit + open claims + patient shares to invoice = {self.total:,.2f}; "
+                f"billed − payments + refunds − adjustments − payer payments − contractual adjustments = "
+                f"{self.ledger_balance:,.2f}: {verdict}")
 
 
 def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str, int],
