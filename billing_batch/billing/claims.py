@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from billing_batch.money import from_cents
+
 SUBMITTED, NO_RESPONSE, PAID, UNDERPAID, DENIED, CLOSED = (
     "Submitted", "No Response", "Paid", "Underpaid", "Denied", "Closed")
 PROBLEM_STATUSES = (UNDERPAID, DENIED, NO_RESPONSE)  # listed first on the Insurance sheet
@@ -106,6 +108,11 @@ def open_cents(claim: Claim, moves: list[Move], on: date | None = None) -> int:
     return claim.billed_cents - sum(totals(moves, on).values())
 
 
+def fmt(cents: int) -> str:
+    """1,234.50 / -12.00 for a message (integer arithmetic: no float near money)."""
+    return f"{from_cents(cents):,.2f}"
+
+
 class Refused(Exception):
     """A remittance or adjustment that cannot apply to the claim: the column and what to tell staff."""
 
@@ -116,12 +123,11 @@ class Refused(Exception):
 
 def post_remittance(claim: Claim, moves: list[Move], r: Remit) -> list[Move]:
     """The moves a remittance makes, given the claim's moves so far (all dated ≤ its paid date)."""
-    def fmt(c: int) -> str:
-        return f"{c / 100:,.2f}" if c >= 0 else f"-{-c / 100:,.2f}"
-
     if r.denial:
         return []
-    settled = any(m.kind in (CONTRACTUAL, PATIENT) for m in moves)
+    # A payer payment means an earlier remittance settled the claim, even when its contractual and
+    # patient moves were 0 (allowed = billed, no patient share) and so were not kept.
+    settled = any(m.kind in (CONTRACTUAL, PATIENT, PAYER_PAID) for m in moves)
     out: list[Move] = []
     left = open_cents(claim, moves)
     if not settled:
@@ -162,7 +168,7 @@ def post_adjustment(claim: Claim, moves: list[Move], kind: str, cents: int, on: 
                       f"{'write off' if kind == 'Write-off' else 'bill to the patient'}")
     if cents > left:
         raise Refused("Amount", f"is more than claim {claim.number} has open with the insurer on {on:%Y-%m-%d} "
-                      f"({left / 100:,.2f}); enter at most that")
+                      f"({fmt(left)}); enter at most that")
     return Move(WRITE_OFF if kind == "Write-off" else BILL_PATIENT, cents, on, adjustment_id=adjustment_id)
 
 
@@ -207,7 +213,7 @@ def view(claim: Claim, moves: list[Move], remits: list[Remit], on: date, policy:
     last = remits[-1] if remits else None
     closed_by_office = t[WRITE_OFF] + t[BILL_PATIENT] > 0
     allowed = next((r.allowed_cents for r in reversed(remits) if r.allowed_cents is not None), None)
-    if allowed is None and any(m.kind == CONTRACTUAL for m in moves):
+    if allowed is None and any(m.kind in (CONTRACTUAL, PATIENT, PAYER_PAID) for m in moves):
         allowed = claim.billed_cents - t[CONTRACTUAL]
     deadline = None
     tol = policy.tolerance_cents

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -13,11 +14,13 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Font
 
+from billing_batch.billing import claims as cl
 from billing_batch.billing.aging import Aging
+from billing_batch.billing.claims import ClaimView
 from billing_batch.billing.review import Finding
 from billing_batch.money import ZERO, from_cents
 from billing_batch.problems import Problem
-from billing_batch.reports.xlsx import landscape, put, save_atomic, table_sheet
+from billing_batch.reports.xlsx import fit_width, landscape, put, save_atomic, table_sheet
 
 if TYPE_CHECKING:
     from billing_batch.stages.collections import CollectionsResult
@@ -27,6 +30,12 @@ PLAN_HEADERS = ["Plan ID", "Client ID", "Client Name", "Start Date", "Frequency"
                 "Paid to Date", "Remaining", "Next Due Date", "Missed Installments", "Status"]
 OFFER_HEADERS = ["Client ID", "Client Name", "Eligible Balance", "Monthly Budget", "Offered Installment",
                  "Installments", "Note"]
+INSURANCE_HEADERS = ["Claim Number", "Client ID", "Payer", "Service Date", "Billed", "Expected Allowed", "Allowed",
+                     "Paid", "Variance", "Status", "Reason Code", "Appeal Deadline", "Days Outstanding"]
+NEGOTIATION_HEADERS = ["Payer", "Underpaid Claims", "Underpaid Variance", "Denied Claims", "Denied Amount",
+                       "Oldest Appeal Deadline"]
+# The Summary's count of claims by status, in the Insurance sheet's order: the problems first.
+CLAIM_STATUS_ORDER = (*cl.PROBLEM_STATUSES, cl.SUBMITTED, cl.PAID, cl.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,7 @@ class Reconciliation:
 
 
 def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str, int],
-             plan_counts: dict[str, int]) -> None:
+             plan_counts: dict[str, int], claims: list[ClaimView]) -> None:
     ws = wb.active
     ws.title = "Summary"
     put(ws, 1, 1, "Accounts receivable aging").font = Font(bold=True, size=14)
@@ -83,6 +92,8 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     put(ws, r, 1, f"% over {int(aging.names[-2].split('-')[0]) - 1} days" if len(aging.names) > 2 else "% old")
     _percent(put(ws, r, 2, _share(old, aging.open_total)))
     r += 2
+    if claims:
+        r = _insurance_summary(ws, r, aging, claims) + 1
     put(ws, r, 1, "Reconciliation").font = Font(bold=True)
     put(ws, r, 2, "Ties" if recon.ties else "DOES NOT TIE").font = Font(bold=True, color="006100" if recon.ties else "9C0006")
     r += 2
@@ -111,6 +122,52 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     landscape(ws)
 
 
+def _insurance_summary(ws, r: int, aging: Aging, claims: list[ClaimView]) -> int:
+    """What patients owe, what insurers owe, how old the insurers' part is and where the claims stand.
+    Returns the row after the block. The age labels say "days" so that none reads like an aging bucket."""
+    insurance = sum(v.open_cents for v in claims)
+    for label, amount in (("Patient A/R", aging.balance), ("Insurance A/R", from_cents(insurance)),
+                          ("Total A/R", aging.balance + from_cents(insurance))):
+        put(ws, r, 1, label).font = Font(bold=True)
+        put(ws, r, 2, amount, money=True)
+        r += 1
+    r += 1
+    for c, h in enumerate(["Insurance A/R by claim age", "Amount", "Claims"], start=1):
+        put(ws, r, c, h).font = Font(bold=True)
+    labels, limits = claim_age_labels(aging.names)
+    by_age = {label: [0, 0] for label in labels}
+    for v in claims:
+        if v.open_cents:
+            days = (aging.as_of - v.claim.claim_date).days
+            label = next((lb for lb, high in zip(labels, limits) if days <= high), labels[-1])
+            by_age[label][0] += v.open_cents
+            by_age[label][1] += 1
+    for label in labels:
+        r += 1
+        put(ws, r, 1, label)
+        put(ws, r, 2, from_cents(by_age[label][0]), money=True)
+        put(ws, r, 3, by_age[label][1])
+    r += 2
+    put(ws, r, 1, "Claims by status").font = Font(bold=True)
+    put(ws, r, 2, "Claims").font = Font(bold=True)
+    for status in CLAIM_STATUS_ORDER:
+        r += 1
+        put(ws, r, 1, status)
+        put(ws, r, 2, sum(1 for v in claims if v.status == status))
+    return r + 1
+
+
+def claim_age_labels(names: list[str]) -> tuple[list[str], list[int]]:
+    """The office's aging limits, counted in days since the claim date: [Not Yet Due, 1-30, 31-60, ..., Over 120]
+    -> [0-30 days, 31-60 days, ..., Over 120 days] and their upper limits (a claim is never "not yet due")."""
+    limits = [int(n.split("-")[1]) for n in names[1:-1]]
+    labels, low = [], 0
+    for high in limits:
+        labels.append(f"{low}-{high} days")
+        low = high + 1
+    return [*labels, f"{names[-1]} days"], limits
+
+
 def _share(part: Decimal, whole: Decimal) -> Decimal:
     """A fraction of the whole to four places (shown as a percentage), 0 when there is nothing."""
     return (part / whole).quantize(Decimal("0.0001")) if whole > 0 else ZERO
@@ -122,14 +179,17 @@ def _percent(cell) -> None:
 
 def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, clients: dict[str, dict],
                          last_payments: dict[str, date], counts: dict[str, int], problems: list[Problem],
-                         findings: list[Finding] = (), collections: "CollectionsResult | None" = None,
+                         findings: Sequence[Finding] = (), collections: "CollectionsResult | None" = None,
                          also: Path | None = None, plans: "PlanSheet | None" = None,
-                         held_back: list[tuple[str, str]] = ()) -> None:
-    """The workbook at `path` (and the same bytes at `also`: aging-latest.xlsx)."""
+                         held_back: Sequence[tuple[str, str]] = (), claims: list[ClaimView] | None = None) -> None:
+    """The workbook at `path` (and the same bytes at `also`: aging-latest.xlsx). `claims`: every claim as of
+    the date (None or empty: an office without insurance, no Insurance sheet)."""
     from billing_batch.billing.plans import STATUS_ORDER
 
     wb = Workbook()
-    _summary(wb, aging, recon, counts, {f"Plans {s.lower()}": plans.count(s) for s in STATUS_ORDER} if plans else {})
+    claims = claims or []
+    _summary(wb, aging, recon, counts, {f"Plans {s.lower()}": plans.count(s) for s in STATUS_ORDER} if plans else {},
+             claims)
     on_plan = plans.on_plan if plans else set()
     names = aging.names
     levels = collections.levels if collections else {}
@@ -164,6 +224,8 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
              for n, c in enumerate(collections.calls, start=1)),
             money_cols=["Balance"], widths={"Client Name": 30, "Suggested Action": 50, "Last Contact": 26})
         _held_back(ws, len(collections.calls), held_back, plans, clients)
+    if claims:
+        _insurance_sheet(wb, claims)
     table_sheet(
         wb, "Review", ["Check", "Client ID", "Client Name", "Invoice Number", "Service Date", "Service Code", "Detail"],
         ([f.check, f.client_id, clients.get(f.client_id, {}).get("name", ""), f.invoice or "", f.service_date,
@@ -178,7 +240,7 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
     save_atomic(wb, path, *([also] if also else []))
 
 
-def _held_back(ws, calls: int, held_back: list[tuple[str, str]], plans: "PlanSheet | None",
+def _held_back(ws, calls: int, held_back: Sequence[tuple[str, str]], plans: "PlanSheet | None",
                clients: dict[str, dict]) -> None:
     """Below the call list: who is overdue but gets no letter, and why (a disputed client stays in view)."""
     rows = list(held_back)
@@ -199,6 +261,52 @@ def _held_back(ws, calls: int, held_back: list[tuple[str, str]], plans: "PlanShe
         put(ws, r, 1, cid)
         put(ws, r, 2, clients.get(cid, {}).get("name", ""))
         put(ws, r, 3, reason)
+
+
+def _insurance_sheet(wb: Workbook, claims: list[ClaimView]) -> None:
+    """SPEC §5's columns, the problems first; below them the negotiation list, per payer, so a coordinator
+    calls the payer with the numbers in hand."""
+    rows = cl.sort_for_sheet(claims)
+    ws = table_sheet(
+        wb, "Insurance", INSURANCE_HEADERS,
+        ([v.claim.number, v.claim.client_id, v.claim.payer, v.claim.service_date, from_cents(v.claim.billed_cents),
+          from_cents(v.claim.expected_allowed_cents),
+          None if v.allowed_cents is None else from_cents(v.allowed_cents), from_cents(v.paid_cents),
+          from_cents(v.variance_cents), v.status, v.reason_code, v.appeal_deadline, v.days_outstanding]
+         for v in rows),
+        money_cols=["Billed", "Expected Allowed", "Allowed", "Paid", "Variance"],
+        widths={"Claim Number": 18, "Client ID": 12, "Payer": fit_width(v.claim.payer for v in rows),
+                "Expected Allowed": 14, "Status": 13, "Reason Code": 10, "Appeal Deadline": 12,
+                "Days Outstanding": 12})
+    ws.row_dimensions[1].height = 30  # narrow columns, headers on two lines: 13 columns fit a page
+    for (cell,) in ws.iter_rows(min_row=2, min_col=10, max_col=10):
+        cell.alignment = Alignment(indent=1)  # Status: not run into the Variance figure beside it
+    # table_sheet's filter covers the claims only: the negotiation list below is not sorted with them.
+    r = len(rows) + 3
+    put(ws, r, 1, "Negotiation list").font = Font(bold=True)
+    r += 1
+    for c, h in enumerate(NEGOTIATION_HEADERS, start=1):
+        cell = put(ws, r, c, h)
+        cell.font, cell.alignment = Font(bold=True), Alignment(wrap_text=True, vertical="top")
+    ws.row_dimensions[r].height = 30  # the wrapped headers, two lines
+    payers = cl.negotiation_list(claims)
+    # Column A holds the claim numbers above and the payers here: wide enough for both.
+    ws.column_dimensions["A"].width = fit_width(p.payer for p in payers)
+    if not payers:
+        put(ws, r + 1, 1, "No claim is underpaid or denied.")
+        return
+    for p in payers:
+        r += 1
+        for c, v in enumerate([p.payer, p.underpaid_claims, from_cents(p.underpaid_variance_cents), p.denied_claims,
+                               from_cents(p.denied_cents), p.oldest_appeal_deadline], start=1):
+            put(ws, r, c, v, money=c in (3, 5))
+    r += 1
+    deadlines = [p.oldest_appeal_deadline for p in payers if p.oldest_appeal_deadline]
+    for c, v in enumerate(["Total", sum(p.underpaid_claims for p in payers),
+                           from_cents(sum(p.underpaid_variance_cents for p in payers)),
+                           sum(p.denied_claims for p in payers), from_cents(sum(p.denied_cents for p in payers)),
+                           min(deadlines) if deadlines else None], start=1):
+        put(ws, r, c, v, money=c in (3, 5)).font = Font(bold=True)
 
 
 def _plans_sheet(wb: Workbook, plans: "PlanSheet", clients: dict[str, dict]) -> None:

@@ -75,6 +75,11 @@ def finish_table(ws: Worksheet, headers: Sequence[str], last_row: int, widths: d
     landscape(ws)
 
 
+def fit_width(texts: Iterable[str], least: int = 18, most: int = 40) -> int:
+    """A column width that shows the longest of `texts`, within reason."""
+    return max(least, min(most, max((len(t) + 2 for t in texts), default=0)))
+
+
 def landscape(ws: Worksheet) -> None:
     ws.page_setup.orientation = "landscape"
     ws.page_setup.fitToWidth = 1
