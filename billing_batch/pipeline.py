@@ -36,7 +36,7 @@ from billing_batch.ledger.verify import Verification
 from billing_batch.money import ZERO, to_cents
 from billing_batch.problems import Problem, Where
 from billing_batch.stages.collections import run_collections
-from billing_batch.stages.insurance import run_insurance
+from billing_batch.stages.insurance import policy as insurance_policy, run_insurance
 from billing_batch.stages.plans import plan_policy, plan_sheet, run_plans
 from billing_batch.publish import Published, Publisher, RunOutputs, aging_as_of, calls_for_report
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
@@ -448,10 +448,11 @@ def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, R
             clients = inputs.client_rows(conn)
             last_payments = balances.last_payment_dates(conn, as_of)
             plan_rows = plan_sheet(conn, as_of, settings)
+            claim_views = claim_ledger.views(conn, as_of, insurance_policy(settings))
     finally:
         engine.dispose()
     # Beside the nightly workbook, never over it: that one also holds the run's Review, Problems,
     # Collections and counts, which the ledger alone cannot give back.
     path = settings.output / "reports" / f"aging-report-{as_of:%Y-%m-%d}.xlsx"
-    write_aging_workbook(path, aging, recon, clients, last_payments, {}, [], plans=plan_rows)
+    write_aging_workbook(path, aging, recon, clients, last_payments, {}, [], plans=plan_rows, claims=claim_views)
     return path, recon

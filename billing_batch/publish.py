@@ -44,6 +44,8 @@ from billing_batch.stages.plans import plan_sheet
 from billing_batch.ledger.finishing import DOCUMENTS
 from billing_batch.problems import Problem, Where
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook, write_referrals
+from billing_batch.reports.claims_workbook import write_claims_workbook
+from billing_batch.stages.insurance import policy as insurance_policy
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
 from billing_batch.reports.run_report import write_run_report
 from billing_batch.resources import data_path
@@ -285,11 +287,21 @@ class Publisher:
         ran = report.get("plans", {})
         counts |= {"Plans agreed": len(ran.get("agreed", [])), "Plan letters sent": len(ran.get("letters", [])),
                    "Plans cured": len(ran.get("cured", [])), "Review warnings": len(findings)}
+        ins = report.get("insurance", {})
+        claim_views = claim_ledger.views(conn, as_of, insurance_policy(self.s))
+        if claim_views or ins.get("coverage_notices"):
+            counts |= {"Claims submitted": len(ins.get("claims", [])),
+                       "Remittances posted": ins.get("remittances_applied", 0),
+                       "Coverage notices sent": ins.get("coverage_notices", 0)}
+        submitted = claim_ledger.submission_lines(conn, as_of)
+        if submitted:  # every claim made on the business date, for staff to key into the payers' portals
+            write_claims_workbook(reports / f"claims-{as_of:%Y-%m-%d}.xlsx", submitted, as_of)
         write_aging_workbook(path, aging, recon, clients, last_payments, counts,
                              [_problem(p) for p in report["problems"]], findings, collections,
                              also=reports / "aging-latest.xlsx" if latest else None,
                              plans=plan_sheet(conn, as_of, self.s),
-                             held_back=[(h["client_id"], h["reason"]) for h in report.get("held_back", [])])
+                             held_back=[(h["client_id"], h["reason"]) for h in report.get("held_back", [])],
+                             claims=claim_views)
         if collections.referrals:
             write_referrals(reports / f"referrals-{as_of:%Y-%m-%d}.xlsx", collections.referrals, clients, aging,
                             dunning.last_letters(conn))

@@ -219,7 +219,7 @@ def view(claim: Claim, moves: list[Move], remits: list[Remit], on: date, policy:
     tol = policy.tolerance_cents
     short = claim.expected_payer_cents - paid > tol
     if last is None:
-        if left <= 0:
+        if left <= 0 or (left <= tol and closed_by_office):
             status = CLOSED
         else:
             status = NO_RESPONSE if (on - claim.claim_date).days >= policy.follow_up_days else SUBMITTED

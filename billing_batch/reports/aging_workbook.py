@@ -272,7 +272,7 @@ def _insurance_sheet(wb: Workbook, claims: list[ClaimView]) -> None:
         ([v.claim.number, v.claim.client_id, v.claim.payer, v.claim.service_date, from_cents(v.claim.billed_cents),
           from_cents(v.claim.expected_allowed_cents),
           None if v.allowed_cents is None else from_cents(v.allowed_cents), from_cents(v.paid_cents),
-          from_cents(v.variance_cents), v.status, v.reason_code, v.appeal_deadline, v.days_outstanding]
+          None if v.last_paid_date is None else from_cents(v.variance_cents), v.status, v.reason_code, v.appeal_deadline, v.days_outstanding]
          for v in rows),
         money_cols=["Billed", "Expected Allowed", "Allowed", "Paid", "Variance"],
         widths={"Claim Number": 18, "Client ID": 12, "Payer": fit_width(v.claim.payer for v in rows),
