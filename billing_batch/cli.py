@@ -191,6 +191,12 @@ def _print_summary(settings: Settings, result) -> None:
                       f"{len(plans['agreed'])}" + "".join(f"   {k.lower()}: {v}" for k, v in plans["by_status"].items())
                       + (f"   plan letters: {len(plans['letters'])}" if plans["letters"] else "")
                       + (f"   cured: {len(plans['cured'])}" if plans["cured"] else ""))
+    ins = r.get("insurance")
+    if ins and (ins["claims"] or ins["coverage_notices"] or ins["remittances_applied"] or ins["claim_adjustments_applied"]):
+        console.print(f"  claims {'that would be made' if result.dry_run else 'made'}: {len(ins['claims'])}"
+                      f"   remittances posted: {ins['remittances_applied']}"
+                      f"   claim adjustments: {ins['claim_adjustments_applied']}"
+                      f"   coverage notices: {ins['coverage_notices']}")
     for w in r["waiting"]:
         console.print(f"  [yellow]waiting[/] {w['name']}: {w['reason']}")
     errors = [p for p in result.problems if p.level == "error"]
@@ -217,6 +223,9 @@ def _print_summary(settings: Settings, result) -> None:
     written = "not written (see above); the next run writes it"
     console.print(f"Aging workbook:  {result.aging_path if result.aging_path else written}")
     console.print(f"Run report:      {result.report_path if result.report_path.exists() else written}")
+    claims_file = result.aging_path.parent / f"claims-{result.as_of:%Y-%m-%d}.xlsx" if result.aging_path else None
+    if r.get("insurance", {}).get("claims") and claims_file and claims_file.exists():
+        console.print(f"Claims to submit: {claims_file}")
 
 
 def _finished_line(done, prefix: str) -> str:

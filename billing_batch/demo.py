@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
@@ -21,7 +21,11 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from billing_batch.intake.kinds import CLIENTS, PAYER_FEES, PAYMENT_PLANS, RATES, SERVICE_LOG, CellType, Kind
+from billing_batch.billing.claims import patient_share
+from billing_batch.intake.kinds import (
+    CLIENTS, PAYER_FEES, PAYMENT_PLANS, RATES, REMITTANCES, SERVICE_LOG, CellType, Kind,
+)
+from billing_batch.money import to_cents
 from billing_batch.workbook_templates import reproducible_bytes
 
 # --------------------------------------------------------------------------- result
@@ -204,6 +208,14 @@ def write_demo_inbox(inbox: Path, end: date, seed: int = 7) -> DemoInfo:
         files.append(inbox / name)
         counts.append((name, len(rows)))
 
+    name = "remittances.xlsx"
+    posted = [r for rows, spoiled in zip(per_file, _spoiled_rows(mistakes, per_file, months)) for i, r in
+              enumerate(rows) if i not in spoiled]
+    remits = _make_remittances(billable, posted, rates, fees, end)
+    _save(inbox / name, _workbook([("Remittances", REMITTANCES, _headers(REMITTANCES), remits, 1, None)]))
+    files.append(inbox / name)
+    counts.append((name, len(remits)))
+
     name = "payment plans.xlsx"
     plans = _make_plans(clients, log_rows, end)
     _save(inbox / name, _workbook([("Payment Plans", PAYMENT_PLANS, _headers(PAYMENT_PLANS), plans, 1, None)]))
@@ -235,6 +247,82 @@ def _make_plans(clients: list[dict], log_rows: list[dict], today: date) -> list[
                      "Plan Amount": f"{amount:.2f}" if amount else None,
                      "Notes": "Agreed on the phone" if n else "Asked for a plan at the front desk"})
     return rows
+
+
+# --------------------------------------------------------------------------- insurance
+
+def _spoiled_rows(mistakes: list[Mistake], per_file: list[list[dict]], months) -> list[set[int]]:
+    """Per service log, the row indexes its deliberate mistakes reject (they are never claimed)."""
+    out = []
+    for index, month in enumerate(months):
+        name = f"service log {month[0]}-{month[1]:02d}.xlsx"
+        _, _, header_row = _log_layout(index, month)
+        out.append({m.row - header_row - 1 for m in mistakes if m.file == name})
+    return out
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, date):
+        return value
+    text = str(value)
+    return date.fromisoformat(text) if "-" in text else datetime.strptime(text, "%m/%d/%Y").date()
+
+
+def _make_remittances(clients: list[dict], posted: list[dict], rates: list[dict], fees: list[dict],
+                      end: date) -> list[dict]:
+    """What the payers paid on last month's claims, keyed from their EOBs on the run's day: most as
+    expected, some underpaid, one denied. The run makes the claims first (one per client, service date
+    and payer, numbered in that order: billing/claims.py's rules, worked out here the same way), so
+    the remittances can name them."""
+    insured = {c["Client ID"]: c for c in clients if c.get("Payer")}
+    fee = {(f["Payer"], f["Service Code"]): (Decimal(f["Allowed Amount"]), f.get("Effective From") or date.min,
+                                             f["Covered"] == "Y") for f in fees}
+
+    def price(code: str, day: date) -> Decimal:
+        versions = [r for r in rates if r["Service Code"] == code and (r.get("Effective From") or date.min) <= day
+                    and (r.get("Effective To") is None or day <= r["Effective To"])]
+        return Decimal(max(versions, key=lambda r: r.get("Effective From") or date.min)["Unit Price"])
+
+    claims: dict[tuple[date, str], list[tuple[int, int]]] = {}
+    for r in posted:
+        client = insured.get(r["Client ID"])
+        day = _as_date(r["Service Date"])
+        f = fee.get((client["Payer"], r["Service Code"])) if client else None
+        if client is None or f is None or not f[2] or day < f[1] or day >= end:
+            continue
+        qty = Decimal(str(r["Quantity"] or 1))
+        billed = to_cents(qty * price(r["Service Code"], day))
+        claims.setdefault((day, r["Client ID"]), []).append((billed, min(billed, to_cents(qty * f[0]))))
+    last_month_end = end.replace(day=1) - timedelta(days=1)
+    rows = []
+    for n, ((day, client_id), lines) in enumerate(sorted(claims.items()), start=1):
+        if (day.year, day.month) != (last_month_end.year, last_month_end.month):
+            continue
+        client = insured[client_id]
+        allowed = sum(a for _, a in lines)
+        patient = patient_share(allowed, to_cents(Decimal(client["Copay"] or 0)),
+                                int(Decimal(str(client["Coinsurance %"] or 0)) * 100))
+        payer = allowed - patient
+        row = {"Claim Number": f"CLM-{end.year}-{n:05d}", "Payer": client["Payer"], "Paid Date": end,
+               "Reference": f"EOB-{end:%Y%m%d}-{client['Payer'].split()[0].upper()}"}
+        kind = len(rows) % 6
+        if kind == 5 and not any(r.get("Reason Code") for r in rows):
+            row |= {"Paid": "0.00", "Reason Code": "CO-50"}  # "not medically necessary": to appeal
+        elif kind == 2 and payer > 1000:
+            # The payer applied an old fee schedule: 80 % of its share.
+            row |= {"Paid": _cents_text(payer * 8 // 10), "Allowed": _cents_text(allowed),
+                    "Patient Responsibility": _cents_text(patient)}
+        else:
+            row |= {"Paid": _cents_text(payer), "Allowed": _cents_text(allowed),
+                    "Patient Responsibility": _cents_text(patient)}
+        rows.append(row)
+        if len(rows) == 12:
+            break
+    return rows
+
+
+def _cents_text(cents: int) -> str:
+    return f"{Decimal(cents) / 100:.2f}"
 
 
 # --------------------------------------------------------------------------- clients
