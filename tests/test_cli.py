@@ -103,6 +103,15 @@ def test_demo_office_every_row_accounted_for(tmp_path):
     import openpyxl
     ws = openpyxl.load_workbook(office / "output" / "reports" / f"aging-{today:%Y-%m-%d}.xlsx")["Payment Plans"]
     assert [r[11] for r in ws.iter_rows(min_row=2, max_row=3, values_only=True)] == ["On Track", "On Track"]
+    # The insurers' remittances name the claims the run made: all posted, and the Insurance sheet shows
+    # claims paid, underpaid and denied, with the negotiation list below.
+    remitted = info_rows["remittances.xlsx"]
+    assert remitted >= 6 and report["insurance"]["remittances_applied"] == remitted
+    assert report["insurance"]["claims"] and report["insurance"]["coverage_notices"] > 0
+    statuses = [r[9] for r in openpyxl.load_workbook(office / "output" / "reports" / f"aging-{today:%Y-%m-%d}.xlsx")[
+        "Insurance"].iter_rows(min_row=2, values_only=True) if r[0] and str(r[0]).startswith("CLM-")]
+    assert {"Paid", "Underpaid", "Denied", "Submitted"} <= set(statuses)
+    assert (office / "output" / "reports" / f"claims-{today:%Y-%m-%d}.xlsx").exists()
     # The run again over the same (moved-back) files posts nothing new.
     for f in (office / "processed").rglob("*.xlsx"):
         f.rename(office / "inbox" / f.name.split("_", 1)[1])

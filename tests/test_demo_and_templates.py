@@ -112,7 +112,8 @@ def test_demo_files(demo):
     inbox, info = demo
     names = [p.name for p in info.files]
     assert names == ["clients.xlsx", "rate card.xlsx", "service log 2026-09.xlsx",
-                     "service log 2026-10.xlsx", "service log 2026-11.xlsx", "payment plans.xlsx"]
+                     "service log 2026-10.xlsx", "service log 2026-11.xlsx", "remittances.xlsx",
+                     "payment plans.xlsx"]
     assert sorted(p.name for p in inbox.iterdir()) == sorted(names)
     assert (info.first_day, info.last_day) == (date(2026, 8, 26), date(2026, 11, 25))
     assert 5 <= len(info.mistakes) <= 7
