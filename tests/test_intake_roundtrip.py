@@ -89,7 +89,8 @@ def adjustment_rows(draw):
     amount = draw(optional(positive)) if kind == "Void" else draw(positive)
     invoice = draw(ids) if kind in ("Credit", "Void") else draw(optional(ids))
     row = {"Date": draw(dates), "Client ID": draw(ids), "Kind": typed, "Amount": amount,
-           "Invoice Number": invoice, "Reason": draw(texts), "Note on document": draw(optional(texts))}
+           "Invoice Number": invoice, "Claim Number": None, "Reason": draw(texts),
+           "Note on document": draw(optional(texts))}
     return row, {**row, "Kind": kind}
 
 

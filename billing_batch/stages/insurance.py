@@ -137,7 +137,8 @@ def _apply(conn: Connection, run_id: int, as_of: date, result: InsuranceResult) 
                                 f"is after today's business date ({as_of:%Y-%m-%d}); money is posted on or after "
                                 "the day it moves — drop the row again on that day")
             if claim is None:
-                raise C.Refused("Claim Number", "is not a claim billing-batch has issued; check the claim number")
+                raise C.Refused("Claim Number", "is not a claim billing-batch has issued; check the claim number"
+                                + (" on the remittance" if kind == "Remittances" else ""))
             if kind == "Remittances" and claim.payer.casefold() != record["payer"].casefold():
                 raise C.Refused("Payer", f"claim {claim.number} was sent to another payer; check the payer on the "
                                 "remittance")
