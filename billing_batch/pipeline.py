@@ -409,6 +409,9 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
                         for f in intakes.values()}
             poster = Poster(conn, run_id, file_ids, business_today(settings), settings.intake.max_amount)
             tallies = poster.post_all(list(intakes.values()))
+            # Remittances and claim adjustments are checked against their claims as the run would.
+            for r in run_insurance(conn, run_id, business_today(settings)).refused:
+                poster.refuse(r.kind, r.record, r.column, r.message)
             trans.rollback()
     finally:
         engine.dispose()

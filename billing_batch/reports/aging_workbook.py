@@ -93,7 +93,7 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     _percent(put(ws, r, 2, _share(old, aging.open_total)))
     r += 2
     if claims:
-        r = _insurance_summary(ws, r, aging, claims) + 1
+        r = _insurance_summary(ws, r, aging, claims, recon.awaiting) + 1
     put(ws, r, 1, "Reconciliation").font = Font(bold=True)
     put(ws, r, 2, "Ties" if recon.ties else "DOES NOT TIE").font = Font(bold=True, color="006100" if recon.ties else "9C0006")
     r += 2
@@ -122,12 +122,15 @@ def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str
     landscape(ws)
 
 
-def _insurance_summary(ws, r: int, aging: Aging, claims: list[ClaimView]) -> int:
+def _insurance_summary(ws, r: int, aging: Aging, claims: list[ClaimView], awaiting: Decimal = ZERO) -> int:
     """What patients owe, what insurers owe, how old the insurers' part is and where the claims stand.
-    Returns the row after the block. The age labels say "days" so that none reads like an aging bucket."""
+    Returns the row after the block. The age labels say "days" so that none reads like an aging bucket.
+    `awaiting`: patients' shares of claims not on an invoice yet (the next billing day bills them)."""
     insurance = sum(v.open_cents for v in claims)
-    for label, amount in (("Patient A/R", aging.balance), ("Insurance A/R", from_cents(insurance)),
-                          ("Total A/R", aging.balance + from_cents(insurance))):
+    rows = [("Patient A/R", aging.balance), ("Insurance A/R", from_cents(insurance))]
+    if awaiting:
+        rows.append(("Patient shares to invoice", awaiting))
+    for label, amount in (*rows, ("Total A/R", aging.balance + from_cents(insurance) + awaiting)):
         put(ws, r, 1, label).font = Font(bold=True)
         put(ws, r, 2, amount, money=True)
         r += 1
