@@ -93,7 +93,8 @@ def share_line(move_id: int, claim_number: str, payer: str, service_date: date, 
     """A patient's share of a claim as a line of their invoice, naming the claim and its service date:
     never taxed (the services were), and it may go on a payment plan (covered care is not elective)."""
     amount = Decimal(cents) / 100
-    return InvoiceLineDraft(None, service_date, claim_number,
+    # The code column is narrow: "INS" there, the claim number in the description (it would break mid-word).
+    return InvoiceLineDraft(None, service_date, "INS",
                             f"Your share after insurance ({payer[:200]}), claim {claim_number}, services of "
                             f"{service_date:%B} {service_date.day}, {service_date.year}",
                             Decimal(1), amount, amount, False, False, move_id)
