@@ -193,10 +193,11 @@ def _print_summary(settings: Settings, result) -> None:
                       + (f"   cured: {len(plans['cured'])}" if plans["cured"] else ""))
     ins = r.get("insurance")
     if ins and (ins["claims"] or ins["coverage_notices"] or ins["remittances_applied"] or ins["claim_adjustments_applied"]):
-        console.print(f"  claims {'that would be made' if result.dry_run else 'made'}: {len(ins['claims'])}"
-                      f"   remittances posted: {ins['remittances_applied']}"
-                      f"   claim adjustments: {ins['claim_adjustments_applied']}"
-                      f"   coverage notices: {ins['coverage_notices']}")
+        would = "that would be " if result.dry_run else ""
+        console.print(f"  claims {would}made: {len(ins['claims'])}"
+                      f"   remittances {would}posted: {ins['remittances_applied']}"
+                      f"   claim adjustments {would}applied: {ins['claim_adjustments_applied']}"
+                      f"   coverage notices {'that would be ' if result.dry_run else ''}sent: {ins['coverage_notices']}")
     for w in r["waiting"]:
         console.print(f"  [yellow]waiting[/] {w['name']}: {w['reason']}")
     errors = [p for p in result.problems if p.level == "error"]

@@ -300,7 +300,8 @@ class _Run:
         shares: dict[str, list] = {}
         for share in claim_ledger.unbilled_patient_shares(conn, self.as_of):
             shares.setdefault(share["client_id"], []).append(share_line(
-                share["move_id"], share["claim_number"], share["payer"], share["service_date"], share["cents"]))
+                share["move_id"], share["claim_number"], share["payer"], share["service_date"], share["cents"],
+                share["kind"]))
         drafts, _ = draft_invoices(lines, rates, inputs.client_terms(conn, cfg.terms_days), self.as_of, cfg.tax_rate,
                                    self.s.intake.max_amount, shares)
         if not drafts:

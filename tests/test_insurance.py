@@ -355,3 +355,48 @@ def test_the_reconciliation_ties_for_any_remittances(tmp_path_factory, runs):
     for on in (D(2026, 3, 2), D(2026, 3, 8), D(2026, 3, 20), D(2026, 3, 25)):
         recon, proof = verify_ledger(office.settings, on)
         assert proof.ok and recon.ties, (on, proof.failures, recon.line())
+
+
+def test_what_an_outside_review_found(sqlite_office: Office):
+    """One payer however the client list spells it; claim numbers in any case; a remittance typed twice
+    posts once; a zero payment needs its reason code; an insured client needs a Member ID; a payer's
+    later payment never takes back what the coordinator already billed to the patient."""
+    office = sqlite_office
+    office.drop("clients.xlsx", {"Clients": [
+        CLIENTS[0], ["P1", "Ann", "Individual", "1 Main St", "Springfield", "62701", "ACME HEALTH", "A-1", None, None],
+        ["P2", "Bob", "Individual", "2 Main St", "Springfield", "62701", "acme health", "A-2", None, None],
+        ["P3", "Cy", "Individual", "3 Main St", "Springfield", "62701", "Acme Health", None, None, None]]})
+    office.drop("rates.xlsx", RATES)
+    office.drop("log.xlsx", {"Service Log": [LOG[0], [D(2026, 2, 27), "P1", "OV", 1], [D(2026, 2, 27), "P2", "OV", 1]]})
+    first = run_batch(office.settings, D(2026, 3, 2))
+    assert [(p.where.row, p.where.column) for p in first.problems if p.level == "error"] == [(4, "Member ID")]
+    engine = create_engine(office.settings.database_url)
+    with engine.connect() as c:
+        assert sorted(c.execute(select(claims.c.number, claims.c.payer)).all()) == [
+            ("CLM-2026-00001", "Acme Health"), ("CLM-2026-00002", "Acme Health")]
+    # Both claims: billed 150, allowed 100, no patient share.
+    office.drop("era.xlsx", {"Remittances": [
+        REMIT,
+        ["clm-2026-00001", "Acme Health", D(2026, 3, 10), M("60.00"), M("100.00"), M("0.00"), None, "E1"],
+        ["clm-2026-00001", "Acme Health", D(2026, 3, 10), M("60.00"), M("100.00"), M("0.00"), None, "E1"],
+        ["CLM-2026-00002", "Acme Health", D(2026, 3, 10), M("0.00"), None, None, None, "E1"]]})
+    office.drop("adj.xlsx", {"Adjustments": [ADJ, [D(2026, 3, 12), "P1", "Bill Patient", M("40.00"), None,
+                                                   "clm-2026-00001", "payer will not pay more"]]})
+    second = run_batch(office.settings, D(2026, 3, 12))
+    assert sorted((p.where.file, p.where.row, p.where.column) for p in second.problems if p.level == "error") == [
+        ("era.xlsx", 3, "Reference"), ("era.xlsx", 4, "Reason Code")]
+    assert second.report["insurance"]["remittances_applied"] == 1
+    assert second.report["insurance"]["claim_adjustments_applied"] == 1
+    assert [(n, str(t)) for n, t in second.invoices] == [("INV-2026-00001", "40.00")]
+    # The payer pays the 40.00 after all: nothing is open, the allowed stays the contract's: refused.
+    office.drop("era2.xlsx", {"Remittances": [
+        REMIT, ["CLM-2026-00001", "Acme Health", D(2026, 3, 15), M("40.00"), None, None, None, "E2"]]})
+    third = run_batch(office.settings, D(2026, 3, 16))
+    assert [(p.where.file, p.where.column) for p in third.problems if p.level == "error"] == [("era2.xlsx", "Paid")]
+    aging = office.root / "output" / "reports" / "aging-2026-03-12.xlsx"
+    assert [(r[0], r[2], r[9]) for r in insurance_rows(aging)] == [("CLM-2026-00001", "Acme Health", "Closed"),
+                                                                   ("CLM-2026-00002", "Acme Health", "Submitted")]
+    with engine.connect() as c:
+        line = c.execute(select(invoice_lines.c.description)).scalar_one()
+    engine.dispose()
+    assert line.startswith("Balance not paid by your insurance (Acme Health), claim CLM-2026-00001")

@@ -105,10 +105,14 @@ def test_a_denial_moves_nothing():
 
 def test_a_second_remittance_adds_only_its_payment():
     first = post_remittance(UNDERPAID, [], remit(1, D(2026, 4, 10), 12000, allowed=16000, patient=0))
-    # An appeal paid later, with its own allowed and patient figures: never a second contractual or patient line.
-    second = post_remittance(UNDERPAID, first, remit(2, D(2026, 5, 1), 4000, allowed=15000, patient=500))
+    # An appeal paid later, with its own allowed figure: never a second contractual or patient line.
+    second = post_remittance(UNDERPAID, first, remit(2, D(2026, 5, 1), 4000, allowed=15000))
     assert kinds(second) == [(PAYER_PAID, 4000)]
     assert cl.open_cents(UNDERPAID, first + second) == 0
+    # One that states another patient share is refused: the patient's invoice is corrected with a Credit.
+    with pytest.raises(cl.Refused) as refused:
+        post_remittance(UNDERPAID, first, remit(2, D(2026, 5, 1), 4000, allowed=15000, patient=500))
+    assert refused.value.column == "Patient Responsibility"
 
 
 def test_a_second_remittance_after_a_first_that_moved_only_a_payment_is_still_a_second():
@@ -126,18 +130,23 @@ def test_a_second_remittance_after_a_first_that_moved_only_a_payment_is_still_a_
 
 def test_a_later_larger_payment_gives_back_contractual():
     first = post_remittance(PAID_AS_EXPECTED, [], remit(1, D(2026, 4, 1), 6400))
-    # The payer raises its allowed amount by 10.00 and pays it: nothing is open, so 10.00 of the 50.00
-    # contractual adjustment comes back.
-    second = post_remittance(PAID_AS_EXPECTED, first, remit(2, D(2026, 5, 1), 1000))
+    # The payer raises its allowed amount by 10.00 (its corrected EOB says 110.00) and pays it: nothing is
+    # open, so 10.00 of the 50.00 contractual adjustment comes back.
+    second = post_remittance(PAID_AS_EXPECTED, first, remit(2, D(2026, 5, 1), 1000, allowed=11000))
     assert kinds(second) == [(CONTRACTUAL, -1000), (PAYER_PAID, 1000)]
     t = cl.totals(first + second)
     assert (t[CONTRACTUAL], t[PAYER_PAID], t[PATIENT]) == (4000, 7400, 3600)
     assert cl.open_cents(PAID_AS_EXPECTED, first + second) == 0
     # Part open, part given back: 40.00 open on the underpaid claim, a correction pays 50.00.
     under = post_remittance(UNDERPAID, [], remit(1, D(2026, 4, 10), 12000, allowed=16000, patient=0))
-    more = post_remittance(UNDERPAID, under, remit(2, D(2026, 5, 1), 5000))
+    more = post_remittance(UNDERPAID, under, remit(2, D(2026, 5, 1), 5000, allowed=17000))
     assert kinds(more) == [(CONTRACTUAL, -1000), (PAYER_PAID, 5000)]
     assert cl.open_cents(UNDERPAID, under + more) == 0
+    # Without a higher Allowed the allowed amount stays the contract's: paying more than is open is refused
+    # (say, a payment after the coordinator wrote the claim off or billed it to the patient).
+    with pytest.raises(Refused) as e:
+        post_remittance(PAID_AS_EXPECTED, first, remit(2, D(2026, 5, 1), 1000))
+    assert e.value.column == "Paid"
 
 
 def test_remittances_that_cannot_apply_are_refused_with_the_column_to_fix():

@@ -9,9 +9,10 @@ Choices the issue leaves open (README, "Insurance"):
 - A denial (Paid 0 with a Reason Code) moves nothing: the whole claim stays open with the insurer,
   to be appealed, written off or billed to the patient.
 - The contractual adjustment and the patient's share are posted once, by the first remittance that
-  is not a denial; later remittances (an appeal paid, a correction) add their payment only. A later
-  payment above what is open gives back that much of the contractual adjustment (the payer raised
-  its allowed amount), never more than was adjusted.
+  is not a denial; later remittances (an appeal paid, a correction) add their payment only, and one
+  that states another patient share is refused (the patient's invoice is corrected with a Credit). A
+  later payment above what is open gives back that much of the contractual adjustment (the payer
+  raised its allowed amount), never above the contract's allowed amount (or the row's Allowed).
 - `Paid`: the insurer's remittances left at most the tolerance open, with no underpayment.
   `Closed`: the coordinator closed what was left (a Write-off or Bill Patient on the claim).
   `Underpaid`: paid less than the expected payer share (beyond the tolerance), or something beyond
@@ -75,7 +76,9 @@ class Remit:
 
     @property
     def denial(self) -> bool:
-        return self.paid_cents == 0 and bool(self.reason_code)
+        """Paid nothing with a reason code and nothing for the patient: the payer refused the claim (a
+        zero payment with a patient share, e.g. a deductible, is an answer like any other)."""
+        return self.paid_cents == 0 and bool(self.reason_code) and not self.patient_cents
 
 
 @dataclass(frozen=True)
@@ -147,14 +150,24 @@ def post_remittance(claim: Claim, moves: list[Move], r: Remit) -> list[Move]:
         out += [Move(CONTRACTUAL, contractual, r.paid_date, r.remittance_id), Move(PATIENT, patient, r.paid_date,
                                                                                   r.remittance_id)]
         left -= contractual + patient
-    elif r.paid_cents > left:
-        # A correction that pays more than is open: the payer raised its allowed amount, so that much
-        # of the contractual adjustment is given back (never more than was adjusted).
-        back = r.paid_cents - left
-        if back > totals(moves)[CONTRACTUAL]:
-            raise Refused("Paid", f"is more than claim {claim.number} has open ({fmt(left)}) and its contractual "
-                          "adjustment together; check the paid amount on the remittance")
-        out.append(Move(CONTRACTUAL, -back, r.paid_date, r.remittance_id))
+    else:
+        posted = totals(moves)
+        if r.patient_cents is not None and r.patient_cents != posted[PATIENT]:
+            raise Refused("Patient Responsibility", f"says {fmt(r.patient_cents)}, but claim {claim.number}'s patient "
+                          f"share was posted as {fmt(posted[PATIENT])} from its first remittance; enter this row "
+                          "without Patient Responsibility for its payment, and if the payer lowered the patient's "
+                          "share, credit the patient's invoice for the difference (Adjustments, Credit)")
+        if r.paid_cents > left:
+            # A correction that pays more than is open: the payer raised its allowed amount, so that much
+            # of the contractual adjustment is given back, up to the contract's (or the row's) allowed.
+            allowed_now = claim.billed_cents - posted[CONTRACTUAL]
+            allowed = claim.expected_allowed_cents if r.allowed_cents is None else r.allowed_cents
+            if r.paid_cents - left > allowed - allowed_now:
+                raise Refused("Paid", f"is more than claim {claim.number} has open with the payer ({fmt(left)}); "
+                              "check the paid amount. If the payer did pay it after the claim was written off or "
+                              "billed to the patient, enter the remittance for what is open and credit the patient's "
+                              "invoice for the rest (Adjustments, Credit)")
+            out.append(Move(CONTRACTUAL, left - r.paid_cents, r.paid_date, r.remittance_id))
     if r.paid_cents:
         out.append(Move(PAYER_PAID, r.paid_cents, r.paid_date, r.remittance_id))
     return [m for m in out if m.cents]
@@ -212,9 +225,9 @@ def view(claim: Claim, moves: list[Move], remits: list[Remit], on: date, policy:
     paid = t[PAYER_PAID]
     last = remits[-1] if remits else None
     closed_by_office = t[WRITE_OFF] + t[BILL_PATIENT] > 0
-    allowed = next((r.allowed_cents for r in reversed(remits) if r.allowed_cents is not None), None)
-    if allowed is None and any(m.kind in (CONTRACTUAL, PATIENT, PAYER_PAID) for m in moves):
-        allowed = claim.billed_cents - t[CONTRACTUAL]
+    allowed = None
+    if any(m.kind in (CONTRACTUAL, PATIENT, PAYER_PAID) for m in moves):
+        allowed = claim.billed_cents - t[CONTRACTUAL]  # what the payer's answers allowed, corrections included
     deadline = None
     tol = policy.tolerance_cents
     short = claim.expected_payer_cents - paid > tol

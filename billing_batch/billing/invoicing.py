@@ -89,12 +89,16 @@ def draft_invoices(
     return drafts, unpriced
 
 
-def share_line(move_id: int, claim_number: str, payer: str, service_date: date, cents: int) -> InvoiceLineDraft:
+def share_line(move_id: int, claim_number: str, payer: str, service_date: date, cents: int,
+               kind: str = "patient") -> InvoiceLineDraft:
     """A patient's share of a claim as a line of their invoice, naming the claim and its service date:
-    never taxed (the services were), and it may go on a payment plan (covered care is not elective)."""
+    never taxed (the services were), and it may go on a payment plan (covered care is not elective).
+    `kind`: `patient` (the payer's remittance said so) or `bill_patient` (the office moved what the
+    payer left open to the patient)."""
     amount = Decimal(cents) / 100
+    when = f"services of {service_date:%B} {service_date.day}, {service_date.year}"
     # The code column is narrow: "INS" there, the claim number in the description (it would break mid-word).
-    return InvoiceLineDraft(None, service_date, "INS",
-                            f"Your share after insurance ({payer[:200]}), claim {claim_number}, services of "
-                            f"{service_date:%B} {service_date.day}, {service_date.year}",
-                            Decimal(1), amount, amount, False, False, move_id)
+    what = (f"Your share after insurance ({payer[:200]}), claim {claim_number}" if kind == "patient" else
+            f"Balance not paid by your insurance ({payer[:200]}), claim {claim_number}")
+    return InvoiceLineDraft(None, service_date, "INS", f"{what}, {when}", Decimal(1), amount, amount, False, False,
+                            move_id)

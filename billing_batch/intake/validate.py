@@ -60,6 +60,13 @@ _ROW_RULES: list[tuple] = [
     ("Adjustments", "invoice", ("Invoice Number",),
      lambda r: r["Kind"] not in ("Credit", "Void") or r["Invoice Number"] is not None,
      "Invoice Number is required for a Credit or a Void"),
+    ("Clients", "member", ("Member ID",),
+     lambda r: r["Payer"] is None or r["Member ID"] is not None,
+     "Member ID is required for an insured client (one with a Payer): the payer needs it on every claim"),
+    ("Remittances", "zero", ("Reason Code",),
+     lambda r: r["Paid"] is None or r["Paid"] != 0 or r["Reason Code"] is not None,
+     "Paid is 0: give the payer's Reason Code from the EOB (a denial, or why the patient owes it all, e.g. a "
+     "deductible)"),
     ("Payments", "reversal", ("Reference",),
      lambda r: r["Amount"] is None or r["Amount"] >= 0 or r["Reference"] is not None,
      "a negative amount reverses a payment: give the Reference of the payment it reverses"),

@@ -45,13 +45,13 @@ def moves(conn: Connection, claim_ids: list[int] | None = None) -> dict[int, lis
 
 
 def remits(conn: Connection, numbers: set[str] | None = None) -> dict[str, list[Remit]]:
-    """Applied remittances by claim number."""
+    """Applied remittances by claim number (as we issued it: staff may type it in any case)."""
     out: dict[str, list[Remit]] = defaultdict(list)
     q = select(remittances).where(remittances.c.applied_run_id.is_not(None)).order_by(remittances.c.id)
     if numbers is not None:
-        q = q.where(remittances.c.claim_number.in_(sorted(numbers)))
+        q = q.where(func.upper(remittances.c.claim_number).in_(sorted(numbers)))
     for r in conn.execute(q):
-        out[r.claim_number].append(Remit(r.id, r.paid_date, r.paid_cents, r.allowed_cents,
+        out[r.claim_number.upper()].append(Remit(r.id, r.paid_date, r.paid_cents, r.allowed_cents,
                                          r.patient_responsibility_cents, r.reason_code))
     return out
 
@@ -81,6 +81,15 @@ def noticed_line_ids(conn: Connection) -> set[int]:
     return set(conn.execute(select(coverage_notice_lines.c.service_line_id)).scalars())
 
 
+def payer_spellings(conn: Connection) -> dict[str, str]:
+    """Payer case-folded -> its name as the Payer Fees sheet spells it (the first row posted), so one payer
+    is one name on every claim, notice and negotiation row whatever the client list says."""
+    out: dict[str, str] = {}
+    for name in conn.execute(select(payer_fees.c.payer).order_by(payer_fees.c.id)).scalars():
+        out.setdefault(name.casefold(), name)
+    return out
+
+
 def payer_fee_versions(conn: Connection) -> dict[tuple[str, str], list[tuple[date, int, bool]]]:
     """(payer case-folded, service code) -> [(effective from, allowed cents, covered)] oldest first."""
     out: dict[tuple[str, str], list[tuple[date, int, bool]]] = defaultdict(list)
@@ -104,16 +113,16 @@ def insert_notice(conn: Connection, client_id: str, day: date, content: str, lin
 
 
 def unbilled_patient_shares(conn: Connection, as_of: date) -> list[dict]:
-    """Moves of a claim's money to its patient, dated by `as_of`, not yet on an invoice: {move_id,
+    """Moves of a claim's money to its patient, dated by `as_of`, not yet on an invoice: {move_id, kind,
     client_id, claim_number, payer, service_date, cents}."""
     billed = exists().where(invoice_lines.c.claim_move_id == claim_moves.c.id)
-    q = (select(claim_moves.c.id, claim_moves.c.amount_cents, claims.c.client_id, claims.c.number, claims.c.payer,
-                claims.c.service_date)
+    q = (select(claim_moves.c.id, claim_moves.c.kind, claim_moves.c.amount_cents, claims.c.client_id, claims.c.number,
+                claims.c.payer, claims.c.service_date)
          .join(claims, claims.c.id == claim_moves.c.claim_id)
          .where(claim_moves.c.kind.in_(TO_PATIENT), claim_moves.c.amount_cents > 0, claim_moves.c.move_date <= as_of,
                 ~billed)
          .order_by(claim_moves.c.id))
-    return [{"move_id": r.id, "client_id": r.client_id, "claim_number": r.number, "payer": r.payer,
+    return [{"move_id": r.id, "kind": r.kind, "client_id": r.client_id, "claim_number": r.number, "payer": r.payer,
              "service_date": r.service_date, "cents": r.amount_cents} for r in conn.execute(q)]
 
 
@@ -144,3 +153,11 @@ def submission_lines(conn: Connection, claim_date: date) -> list[SubmissionLine]
 def claim_owner(conn: Connection, number: str) -> dict | None:
     row = conn.execute(select(claims.c.id, claims.c.client_id, claims.c.payer).where(claims.c.number == number)).first()
     return dict(row._mapping) if row else None
+
+
+
+def applied_remittance_keys(conn: Connection) -> set[tuple]:
+    """(claim number, paid date, paid cents, reference) of every applied remittance."""
+    return {(r.claim_number.upper(), r.paid_date, r.paid_cents, r.reference) for r in conn.execute(
+        select(remittances.c.claim_number, remittances.c.paid_date, remittances.c.paid_cents, remittances.c.reference)
+        .where(remittances.c.applied_run_id.is_not(None)))}

@@ -34,11 +34,6 @@ from billing_batch.ledger.schema import (
 )
 from billing_batch.money import to_cents
 from billing_batch.problems import Problem, Where
-from billing_batch.wording import counted
-
-# Recorded once like every transaction, but their business stage is not in this version yet:
-# they stay `applied_run_id` NULL until it is, and the run report says so.
-RECORDED_ONLY = ("Remittances",)
 
 
 @dataclass
@@ -375,10 +370,6 @@ class Poster:
         if inserts:
             self.conn.execute(table.insert(), inserts)
             checks.link_reversals()
-            if kind.name in RECORDED_ONLY:
-                sheet.problems.append(Problem(sheet.where(), f"{counted(len(inserts), kind.name + ' row')} recorded; this "
-                                              "version of billing-batch does not apply them yet and will when it "
-                                              "does — nothing to do now", level="note"))
         tally.posted += len(inserts)
 
 
@@ -456,7 +447,7 @@ class CrossChecks:
             # The claim itself is checked when the insurance stage applies the row: it may be made in
             # this very run (a remittance keyed the day its claim goes out).
         if kind == "Adjustments" and v.get("Claim Number") is not None:
-            claim = claim_owner(self.conn, v["Claim Number"])
+            claim = claim_owner(self.conn, v["Claim Number"].upper())
             if claim is None:
                 return Problem(sheet.where(row.row, "Claim Number"), "is not a claim billing-batch has issued; "
                                "check the claim number", v["Claim Number"])

@@ -71,7 +71,7 @@ def source_balances(conn: Connection, as_of: date) -> dict[str, int]:
                         .group_by(invoices.c.client_id))),
         (1, _sum_by_client(conn, claims, claims.c.billed_cents, claims.c.claim_date <= as_of)),
         (-1, _by_client(conn, select(claims.c.client_id, func.sum(remittances.c.paid_cents))
-                        .join(remittances, remittances.c.claim_number == claims.c.number)
+                        .join(remittances, func.upper(remittances.c.claim_number) == claims.c.number)
                         .where(remittances.c.applied_run_id.is_not(None), remittances.c.paid_date <= as_of)
                         .group_by(claims.c.client_id))),
         (-1, _by_client(conn, select(claims.c.client_id, func.sum(claim_moves.c.amount_cents))

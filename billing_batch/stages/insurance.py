@@ -64,14 +64,14 @@ def _claims_and_notices(conn: Connection, run_id: int, as_of: date, result: Insu
     lines = [l for l in inputs.unbilled_lines(conn, as_of) if l.client_id in insured and l.id not in claimed]
     if not lines:
         return
-    rates, fees = inputs.rate_versions(conn), ledger.payer_fee_versions(conn)
+    rates, fees, spelled = inputs.rate_versions(conn), ledger.payer_fee_versions(conn), ledger.payer_spellings(conn)
     groups: dict[tuple[date, str], list[dict]] = defaultdict(list)
     uncovered: dict[str, list[dict]] = defaultdict(list)
     for line in sorted(lines, key=lambda l: (l.service_date, l.client_id, l.id)):
         rate = rate_on(rates.get(line.service_code, []), line.service_date)
         if rate is None:
             continue  # unpriced: reported by invoicing until a rate covers it, claimed then
-        payer = clients[line.client_id]["payer"]
+        payer = spelled.get(clients[line.client_id]["payer"].casefold(), clients[line.client_id]["payer"])
         fee = _fee_on(fees.get((payer.casefold(), line.service_code), []), line.service_date)
         if fee is None or not fee[1]:
             if line.id not in noticed:
@@ -97,7 +97,8 @@ def _claims_and_notices(conn: Connection, run_id: int, as_of: date, result: Insu
             allowed = sum(l["allowed_cents"] for l in claim_lines)
             copay, coins = client.get("copay_cents") or 0, client.get("coinsurance_bp") or 0
             ledger.insert_claim(conn, dict(
-                number=number, client_id=client_id, payer=client["payer"], member_id=client.get("member_id"),
+                number=number, client_id=client_id,
+                payer=spelled.get(client["payer"].casefold(), client["payer"]), member_id=client.get("member_id"),
                 claim_date=as_of, service_date=day, billed_cents=sum(l["billed_cents"] for l in claim_lines),
                 expected_allowed_cents=allowed, expected_patient_cents=C.patient_share(allowed, copay, coins),
                 copay_cents=copay, coinsurance_bp=coins, run_id=run_id), claim_lines)
@@ -105,7 +106,7 @@ def _claims_and_notices(conn: Connection, run_id: int, as_of: date, result: Insu
     for client_id, services in sorted(uncovered.items()):
         client = clients[client_id]
         content = {"template": "coverage_notice", "bill_to": bill_to_snapshot(client), "date": as_of.isoformat(),
-                   "payer": client["payer"], "member_id": client.get("member_id"),
+                   "payer": spelled.get(client["payer"].casefold(), client["payer"]), "member_id": client.get("member_id"),
                    "services": [{k: v for k, v in s.items() if k != "id"} for s in services],
                    "total_cents": sum(s["amount_cents"] for s in services)}
         notice_id = ledger.insert_notice(conn, client_id, as_of, json.dumps(content), [s["id"] for s in services],
@@ -123,14 +124,16 @@ def _apply(conn: Connection, run_id: int, as_of: date, result: InsuranceResult) 
         adjustments.c.applied_run_id.is_(None), adjustments.c.claim_number.is_not(None)))]
     if not rems and not adjs:
         return
-    numbers = {r["claim_number"] for r in rems} | {a["claim_number"] for a in adjs}
+    # Claim numbers are ours (CLM-...): matched whatever case staff typed them in.
+    numbers = {r["claim_number"].upper() for r in rems} | {a["claim_number"].upper() for a in adjs}
     found = {c.number: c for c in ledger.load(conn, numbers).values()}
     moves = ledger.moves(conn, [c.claim_id for c in found.values()])
+    seen = ledger.applied_remittance_keys(conn) if rems else set()
     events = sorted([(r["paid_date"], 0, r["id"], "Remittances", r) for r in rems] +
                     [(a["date"], 1, a["id"], "Adjustments", a) for a in adjs], key=lambda e: e[:3])
     done: dict[str, list[int]] = {"Remittances": [], "Adjustments": []}
     for day, _, _, kind, record in events:
-        claim = found.get(record["claim_number"])
+        claim = found.get(record["claim_number"].upper())
         try:
             if day > as_of:
                 raise C.Refused("Paid Date" if kind == "Remittances" else "Date",
@@ -149,6 +152,13 @@ def _apply(conn: Connection, run_id: int, as_of: date, result: InsuranceResult) 
                 raise C.Refused("Paid Date" if kind == "Remittances" else "Date",
                                 f"is before claim {claim.number} was made ({claim.claim_date:%Y-%m-%d}); check the date")
             so_far = moves.setdefault(claim.claim_id, [])
+            key = (claim.number, day, record.get("paid_cents"), record.get("reference"))
+            if kind == "Remittances" and key in seen:
+                # Identical rows are two transactions for services and payments, but a payer never pays one
+                # claim the same amount twice on one day under one reference: one row was typed twice.
+                raise C.Refused("Reference", f"repeats a remittance already posted for claim {claim.number} (same paid "
+                                "date, amount and reference); delete the repeated row, or give each payment its own "
+                                "Reference (the EOB's check or trace number)")
             if kind == "Remittances":
                 new = C.post_remittance(claim, so_far, C.Remit(
                     record["id"], day, record["paid_cents"], record["allowed_cents"],
@@ -159,6 +169,8 @@ def _apply(conn: Connection, run_id: int, as_of: date, result: InsuranceResult) 
             result.refused.append(Refused(kind, record, why.column, why.message))
             continue
         so_far += new
+        if kind == "Remittances":
+            seen.add(key)
         ledger.save_moves(conn, claim.claim_id, new, run_id)
         done[kind].append(record["id"])
     inputs.mark_all_applied(conn, remittances, done["Remittances"], run_id)
