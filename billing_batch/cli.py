@@ -344,7 +344,7 @@ def templates() -> None:
 @templates.command("check")
 @config_option
 def templates_check(config_path: Path) -> None:
-    """Render every template the run uses (invoices, credit note, statement, collection letters) with
+    """Render every template the run uses (invoices, credit note, statement, letters, coverage notices) with
     sample data and report any that fails, e.g. after editing one in Word. Exit 1 if one fails."""
     from billing_batch.documents.samples import check_templates
 

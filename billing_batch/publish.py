@@ -29,12 +29,12 @@ from billing_batch.billing.aging import Aging, age
 from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import (
-    credit_note_context, invoice_context, letter_context, plan_letter_context,
+    coverage_notice_context, credit_note_context, invoice_context, letter_context, plan_letter_context,
 )
 from billing_batch.documents.render import iter_render_many
 from billing_batch.files import cannot_write, failure_lines, move_durably
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_of
-from billing_batch.ledger import balances, dunning, finishing, inputs, issued, plans as plan_ledger, queue
+from billing_batch.ledger import balances, dunning, finishing, inputs, insurance, issued, plans as plan_ledger, queue
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.billing.collections import CallEntry
 from billing_batch.money import from_cents
@@ -155,6 +155,10 @@ class Publisher:
             content = json.loads(plan_ledger.letter(conn, job["ref_id"])["content"])
             kind = "business" if content["bill_to"]["type"] == "Business" else "individual"
             return f"{content['template']}_{kind}.docx", plan_letter_context(self.s, content)
+        if job["kind"] == "coverage_notice":
+            content = json.loads(insurance.coverage_notice(conn, job["ref_id"])["content"])
+            kind = "business" if content["bill_to"]["type"] == "Business" else "individual"
+            return f"{content['template']}_{kind}.docx", coverage_notice_context(self.s, content)
         if job["kind"] == "credit_note":
             cn, invoice = issued.credit_note_with_invoice(conn, job["ref_id"])
             balance = balances.invoice_balance_cents(conn, invoice["id"], through_credit_note=cn["id"])

@@ -29,6 +29,7 @@ from billing_batch.documents.fast_render import PreparedTemplate, render_with_do
 from billing_batch.documents.render import render_docx, render_many  # noqa: E402
 from tests.test_letter_templates import (  # noqa: E402
     make_context,
+    make_coverage_notice_context,
     make_credit_note_context,
     make_plan,
     make_plan_letter_context,
@@ -135,6 +136,15 @@ def plan_letter_contexts() -> dict[str, dict]:
     }
 
 
+def coverage_notice_contexts() -> dict[str, dict]:
+    return {
+        "3 services": make_coverage_notice_context(),
+        "1 service, no member ID": make_coverage_notice_context(n_services=1, member_id=""),
+        "200 services, attention": make_coverage_notice_context(n_services=200, attention="Accounts Payable"),
+        "hostile text": hostile(make_coverage_notice_context(attention="Jane & <Roe>")),
+    }
+
+
 LEVELS = ("reminder", "second_notice", "final_notice", "referral")
 CONTEXTS = {
     "invoice_individual.docx": invoice_contexts,
@@ -144,6 +154,7 @@ CONTEXTS = {
     **{f"{level}_{kind}.docx": letter_contexts(level) for level in LEVELS for kind in ("individual", "business")},
     **{f"{which}_{kind}.docx": plan_letter_contexts for which in ("plan_missed", "plan_ended")
        for kind in ("individual", "business")},
+    **{f"coverage_notice_{kind}.docx": coverage_notice_contexts for kind in ("individual", "business")},
 }
 CASES = [(t, c) for t, make in CONTEXTS.items() for c in make()]
 

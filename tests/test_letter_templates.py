@@ -1,5 +1,5 @@
 """The generated Word templates (invoices, credit note, statement of account, collection
-letters): reproducible,
+letters, payment-plan letters, coverage notices): reproducible,
 committed up to date, and rendering hostile text safely with docxtpl under an autoescaping,
 strict Jinja environment."""
 
@@ -36,8 +36,9 @@ LEVELS = ("reminder", "second_notice", "final_notice", "referral")
 LETTER_FILES = [f"{level}_{kind}.docx" for level in LEVELS for kind in KINDS]
 PLAN_LETTERS = ("plan_missed", "plan_ended")
 PLAN_LETTER_FILES = [f"{which}_{kind}.docx" for which in PLAN_LETTERS for kind in KINDS]
+NOTICE_FILES = [f"coverage_notice_{kind}.docx" for kind in KINDS]
 TEMPLATE_FILES = ["invoice_individual.docx", "invoice_business.docx", "credit_note.docx",
-                  "statement.docx", *LETTER_FILES, *PLAN_LETTER_FILES]
+                  "statement.docx", *LETTER_FILES, *PLAN_LETTER_FILES, *NOTICE_FILES]
 HOSTILE_NAME = 'Smith & Sons <Ltd> "Ünïcode" O\'Brien'
 REBUILD_HINT = "run: python -m billing_batch.documents.template_build"
 
@@ -256,6 +257,8 @@ def test_committed_folder_has_no_unknown_templates():
     *[(pathlib.Path(name).stem, {"office", "client", "letter", "items", "plan_offer", "plan"})
       for name in LETTER_FILES],
     *[(pathlib.Path(name).stem, {"office", "client", "letter", "plan"}) for name in PLAN_LETTER_FILES],
+    *[(pathlib.Path(name).stem, {"office", "client", "letter", "notice", "services"})
+      for name in NOTICE_FILES],
 ])
 def test_template_uses_only_the_contract_variables(key, expected, built):
     variables = DocxTemplate(str(built[key])).get_undeclared_template_variables(
@@ -961,6 +964,221 @@ def test_plan_letter_without_an_office_phone_says_call_us(built, tmp_path):
     joined = "\n".join(paragraph_texts(render(built["plan_ended_individual"], context, tmp_path / "nophone.docx")))
     assert "please call us. We would much rather work this out with you directly." in joined
     assert "call us at" not in joined
+
+
+# --------------------------------------------------------------------------- coverage notices
+
+NOTICE_NAME = "Ann & <Bo> Lee"
+
+
+def make_coverage_notice_context(*, n_services: int = 3, member_id: str = "AH-123", attention: str = "") -> dict:
+    """The coverage notices' contract (documents/template_build.py): letter, notice, services."""
+    client = make_client(attention)
+    client["name"] = NOTICE_NAME
+    client["id"] = "C1004"
+    return {
+        "office": make_office(),
+        "client": client,
+        "letter": {"date": "September 30, 2025"},
+        "notice": {"payer": "Acme Health & <Co>", "member_id": member_id, "total": "$98,765.43"},
+        "services": [{"date": f"09/{i:02d}/2025", "code": f"99{200 + i}",
+                      "description": f"Office visit #{i} & <follow-up>", "quantity": str(i % 3 + 1),
+                      "amount": f"${125 * i:,.2f}"} for i in range(1, n_services + 1)],
+    }
+
+
+NOTICE_BODY = {
+    "individual": ("Your insurance (Acme Health & <Co>{member}) does not cover the services below, so they are "
+                   "billed to you on your next invoice. If you think your plan should cover them, or you have "
+                   "other insurance we have not billed, please call us at (217) 555-0142."),
+    "business": ("The insurance on file for your account (Acme Health & <Co>{member}) does not cover the services "
+                 "below, so they are billed to your account on the next invoice. If you believe the plan should "
+                 "cover them, or there is other insurance we have not billed, please call us at (217) 555-0142."),
+}
+
+
+@pytest.mark.parametrize("member_id", ["AH-123", ""])
+@pytest.mark.parametrize("attention", ["", "Jane O'Hara & <AP>"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_coverage_notice_renders(kind, attention, member_id, built, tmp_path):
+    context = make_coverage_notice_context(member_id=member_id, attention=attention)
+    document = render(built[f"coverage_notice_{kind}"], context, tmp_path / "notice.docx")
+    texts = paragraph_texts(document)
+    joined = "\n".join(texts)
+    assert "{{" not in joined and "{%" not in joined
+    assert NOTICE_NAME in texts and "Apt <3B> & Annex" in texts
+    assert "COVERAGE NOTICE" in texts
+    if kind == "individual":
+        assert "Services your insurance does not cover: account C1004" in texts
+        assert f"Dear {NOTICE_NAME}," in texts
+        assert not any(t.startswith("Attn:") for t in texts)
+        assert "accounts payable" not in joined.lower()
+    else:
+        assert "Services not covered by the insurance on file: account C1004" in texts
+        assert (f"Dear {attention}," if attention else "Dear Accounts Payable,") in texts
+        assert ("Attn: " + attention in texts) == bool(attention)
+        assert "Please forward to your accounts payable department." in texts
+    member = f", member ID {member_id}" if member_id else ""
+    assert NOTICE_BODY[kind].format(member=member) in texts
+    assert ("member ID" in joined) == bool(member_id)
+
+    rows = all_rows(document)
+    for fact in (["Date", "September 30, 2025"], ["Account", "C1004"], ["Insurance", "Acme Health & <Co>"],
+                 ["Not Covered", "$98,765.43"]):
+        assert fact in rows, fact
+    assert (["Member ID", member_id] in rows) == bool(member_id)
+    assert member_id or not any(r and r[0] == "Member ID" for r in rows)  # no empty row left behind
+
+    # Every service on its own row under a header that repeats on every page, then the total.
+    table = table_with_header(document, "Date", "Code")
+    services = row_texts(table)
+    assert services[0] == ["Date", "Code", "Description", "Qty", "Amount"]
+    assert table.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None
+    assert services[1:-1] == [[s["date"], s["code"], s["description"], s["quantity"], s["amount"]]
+                              for s in context["services"]]
+    assert services[-1] == ["Total not covered"] * 4 + ["$98,765.43"]
+    for row in table.rows:
+        assert row._tr.trPr.find(qn("w:cantSplit")) is not None
+        for cell in row.cells:
+            style = cell.paragraphs[0].style
+            assert style.font.size.pt >= 10, style.name  # readable: a point larger than the 9 pt tables
+    # The last service keeps with the total, the total with the closing lines down to the signature.
+    assert all(c.paragraphs[0].paragraph_format.keep_with_next for c in table.rows[-2].cells)
+    assert not any(c.paragraphs[0].paragraph_format.keep_with_next for c in table.rows[-3].cells)
+
+    office = make_office()
+    assert office["payment_instructions"] not in texts  # not a bill: the invoice asks for the money
+    assert texts[-5:] == [
+        "This letter is not a bill: the services appear on %s invoice, which says when payment is due."
+        % ("your" if kind == "individual" else "the"),
+        "Questions? Call (217) 555-0142 or email billing@riverside.example.",
+        "Sincerely,", "Billing Office", "Riverside Family Clinic & Therapy"]
+    header_text = "\n".join(p.text for p in document.sections[0].header.paragraphs)
+    assert f"Coverage notice, account C1004 · {NOTICE_NAME} (continued)" in header_text
+    footer_text = "\n".join(p.text for p in document.sections[0].footer.paragraphs)
+    assert "Riverside Family Clinic & Therapy · (217) 555-0142" in footer_text and "Page" in footer_text
+
+
+def test_coverage_notice_without_an_office_phone_says_call_us(built, tmp_path):
+    context = make_coverage_notice_context()
+    context["office"]["phone"] = ""
+    joined = "\n".join(paragraph_texts(render(built["coverage_notice_individual"], context, tmp_path / "n.docx")))
+    assert "or you have other insurance we have not billed, please call us." in joined
+    assert "call us at" not in joined
+
+
+@pytest.mark.parametrize("letter_name,path", [
+    *[(f"coverage_notice_{kind}", path) for kind in KINDS
+      for path in (("notice", "payer"), ("notice", "member_id"), ("notice", "total"), ("letter", "date"),
+                   ("services", 0, "code"), ("services", 2, "amount"), ("services",))],
+    ("coverage_notice_business", ("client", "attention")),
+], ids=lambda v: v if isinstance(v, str) else ".".join(map(str, v)))
+def test_coverage_notice_missing_key_raises(letter_name, path, built, tmp_path):
+    _without_key_raises(built[letter_name], make_coverage_notice_context(attention="Jane Roe"), path, tmp_path)
+
+
+def notice_content(name: str, kind: str = "Individual", member_id: str | None = "AH-123") -> dict:
+    """What the ledger records for a notice (`coverage_notices.content`)."""
+    return {
+        "template": "coverage_notice",
+        "bill_to": {"client_id": "C1004", "name": name, "type": kind, "attention": "",
+                    "address_lines": ["77 Elm Street", "Springfield, IL 62701"], "postal_code": "62701",
+                    "delivery": "Mail"},
+        "date": "2026-03-14", "payer": "Acme Health", "member_id": member_id,
+        "services": [
+            {"service_date": "2026-03-02", "service_code": "99213", "description": "Office visit",
+             "quantity": "1", "amount_cents": 12500},
+            {"service_date": "2026-03-09", "service_code": "97110", "description": "Therapeutic exercise",
+             "quantity": "2.50", "amount_cents": 11250},
+            {"service_date": "2026-03-11", "service_code": "90837", "description": 'Psychotherapy =SUM(A1) "60 min"',
+             "quantity": "1", "amount_cents": 123456},
+        ],
+        "total_cents": 147206,
+    }
+
+
+@pytest.mark.parametrize("name", ['=HYPERLINK("x")', "{{ 7*7 }}", "{% raw %}<b>&amp;"])
+@pytest.mark.parametrize("kind", ["Individual", "Business"])
+def test_coverage_notice_from_recorded_content(name, kind, tmp_path):
+    """From what the ledger records to the .docx the run writes (fast renderer, committed template):
+    payer, member ID, every service and the total read back; a client name is text, never a
+    formula or template code."""
+    from billing_batch.config import Settings
+    from billing_batch.documents.contexts import coverage_notice_context
+    from billing_batch.documents.render import render_docx
+
+    settings = Settings()
+    template = default_output_dir() / f"coverage_notice_{kind.lower()}.docx"
+    out = tmp_path / "notice.docx"
+    out.write_bytes(render_docx(template, coverage_notice_context(settings, notice_content(name, kind))))
+    document = docx.Document(str(out))
+    texts = paragraph_texts(document)
+    joined = "\n".join(texts)
+    assert name in texts  # the address block, exactly as recorded
+    if "7*7" in name:
+        assert "49" not in joined  # printed, never evaluated
+    assert "Acme Health, member ID AH-123)" in joined
+    rows = all_rows(document)
+    assert ["Insurance", "Acme Health"] in rows and ["Member ID", "AH-123"] in rows
+    services = row_texts(table_with_header(document, "Date", "Code"))
+    assert services[1:] == [
+        ["03/02/2026", "99213", "Office visit", "1", "$125.00"],
+        ["03/09/2026", "97110", "Therapeutic exercise", "2.5", "$112.50"],
+        ["03/11/2026", "90837", 'Psychotherapy =SUM(A1) "60 min"', "1", "$1,234.56"],
+        ["Total not covered"] * 4 + ["$1,472.06"],
+    ]
+    assert ["Not Covered", "$1,472.06"] in rows
+    assert (f"Dear {name}," if kind == "Individual" else "Dear Accounts Payable,") in texts
+
+
+def test_coverage_notice_context_formats_what_was_recorded():
+    from billing_batch.config import Settings
+    from billing_batch.documents.contexts import coverage_notice_context
+
+    ctx = coverage_notice_context(Settings(), notice_content("Ann Lee", member_id=None))
+    assert set(ctx) == {"office", "client", "letter", "notice", "services"}
+    assert ctx["letter"] == {"date": "March 14, 2026"}
+    assert ctx["notice"] == {"payer": "Acme Health", "member_id": "", "total": "$1,472.06"}
+    assert ctx["client"] == {"id": "C1004", "name": "Ann Lee", "attention": "",
+                             "address_lines": ["77 Elm Street", "Springfield, IL 62701"]}
+    assert ctx["services"][1] == {"date": "03/09/2026", "code": "97110", "description": "Therapeutic exercise",
+                                  "quantity": "2.5", "amount": "$112.50"}
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftotext") is None,
+                    reason="LibreOffice / poppler not installed")
+def test_coverage_notice_pdf_layout(built, tmp_path):
+    """A short notice is one page. A longer one breaks where it must, but the last service, the
+    total and the sign-off always share a page (never the total or the signature alone), for
+    each length around the page break."""
+    names = []
+    for n in (2, *range(12, 19)):
+        context = make_coverage_notice_context(n_services=n, attention="Jane Roe")
+        context["services"][0].update(description="Psychotherapy, 60 minutes, with patient and family member "
+                                                  "present", amount="$123,456.78", code="99213-25")
+        render(built["coverage_notice_business"], context, tmp_path / f"notice-{n:02d}.docx")
+        names.append(str(tmp_path / f"notice-{n:02d}.docx"))
+    subprocess.run(
+        ["soffice", f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--headless",
+         "--convert-to", "pdf", "--outdir", str(tmp_path), *names],
+        check=True, capture_output=True, timeout=300)
+    for n in (2, *range(12, 19)):
+        pages = subprocess.run(["pdftotext", "-layout", str(tmp_path / f"notice-{n:02d}.pdf"), "-"],
+                               check=True, capture_output=True, text=True).stdout.split("\f")
+        pages = [p for p in pages if p.strip()]
+        if n == 2:
+            assert len(pages) == 1
+        assert len(pages) <= 2, n
+        everything = "\n".join(pages)
+        first_line = next(line for line in everything.splitlines() if "09/01/2025" in line)
+        for value in ("99213-25", "$123,456.78"):
+            assert value in first_line  # each on the service's one line
+        for i in range(1, n + 1):
+            assert f"09/{i:02d}/2025" in everything
+        last = next(p for p in pages if "Total not covered" in p)
+        assert f"09/{n:02d}/2025" in last and "Sincerely," in last and "Billing Office" in last, n
+        if len(pages) == 2:
+            assert "(continued)" in pages[1] and "Description" in pages[1]  # repeated header row
 
 
 # --------------------------------------------------------------------------- plan contexts

@@ -178,3 +178,20 @@ def plan_letter_context(settings: Settings, content: dict) -> dict:
                  "missed": str(plan["missed"]), "overdue": fmt_money(plan["overdue_cents"], sym),
                  "missed_dates": [fmt_date(_iso_date(d)) for d in plan["missed_dates"]]},
     }
+
+
+def coverage_notice_context(settings: Settings, content: dict) -> dict:
+    """A coverage notice from what was recorded when it was decided (ledger `coverage_notices.content`):
+    {template, bill_to, date, payer, member_id (None when none is on file), services: [{service_date,
+    service_code, description, quantity, amount_cents}], total_cents}."""
+    sym = settings.currency_symbol
+    return {
+        "office": office_context(settings),
+        "client": client_context(content["bill_to"]),
+        "letter": {"date": fmt_date(_iso_date(content["date"]))},
+        "notice": {"payer": content["payer"], "member_id": content.get("member_id") or "",
+                   "total": fmt_money(content["total_cents"], sym)},
+        "services": [{"date": f"{_iso_date(s['service_date']):%m/%d/%Y}", "code": s["service_code"],
+                      "description": s["description"], "quantity": fmt_quantity(s["quantity"]),
+                      "amount": fmt_money(s["amount_cents"], sym)} for s in content["services"]],
+    }

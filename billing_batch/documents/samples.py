@@ -17,7 +17,8 @@ from billing_batch.billing.aging import AgedItem
 from billing_batch.billing.records import OpenItem
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import (
-    credit_note_context, invoice_context, letter_context, plan_letter_context, statement_context,
+    coverage_notice_context, credit_note_context, invoice_context, letter_context, plan_letter_context,
+    statement_context,
 )
 from billing_batch.documents.render import render_docx, write_atomic
 from billing_batch.resources import data_path
@@ -39,6 +40,14 @@ PLAN = {"id": "PLN-2026-00001", "installment_cents": 5000, "frequency": "Monthly
         "paid_cents": 10000, "remaining_cents": 20000, "plan_amount_cents": 30000}
 PLAN_LETTER = {**PLAN, "start_date": "2025-12-01", "missed": 2, "overdue_cents": 10000,
                "missed_dates": ["2026-02-01", "2026-03-01"]}
+# Two services the sample client's payer does not cover (ledger `coverage_notices.content`).
+COVERAGE_NOTICE = {"template": "coverage_notice", "bill_to": json.loads(BILL_TO), "date": str(DAY),
+                   "payer": "Acme Health", "member_id": "AH-123",
+                   "services": [{"service_date": str(DAY - timedelta(days=3)), "service_code": "97110",
+                                 "description": "Therapeutic exercise", "quantity": "2", "amount_cents": 9000},
+                                {"service_date": str(DAY), "service_code": "99213", "description": "Office visit",
+                                 "quantity": "1", "amount_cents": 12500}],
+                   "total_cents": 21500}
 LINES = [{"service_date": DAY, "service_code": "OV", "description": "Office visit", "quantity": "1",
           "unit_price_cents": 12345, "amount_cents": 12345}]
 
@@ -79,6 +88,8 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
                    "pay_by": str(DAY + timedelta(days=14)), "plan": PLAN_LETTER}
         for kind in ("individual", "business"):
             contexts[f"{which}_{kind}.docx"] = plan_letter_context(settings, content)
+    for kind in ("individual", "business"):
+        contexts[f"coverage_notice_{kind}.docx"] = coverage_notice_context(settings, COVERAGE_NOTICE)
     return contexts
 
 

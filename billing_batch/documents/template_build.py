@@ -66,6 +66,14 @@ installments: the remaining balance is due in full) also take
              string), overdue (installment money due and unpaid), missed_dates: [str] (the due
              dates of the missed installments, at least one)}
 
+The coverage notices ``coverage_notice_<kind>.docx`` (services the client's payer does not
+cover, billed to the client on the normal invoice; SPEC §4.6) also take
+(``contexts.coverage_notice_context``)::
+
+    letter:   {date}
+    notice:   {payer, member_id ("" when none on file), total}
+    services: [{date, code, description, quantity, amount}]   (at least one)
+
 Render with ``jinja_env=SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)``:
 docxtpl does not escape by default, and a ``&`` or ``<`` in a client name breaks the XML.
 
@@ -588,11 +596,17 @@ LINE_COLUMNS = [
 ]
 
 
-def _build_loop_table(container, columns, item: str, items: str, *, align=None):
+TABLE_STYLES = ("Table Header", "Table Header Number", "Table Text", "Table Number")
+
+
+def _build_loop_table(container, columns, item: str, items: str, *, align=None,
+                      styles: tuple[str, str, str, str] = TABLE_STYLES):
     """Header row (repeats on every page), then a docxtpl row loop ``for item in items``.
 
     ``columns`` are (header, field, width cm, numeric) tuples; numeric columns align right.
+    ``styles``: the header, header-number, text and number paragraph styles.
     """
+    header_text, header_number, text, number = styles
     widths = [c[2] for c in columns]
     table = _add_table(container, widths, 4, align=align)
     _set_table_borders(table, top=(8, NAVY), bottom=(8, NAVY), insideH=(4, RULE_GREY))
@@ -601,20 +615,18 @@ def _build_loop_table(container, columns, item: str, items: str, *, align=None):
     header, loop_start, data, loop_end = table.rows
     _set_row(header, header=True)
     for cell, (title, _field, _w, numeric) in zip(header.cells, columns):
-        _para(cell, title, "Table Header Number" if numeric else "Table Header", first=True)
+        _para(cell, title, header_number if numeric else header_text, first=True)
         _set_cell_shading(cell, HEADER_FILL)
         _set_cell_borders(cell, bottom=(8, NAVY))
 
     # docxtpl replaces a whole row holding a {%tr ...%} tag by the bare Jinja tag, so the
     # loop tags each get a row of their own; only the data row between them is repeated.
-    _para(loop_start.cells[0], "{%%tr for %s in %s %%}" % (item, items), "Table Text",
-          first=True)
-    _para(loop_end.cells[0], "{%tr endfor %}", "Table Text", first=True)
+    _para(loop_start.cells[0], "{%%tr for %s in %s %%}" % (item, items), text, first=True)
+    _para(loop_end.cells[0], "{%tr endfor %}", text, first=True)
 
     _set_row(data)
     for cell, (_title, field, _w, numeric) in zip(data.cells, columns):
-        _para(cell, "{{ %s.%s }}" % (item, field), "Table Number" if numeric else "Table Text",
-              first=True)
+        _para(cell, "{{ %s.%s }}" % (item, field), number if numeric else text, first=True)
     return table
 
 
@@ -1214,6 +1226,103 @@ def _build_plan_letter(doc, which: str, kind: str) -> None:
     _build_sign_off(doc)
 
 
+# --------------------------------------------------------------------------- coverage notices
+
+# ", member ID AH-123", or nothing when the client has no member ID on file.
+MEMBER_ID = "{% if notice.member_id %}, member ID {{ notice.member_id }}{% endif %}"
+
+COVERAGE_NOTICE_SUBJECTS = {
+    "individual": "Services your insurance does not cover: account {{ client.id }}",
+    "business": "Services not covered by the insurance on file: account {{ client.id }}",
+}
+
+COVERAGE_NOTICE_BODY = {
+    "individual": (
+        "Your insurance ({{ notice.payer }}%s) does not cover the services below, so they are "
+        "billed to you on your next invoice. If you think your plan should cover them, or you "
+        "have other insurance we have not billed, please call us%s." % (MEMBER_ID, CALL_US),
+        "This letter is not a bill: the services appear on your invoice, which says when "
+        "payment is due.",
+    ),
+    "business": (
+        "The insurance on file for your account ({{ notice.payer }}%s) does not cover the "
+        "services below, so they are billed to your account on the next invoice. If you believe "
+        "the plan should cover them, or there is other insurance we have not billed, please call "
+        "us%s." % (MEMBER_ID, CALL_US),
+        "This letter is not a bill: the services appear on the invoice, which says when payment "
+        "is due.",
+    ),
+}
+
+# Widths hold "03/14/2026", "99213-25" and "$123,456.78" on one line at 10 pt, and a total of
+# "$1,234,567.89" in the total row's 11 pt bold.
+SERVICE_COLUMNS = [
+    # (header, field, width cm, numeric)
+    ("Date", "date", 2.3, False),
+    ("Code", "code", 2.1, False),
+    ("Description", "description", TEXT_WIDTH_CM - 2.3 - 2.1 - 1.2 - 3.3, False),
+    ("Qty", "quantity", 1.2, True),
+    ("Amount", "amount", 3.3, True),
+]
+# The services table is what the client reads to call about, so it is a point larger than the
+# other documents' 9 pt tables.
+SERVICE_STYLES = ("Service Header", "Service Header Number", "Service Text", "Service Number")
+
+
+def _define_notice_styles(doc) -> None:
+    """The services table's styles (only the coverage notices use them)."""
+    right = WD_ALIGN_PARAGRAPH.RIGHT
+    _paragraph_style(doc, "Service Header", size=10, bold=True, color=NAVY, space_before=3,
+                     space_after=3)
+    _paragraph_style(doc, "Service Header Number", size=10, bold=True, color=NAVY,
+                     space_before=3, space_after=3, align=right)
+    _paragraph_style(doc, "Service Text", size=10, space_before=2, space_after=2)
+    _paragraph_style(doc, "Service Number", size=10, space_before=2, space_after=2, align=right)
+
+
+def _add_last_service_row(table) -> None:
+    """A ``{%tr for s in services[-1:] %}`` loop round one data row that keeps with the next."""
+    text, number = SERVICE_STYLES[2:]
+    start, data, end = table.add_row(), table.add_row(), table.add_row()
+    _para(start.cells[0], "{%tr for s in services[-1:] %}", text, first=True)
+    _para(end.cells[0], "{%tr endfor %}", text, first=True)
+    _set_row(data)
+    for cell, (_title, field, _w, numeric) in zip(data.cells, SERVICE_COLUMNS):
+        paragraph = _para(cell, "{{ s.%s }}" % field, number if numeric else text, first=True)
+        paragraph.paragraph_format.keep_with_next = True
+
+
+def _build_coverage_notice(doc, kind: str) -> None:
+    """Letterhead and address, subject, salutation, why the services are billed to the client and
+    whom to call, the services with their total, and the sign-off. No how-to-pay box: the
+    invoice asks for the money."""
+    _build_letterhead_and_address(doc, title="COVERAGE NOTICE", title_style="Document Title Long",
+                                  attention=(kind == "business"), facts=[
+                                      ("Date", "{{ letter.date }}"),
+                                      ("Account", "{{ client.id }}"),
+                                      ("Insurance", "{{ notice.payer }}"),
+                                      ("{%tr if notice.member_id %}", ""),
+                                      ("Member ID", "{{ notice.member_id }}"),
+                                      ("{%tr endif %}", ""),
+                                      ("Not Covered", "{{ notice.total }}"),
+                                  ])
+    if kind == "business":
+        _build_notice(doc, kind)  # "Please forward to your accounts payable department."
+    _para(doc, COVERAGE_NOTICE_SUBJECTS[kind], "Letter Subject")
+    _para(doc, SALUTATIONS[kind], "Letter Text")
+    explain, not_a_bill = COVERAGE_NOTICE_BODY[kind]
+    _para(doc, explain, "Letter Text")
+    _para(doc, "", "Spacer")
+    # Every service but the last, then the last on a row kept with the total, so a page break
+    # never leaves the total alone under the repeated header row.
+    table = _build_loop_table(doc, SERVICE_COLUMNS, "s", "services[:-1]", styles=SERVICE_STYLES)
+    _add_last_service_row(table)
+    _add_total_row(table, "Total not covered", "{{ notice.total }}")
+    # Kept with the total and the sign-off, so a page never holds the signature alone.
+    _para(doc, not_a_bill, "Letter Closing").paragraph_format.space_before = Pt(10)
+    _build_sign_off(doc)
+
+
 # --------------------------------------------------------------------------- package
 
 
@@ -1252,9 +1361,10 @@ def _reproducible_zip(data: bytes) -> bytes:
 
 
 def _new_document(continuation: str, *, account_styles: bool = False,
-                  letter_styles: bool = False):
+                  letter_styles: bool = False, notice_styles: bool = False):
     """A blank document with the shared styles, page setup, continuation header and footer.
-    ``letter_styles`` (the collection letters) needs ``account_styles``, whose styles it uses."""
+    ``letter_styles`` (the collection letters) needs ``account_styles``, whose styles it uses;
+    ``notice_styles`` (the coverage notices) adds the services table's."""
     doc = Document()
     # The stock thumbnail shows an unrelated page, and stylesWithEffects only duplicates
     # styles.xml for Word 2010 while costing ~0.4 MB to re-compress on every render.
@@ -1266,6 +1376,8 @@ def _new_document(continuation: str, *, account_styles: bool = False,
         _define_account_styles(doc)
     if letter_styles:
         _define_letter_styles(doc)
+    if notice_styles:
+        _define_notice_styles(doc)
     _setup_page(doc)
     _build_header_footer(doc, continuation)
     # python-docx's blank document starts with no paragraphs; blocks are appended in order.
@@ -1375,6 +1487,17 @@ def build_plan_letter_bytes(which: str, kind: str) -> bytes:
                     "billing-batch payment-plan letter")
 
 
+def build_coverage_notice_bytes(kind: str) -> bytes:
+    """The bytes of ``coverage_notice_<kind>.docx`` (``kind`` "individual" or "business")."""
+    if kind not in TEMPLATE_KINDS:
+        raise ValueError(f"unknown template kind {kind!r}")
+    doc = _new_document("Coverage notice, account {{ client.id }}", account_styles=True,
+                        letter_styles=True, notice_styles=True)
+    _build_coverage_notice(doc, kind)
+    return _package(doc, f"Coverage notice template ({kind} client)",
+                    "billing-batch coverage notice")
+
+
 # File name -> builder, in the order they are written.
 TEMPLATE_BUILDERS: dict[str, Callable[[], bytes]] = {
     **{f"invoice_{kind}.docx": partial(build_template_bytes, kind) for kind in TEMPLATE_KINDS},
@@ -1384,12 +1507,14 @@ TEMPLATE_BUILDERS: dict[str, Callable[[], bytes]] = {
        for level in COLLECTION_LEVELS for kind in TEMPLATE_KINDS},
     **{f"{which}_{kind}.docx": partial(build_plan_letter_bytes, which, kind)
        for which in PLAN_LETTER_KINDS for kind in TEMPLATE_KINDS},
+    **{f"coverage_notice_{kind}.docx": partial(build_coverage_notice_bytes, kind)
+       for kind in TEMPLATE_KINDS},
 }
 
 
 def build_letter_templates(out_dir: pathlib.Path) -> list[pathlib.Path]:
     """Write every template in ``TEMPLATE_BUILDERS`` (invoices, credit note, statement,
-    collection letters) into ``out_dir``."""
+    collection letters, payment-plan letters, coverage notices) into ``out_dir``."""
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select
 
 from billing_batch.ledger.schema import outbox, runs, source_files
 
-DOCUMENTS = ("invoice", "credit_note", "letter", "plan_letter")
+DOCUMENTS = ("invoice", "credit_note", "letter", "plan_letter", "coverage_notice")
 
 
 def run_report(conn: Connection, run_id: int) -> tuple[date, dict]:
