@@ -236,7 +236,6 @@ def test_three_runs_with_two_payers(office: Office):
             .join(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id)
             .where(invoice_lines.c.claim_move_id.is_not(None))))
         moved = {(r.claim_id, r.kind): r.amount_cents for r in c.execute(select(claim_moves))}
-    engine.dispose()
     assert [(n, a) for n, _, a in shares] == [("INV-2026-00004", 4800), ("INV-2026-00005", 1000),
                                               ("INV-2026-00006", 2500), ("INV-2026-00007", 15000)]
     assert "CLM-2026-00002" in shares[3][1] and "February 26, 2026" in shares[3][1]
@@ -245,6 +244,16 @@ def test_three_runs_with_two_payers(office: Office):
     assert proof.ok and recon.ties, (proof.failures, recon.line())
     assert (recon.aging_balance, recon.insurance_open, recon.ledger_balance) == (M("433.00"), M("300.00"),
                                                                                  M("733.00"))
+    # The proof replays each claim from its remittance and adjustment rows: a move changed by hand shows.
+    with engine.begin() as c:
+        c.execute(claim_moves.update().where(claim_moves.c.claim_id == 1, claim_moves.c.kind == "contractual")
+                  .values(amount_cents=claim_moves.c.amount_cents + 100))
+    _, tampered = verify_ledger(office.settings, D(2026, 4, 10))
+    assert any("CLM-2026-00001" in f for f in tampered.failures), tampered.failures
+    with engine.begin() as c:
+        c.execute(claim_moves.update().where(claim_moves.c.claim_id == 1, claim_moves.c.kind == "contractual")
+                  .values(amount_cents=claim_moves.c.amount_cents - 100))
+    engine.dispose()
     # A claim waiting for the insurer is never dunned: P5 owes the office nothing of its own.
     assert "P5" not in {l["client_id"] for l in third.report["letters"]}
     # Run again: nothing new is claimed, noticed, remitted or billed.

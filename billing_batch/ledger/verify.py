@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, Table, func, select
 
+from billing_batch.billing import claims as C
 from billing_batch.billing.claims import CONTRACTUAL, PAYER_PAID, TO_PATIENT
 from billing_batch.ledger import balances
 from billing_batch.ledger import claims as claim_ledger
@@ -278,10 +279,42 @@ def _claims(conn: Connection, as_of: date) -> list[str]:
         if moved_by.get(a.id, 0) != a.amount_cents:
             out.append(f"{a.kind.lower()} {a.id} of {fmt_money(a.amount_cents)} on a claim moved "
                        f"{fmt_money(moved_by.get(a.id, 0))}")
+    out += _replayed(conn)
     for s in conn.execute(select(invoice_lines.c.id, invoice_lines.c.amount_cents,
                                  claim_moves.c.amount_cents.label("moved"), claim_moves.c.kind)
                           .join(claim_moves, claim_moves.c.id == invoice_lines.c.claim_move_id)):
         if s.amount_cents != s.moved or s.kind not in TO_PATIENT:
             out.append(f"invoice line {s.id} bills a patient share of {fmt_money(s.amount_cents)}, but its claim moved "
                        f"{fmt_money(s.moved)} ({s.kind})")
+    return out
+
+
+def _replayed(conn: Connection) -> list[str]:
+    """Each claim's moves are what its remittance and adjustment rows make when applied again, run by run
+    in the order the insurance stage applies them: a move changed, lost or added by hand shows here."""
+    heads = claim_ledger.load(conn)
+    by_number = {c.number: c for c in heads.values()}
+    events: dict[int, list[tuple]] = defaultdict(list)
+    for r in conn.execute(select(remittances).where(remittances.c.applied_run_id.is_not(None))):
+        claim = by_number.get(r.claim_number.upper())
+        if claim is not None:
+            events[claim.claim_id].append((r.applied_run_id, r.paid_date, 0, r.id, C.Remit(
+                r.id, r.paid_date, r.paid_cents, r.allowed_cents, r.patient_responsibility_cents, r.reason_code)))
+    for a in conn.execute(select(adjustments).where(adjustments.c.applied_run_id.is_not(None),
+                                                    adjustments.c.claim_number.is_not(None))):
+        claim = by_number.get(a.claim_number.upper())
+        if claim is not None:
+            events[claim.claim_id].append((a.applied_run_id, a.date, 1, a.id, (a.kind, a.amount_cents, a.date, a.id)))
+    stored = claim_ledger.moves(conn)
+    out = []
+    for claim_id, claim in sorted(heads.items()):
+        moves: list[C.Move] = []
+        try:
+            for *_, e in sorted(events.get(claim_id, []), key=lambda e: e[:4]):
+                moves += C.post_remittance(claim, moves, e) if isinstance(e, C.Remit) else [C.post_adjustment(claim, moves, *e)]
+        except C.Refused as why:
+            out.append(f"claim {claim.number}'s remittances and adjustments no longer apply ({why.message})")
+            continue
+        if sorted(moves, key=repr) != sorted(stored.get(claim_id, []), key=repr):
+            out.append(f"claim {claim.number}'s money moves are not what its remittances and adjustments make")
     return out
