@@ -177,6 +177,7 @@ class _Run:
                                            if (p := poster.refuse(r.kind, r.record, r.column, r.message))]
                 with self.stage("insurance"):
                     insurance = run_insurance(conn, run_id, self.as_of)
+                    self.findings += insurance.findings
                     self.late_problems += [p for r in insurance.refused
                                            if (p := poster.refuse(r.kind, r.record, r.column, r.message))]
                 with self.stage("invoicing"):

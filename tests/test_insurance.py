@@ -409,3 +409,16 @@ def test_what_an_outside_review_found(sqlite_office: Office):
         line = c.execute(select(invoice_lines.c.description)).scalar_one()
     engine.dispose()
     assert line.startswith("Balance not paid by your insurance (Acme Health), claim CLM-2026-00001")
+
+
+def test_a_payer_is_one_payer_however_spaced_and_an_unknown_payer_is_a_warning(sqlite_office: Office):
+    office = sqlite_office
+    office.drop("clients.xlsx", {"Clients": [
+        CLIENTS[0], ["P1", "Ann", "Individual", "1 Main St", "Springfield", "62701", " ACME  health ", "A-1", None, None],
+        ["P2", "Bob", "Individual", "2 Main St", "Springfield", "62701", "Nobody Mutual", "N-2", None, None]]})
+    office.drop("rates.xlsx", RATES)
+    office.drop("log.xlsx", {"Service Log": [LOG[0], [D(2026, 2, 27), "P1", "OV", 1], [D(2026, 2, 27), "P2", "OV", 1]]})
+    result = run_batch(office.settings, D(2026, 3, 2))
+    assert result.report["insurance"]["claims"] == ["CLM-2026-00001"]
+    assert [(n, str(t)) for n, t in result.invoices] == [("INV-2026-00001", "150.00")]  # P2's visit: no fees
+    assert [(f["check"], f["client_id"]) for f in result.report["review"]] == [("Payer without fees", "P2")]

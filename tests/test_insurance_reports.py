@@ -445,3 +445,25 @@ def test_claims_workbook_with_no_lines_is_a_header_and_a_zero_total(tmp_path):
     ws = openpyxl.load_workbook(path)["Claims"]
     assert ws["A1"].value == "Claim Number" and ws["A2"].value == "Total"
     assert Decimal(str(ws["J2"].value)) == 0 and ws.auto_filter.ref == "A1:K1"
+
+
+def test_a_payment_after_a_write_off_takes_the_write_off_back_first():
+    # Denied, then written off in full by the coordinator; the appeal is paid after all: the write-off is
+    # given back as far as the payment needs it, and the claim reads Paid, not Closed.
+    written = [cl.Move(cl.WRITE_OFF, 9000, D(2026, 5, 1), adjustment_id=7)]
+    moves = post_remittance(DENIED, written, remit(2, D(2026, 5, 20), 6300, allowed=8000, patient=1700))
+    assert kinds(moves) == [(cl.WRITE_OFF, -9000), (CONTRACTUAL, 1000), (PATIENT, 1700), (PAYER_PAID, 6300)]
+    v = view(DENIED, written + moves, [remit(2, D(2026, 5, 20), 6300, allowed=8000, patient=1700)], AS_OF, POLICY)
+    assert (v.status, v.open_cents, v.written_off_cents) == (cl.PAID, 0, 0)
+
+
+def test_a_deductible_is_not_an_underpayment():
+    # Paid 0 with the whole allowed amount on the patient (a deductible): the payer owed nothing.
+    moves = post_remittance(UNDERPAID, [], remit(1, D(2026, 4, 10), 0, allowed=16000, patient=16000, reason="PR-1"))
+    v = view(UNDERPAID, moves, [remit(1, D(2026, 4, 10), 0, allowed=16000, patient=16000, reason="PR-1")], AS_OF,
+             POLICY)
+    assert (v.status, v.variance_cents, v.open_cents) == (cl.PAID, 0, 0)
+    # An allowed amount cut below the contract still is: 160.00 contracted, 140.00 allowed, 20 % coinsurance.
+    cut = remit(1, D(2026, 4, 10), 11200, allowed=14000, patient=2800, reason="PR-2")
+    v = view(UNDERPAID, post_remittance(UNDERPAID, [], cut), [cut], AS_OF, POLICY)
+    assert (v.status, v.variance_cents) == (cl.UNDERPAID, 16000 - 2800 - 11200)

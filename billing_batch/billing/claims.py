@@ -15,8 +15,9 @@ Choices the issue leaves open (README, "Insurance"):
   raised its allowed amount), never above the contract's allowed amount (or the row's Allowed).
 - `Paid`: the insurer's remittances left at most the tolerance open, with no underpayment.
   `Closed`: the coordinator closed what was left (a Write-off or Bill Patient on the claim).
-  `Underpaid`: paid less than the expected payer share (beyond the tolerance), or something beyond
-  the tolerance still open after a payment; an underpayment with nothing left open stays on the
+  `Underpaid`: paid less than the expected payer share (beyond the tolerance; when the payer put a
+  share on the patient with a PR reason code, a deductible say, the contract's allowed amount less that
+  share), or something beyond the tolerance still open after a payment; an underpayment with nothing left open stays on the
   negotiation list until its appeal deadline (paid date + appeal_days), then reads `Paid`.
 """
 
@@ -47,6 +48,11 @@ class Coverage:
     member_id: str | None
     copay_cents: int  # per claim
     coinsurance_bp: int  # basis points: 2000 = 20 %
+
+
+def payer_key(name: str) -> str:
+    """How payer names are matched: case and spacing never make two payers ("ACME  health")."""
+    return " ".join(name.split()).casefold()
 
 
 def patient_share(allowed_cents: int, copay_cents: int, coinsurance_bp: int) -> int:
@@ -142,6 +148,14 @@ def post_remittance(claim: Claim, moves: list[Move], r: Remit) -> list[Move]:
         if patient > allowed:
             raise Refused("Patient Responsibility", f"is more than the allowed amount ({fmt(allowed)}); check the "
                           "remittance")
+    # The payer answers after the coordinator wrote (part of) the claim off: that write-off is given back
+    # first, as far as this remittance needs it (a Bill Patient is not: it is on the patient's invoice).
+    need = claim.billed_cents - allowed + patient + r.paid_cents if not settled else r.paid_cents
+    back = min(max(0, need - left), totals(moves)[WRITE_OFF])
+    if back:
+        out.append(Move(WRITE_OFF, -back, r.paid_date, r.remittance_id))
+        left += back
+    if not settled:
         contractual = claim.billed_cents - allowed
         if contractual + patient + r.paid_cents > left:
             raise Refused("Paid", f"with the contractual adjustment ({fmt(contractual)}) and the patient's share "
@@ -208,11 +222,13 @@ class ClaimView:
     appeal_deadline: date | None
     days_outstanding: int
     last_paid_date: date | None
+    payer_due_cents: int | None = None  # the payer's share once its answer set the patient's (see view)
 
     @property
     def variance_cents(self) -> int:
         """Expected payer share − paid (what to ask the payer for)."""
-        return self.claim.expected_payer_cents - self.paid_cents
+        due = self.claim.expected_payer_cents if self.payer_due_cents is None else self.payer_due_cents
+        return due - self.paid_cents
 
 
 def view(claim: Claim, moves: list[Move], remits: list[Remit], on: date, policy: Policy,
@@ -230,7 +246,13 @@ def view(claim: Claim, moves: list[Move], remits: list[Remit], on: date, policy:
         allowed = claim.billed_cents - t[CONTRACTUAL]  # what the payer's answers allowed, corrections included
     deadline = None
     tol = policy.tolerance_cents
-    short = claim.expected_payer_cents - paid > tol
+    # What the payer should have paid: the expected payer share, unless the answer that set the patient's
+    # share gave a patient-responsibility reason (group code PR: a deductible, coinsurance): then the
+    # contract's allowed amount less that share. An allowed amount cut below the contract stays short.
+    settling = next((r for r in remits if not r.denial), None)
+    stated = settling is not None and (settling.reason_code or "").upper().startswith("PR")
+    due = claim.expected_allowed_cents - t[PATIENT] if stated else claim.expected_payer_cents
+    short = due - paid > tol
     if last is None:
         if left <= 0 or (left <= tol and closed_by_office):
             status = CLOSED
@@ -253,7 +275,7 @@ def view(claim: Claim, moves: list[Move], remits: list[Remit], on: date, policy:
         days = (on - claim.claim_date).days
     return ClaimView(claim, member_id, allowed, paid, t[CONTRACTUAL], t[PATIENT] + t[BILL_PATIENT], t[WRITE_OFF],
                      left, status, last.reason_code if last else None, deadline, days,
-                     last.paid_date if last else None)
+                     last.paid_date if last else None, due)
 
 
 def sort_for_sheet(views: list[ClaimView]) -> list[ClaimView]:

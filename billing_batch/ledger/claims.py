@@ -9,7 +9,9 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, exists, func, select
 
-from billing_batch.billing.claims import TO_PATIENT, Claim, ClaimView, Move, Policy, Remit, SubmissionLine, view
+from billing_batch.billing.claims import (
+    TO_PATIENT, Claim, ClaimView, Move, Policy, Remit, SubmissionLine, payer_key, view,
+)
 from billing_batch.ledger.schema import (
     claim_lines, claim_moves, claims, clients, coverage_notice_lines, coverage_notices, invoice_lines, invoices,
     payer_fees, remittances,
@@ -82,19 +84,19 @@ def noticed_line_ids(conn: Connection) -> set[int]:
 
 
 def payer_spellings(conn: Connection) -> dict[str, str]:
-    """Payer case-folded -> its name as the Payer Fees sheet spells it (the first row posted), so one payer
+    """Payer key (billing.claims.payer_key) -> its name as the Payer Fees sheet spells it (the first row posted), so one payer
     is one name on every claim, notice and negotiation row whatever the client list says."""
     out: dict[str, str] = {}
     for name in conn.execute(select(payer_fees.c.payer).order_by(payer_fees.c.id)).scalars():
-        out.setdefault(name.casefold(), name)
+        out.setdefault(payer_key(name), name)
     return out
 
 
 def payer_fee_versions(conn: Connection) -> dict[tuple[str, str], list[tuple[date, int, bool]]]:
-    """(payer case-folded, service code) -> [(effective from, allowed cents, covered)] oldest first."""
+    """(payer key, service code) -> [(effective from, allowed cents, covered)] oldest first."""
     out: dict[tuple[str, str], list[tuple[date, int, bool]]] = defaultdict(list)
     for r in conn.execute(select(payer_fees).order_by(payer_fees.c.effective_from)):
-        out[(r.payer.casefold(), r.service_code)].append((r.effective_from, r.allowed_amount_cents, r.covered))
+        out[(payer_key(r.payer), r.service_code)].append((r.effective_from, r.allowed_amount_cents, r.covered))
     return out
 
 

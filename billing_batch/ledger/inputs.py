@@ -26,6 +26,7 @@ from billing_batch.ledger.schema import (
     service_lines,
     source_files,
 )
+from billing_batch.billing.claims import payer_key
 from billing_batch.money import from_cents
 
 
@@ -69,8 +70,8 @@ def invoice_owners(conn: Connection) -> dict[str, str]:
 
 
 def payer_names(conn: Connection) -> set[str]:
-    """Payers with a fee schedule, case-folded."""
-    return {p.casefold() for p in conn.execute(select(payer_fees.c.payer).distinct()).scalars()}
+    """Payers with a fee schedule, as matched (billing.claims.payer_key)."""
+    return {payer_key(p) for p in conn.execute(select(payer_fees.c.payer).distinct()).scalars()}
 
 
 def claim(conn: Connection, number: str) -> dict | None:

@@ -21,6 +21,7 @@ from billing_batch.intake.inbox import FileIntake
 from billing_batch.intake.kinds import CellType, Kind
 from billing_batch.intake.sheets import ParsedSheet, Row
 from billing_batch.ledger import inputs
+from billing_batch.billing.claims import payer_key
 from billing_batch.ledger.claims import claim_owner
 from billing_batch.ledger.schema import (
     ALWAYS,
@@ -441,7 +442,7 @@ class CrossChecks:
                            f"{-v['Amount']} from this client that has not been reversed yet; check the Reference "
                            "and the amount", v["Reference"])
         if kind == "Remittances":
-            if v["Payer"].casefold() not in self.payers:
+            if payer_key(v["Payer"]) not in self.payers:
                 return Problem(sheet.where(row.row, "Payer"), "is not a payer on the Payer Fees sheet; check the "
                                "spelling or add the payer's fees to the rate card", v["Payer"])
             # The claim itself is checked when the insurance stage applies the row: it may be made in

@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, Table, func, select
 
 from billing_batch.billing import claims as C
-from billing_batch.billing.claims import CONTRACTUAL, PAYER_PAID, TO_PATIENT
+from billing_batch.billing.claims import CONTRACTUAL, PAYER_PAID, TO_PATIENT, WRITE_OFF
 from billing_batch.ledger import balances
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.ledger.schema import (
@@ -78,6 +78,12 @@ def source_balances(conn: Connection, as_of: date) -> dict[str, int]:
         (-1, _by_client(conn, select(claims.c.client_id, func.sum(claim_moves.c.amount_cents))
                         .join(claim_moves, claim_moves.c.claim_id == claims.c.id)
                         .where(claim_moves.c.kind == CONTRACTUAL, claim_moves.c.move_date <= as_of)
+                        .group_by(claims.c.client_id))),
+        # A claim write-off the payer's later payment took back (a negative write-off of its remittance).
+        (-1, _by_client(conn, select(claims.c.client_id, func.sum(claim_moves.c.amount_cents))
+                        .join(claim_moves, claim_moves.c.claim_id == claims.c.id)
+                        .where(claim_moves.c.kind == WRITE_OFF, claim_moves.c.remittance_id.is_not(None),
+                               claim_moves.c.move_date <= as_of)
                         .group_by(claims.c.client_id))),
     ]
     for sign, sums in parts:

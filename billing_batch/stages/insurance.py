@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 
 from billing_batch.billing import claims as C
 from billing_batch.billing.pricing import line_amount, rate_on
+from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import bill_to_snapshot
 from billing_batch.ledger import claims as ledger, inputs, numbering, queue
@@ -33,6 +34,7 @@ class InsuranceResult:
     remittances_applied: int = 0
     adjustments_applied: int = 0
     refused: list[Refused] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # for the Review sheet
 
 
 def policy(settings: Settings) -> C.Policy:
@@ -66,13 +68,16 @@ def _claims_and_notices(conn: Connection, run_id: int, as_of: date, result: Insu
         return
     rates, fees, spelled = inputs.rate_versions(conn), ledger.payer_fee_versions(conn), ledger.payer_spellings(conn)
     groups: dict[tuple[date, str], list[dict]] = defaultdict(list)
+    unknown_payer: set[str] = set()
     uncovered: dict[str, list[dict]] = defaultdict(list)
     for line in sorted(lines, key=lambda l: (l.service_date, l.client_id, l.id)):
         rate = rate_on(rates.get(line.service_code, []), line.service_date)
         if rate is None:
             continue  # unpriced: reported by invoicing until a rate covers it, claimed then
-        payer = spelled.get(clients[line.client_id]["payer"].casefold(), clients[line.client_id]["payer"])
-        fee = _fee_on(fees.get((payer.casefold(), line.service_code), []), line.service_date)
+        key = C.payer_key(clients[line.client_id]["payer"])
+        if key not in spelled:
+            unknown_payer.add(line.client_id)
+        fee = _fee_on(fees.get((key, line.service_code), []), line.service_date)
         if fee is None or not fee[1]:
             if line.id not in noticed:
                 price = rate.unit_price if line.unit_price_override is None else line.unit_price_override
@@ -98,15 +103,19 @@ def _claims_and_notices(conn: Connection, run_id: int, as_of: date, result: Insu
             copay, coins = client.get("copay_cents") or 0, client.get("coinsurance_bp") or 0
             ledger.insert_claim(conn, dict(
                 number=number, client_id=client_id,
-                payer=spelled.get(client["payer"].casefold(), client["payer"]), member_id=client.get("member_id"),
+                payer=spelled.get(C.payer_key(client["payer"]), client["payer"]), member_id=client.get("member_id"),
                 claim_date=as_of, service_date=day, billed_cents=sum(l["billed_cents"] for l in claim_lines),
                 expected_allowed_cents=allowed, expected_patient_cents=C.patient_share(allowed, copay, coins),
                 copay_cents=copay, coinsurance_bp=coins, run_id=run_id), claim_lines)
             result.claims.append(number)
+    result.findings += [Finding("Payer without fees", c, "the client's Payer is on no Payer Fees row, so none of their "
+                                "services goes on a claim: they are billed to the client, with a coverage notice; check "
+                                "the payer's spelling on the client list, or add its fees to the rate card")
+                        for c in sorted(unknown_payer)]
     for client_id, services in sorted(uncovered.items()):
         client = clients[client_id]
         content = {"template": "coverage_notice", "bill_to": bill_to_snapshot(client), "date": as_of.isoformat(),
-                   "payer": spelled.get(client["payer"].casefold(), client["payer"]), "member_id": client.get("member_id"),
+                   "payer": spelled.get(C.payer_key(client["payer"]), client["payer"]), "member_id": client.get("member_id"),
                    "services": [{k: v for k, v in s.items() if k != "id"} for s in services],
                    "total_cents": sum(s["amount_cents"] for s in services)}
         notice_id = ledger.insert_notice(conn, client_id, as_of, json.dumps(content), [s["id"] for s in services],
@@ -142,7 +151,7 @@ def _apply(conn: Connection, run_id: int, as_of: date, result: InsuranceResult) 
             if claim is None:
                 raise C.Refused("Claim Number", "is not a claim billing-batch has issued; check the claim number"
                                 + (" on the remittance" if kind == "Remittances" else ""))
-            if kind == "Remittances" and claim.payer.casefold() != record["payer"].casefold():
+            if kind == "Remittances" and C.payer_key(claim.payer) != C.payer_key(record["payer"]):
                 raise C.Refused("Payer", f"claim {claim.number} was sent to another payer; check the payer on the "
                                 "remittance")
             if kind == "Adjustments" and claim.client_id != record["client_id"]:
@@ -156,7 +165,7 @@ def _apply(conn: Connection, run_id: int, as_of: date, result: InsuranceResult) 
             if kind == "Remittances" and key in seen:
                 # Identical rows are two transactions for services and payments, but a payer never pays one
                 # claim the same amount twice on one day under one reference: one row was typed twice.
-                raise C.Refused("Reference", f"repeats a remittance already posted for claim {claim.number} (same paid "
+                raise C.Refused("Reference", f"repeats another remittance of claim {claim.number} (same paid "
                                 "date, amount and reference); delete the repeated row, or give each payment its own "
                                 "Reference (the EOB's check or trace number)")
             if kind == "Remittances":
