@@ -80,6 +80,8 @@ def remittance_rows(draw):
     row = {"Claim Number": draw(ids), "Payer": draw(texts), "Paid Date": draw(dates), "Paid": draw(not_negative),
            "Allowed": draw(optional(not_negative)), "Patient Responsibility": draw(optional(not_negative)),
            "Reason Code": draw(optional(ids)), "Reference": draw(optional(ids))}
+    if row["Paid"] == 0 and row["Reason Code"] is None:  # a zero payment comes with its reason code
+        row["Reason Code"] = "CO-45"
     return row, dict(row)
 
 
