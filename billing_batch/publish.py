@@ -26,6 +26,7 @@ from sqlalchemy import Connection
 
 from billing_batch import faults
 from billing_batch.billing.aging import Aging, age
+from billing_batch.billing.claims import CLOSED, PAID
 from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import (
@@ -307,8 +308,14 @@ class Publisher:
                              held_back=[(h["client_id"], h["reason"]) for h in report.get("held_back", [])],
                              claims=claim_views)
         if collections.referrals:
+            # Never referred without a person's look: a hardship case, or a client whose insurer still owes.
+            review = {f.client_id: "Hardship: the monthly budget cannot clear the balance in time"
+                      for f in findings if f.check == "Hardship"}
+            for v in claim_views:
+                if v.status not in (PAID, CLOSED):
+                    review.setdefault(v.claim.client_id, f"Insurance claim {v.claim.number} still open with the payer ({v.status})")
             write_referrals(reports / f"referrals-{as_of:%Y-%m-%d}.xlsx", collections.referrals, clients, aging,
-                            dunning.last_letters(conn))
+                            dunning.last_letters(conn), review)
         return path
 
     def _collections(self, conn: Connection, report: dict, clients: dict[str, dict]) -> CollectionsResult:

@@ -194,3 +194,31 @@ def test_call_list_and_dry_run(sqlite_office: Office):
         (1, "C001", "Second Notice"), (2, "C003", "Second Notice")]
     assert rows[1]["Suggested Action"] == "Set up the payment plan the client asked for"
     assert rows[1]["Last Contact"] == "2026-05-20 Plan requested"
+
+
+def test_a_hardship_case_or_a_client_whose_insurer_still_owes_is_never_referred(sqlite_office: Office):
+    """Three clients reach the last level on 08-03. C001 is referred. C002's insurer has a claim open
+    (LAB, never answered) and C003 cannot clear 300.00 on a 10.00 budget within 12 months: both are
+    listed apart, as "needs review", for a person to look at."""
+    office = sqlite_office
+    headers = CLIENT_HEADERS + ["Payer", "Member ID"]
+    office.drop("clients.xlsx", {"Clients": [headers, client("C001") + [None, None],
+                                             client("C002") + ["Acme", "A-2"], client("C003", budget=Decimal("10.00"))
+                                             + [None, None]]})
+    office.drop("rates.xlsx", {"Rates": RATES + [["LAB", "Lab panel", Decimal("50.00"), "N"]],
+                               "Payer Fees": [["Payer", "Service Code", "Allowed Amount"], ["Acme", "LAB",
+                                                                                          Decimal("40.00")]]})
+    office.drop("log.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 2), "C001", "OV", 1, None],
+                                             [D(2026, 3, 2), "C002", "OV", 1, None],
+                                             [D(2026, 3, 2), "C002", "LAB", 1, None],
+                                             [D(2026, 3, 2), "C003", "OV", 3, None]]})
+    run_batch(office.settings, D(2026, 3, 31))
+    for day in (1, 40, 61):
+        run_batch(office.settings, DAY[day])
+    last = run_batch(office.settings, DAY[95])
+    assert sent(last) == {c: "Collections Referral" for c in ("C001", "C002", "C003")}
+    book = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-03.xlsx")
+    assert [r[0] for r in book["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
+    review = {r[0]: r[-1] for r in book["Needs Review"].iter_rows(min_row=2, values_only=True)}
+    assert review == {"C002": "Insurance claim CLM-2026-00001 still open with the payer (No Response)",
+                      "C003": "Hardship: the monthly budget cannot clear the balance in time"}

@@ -345,9 +345,12 @@ def _plans_sheet(wb: Workbook, plans: "PlanSheet", clients: dict[str, dict]) -> 
 
 
 def write_referrals(path: Path, client_ids: list[str], clients: dict[str, dict], aging: Aging,
-                    last_letters: dict[str, tuple[date, str]]) -> None:
-    """`referrals-YYYY-MM-DD.xlsx`: what a collection agency needs for each referred client."""
+                    last_letters: dict[str, tuple[date, str]], needs_review: dict[str, str] | None = None) -> None:
+    """`referrals-YYYY-MM-DD.xlsx`: what a collection agency needs for each client at the last level, for a
+    person to approve. `needs_review` (client -> why: a hardship case, an insurance claim still open) are
+    listed apart on a `Needs Review` sheet, never among the referrals."""
     by_client = {c.client_id: c for c in aging.clients}
+    review = needs_review or {}
 
     def row(cid: str) -> list:
         c, owed = clients[cid], by_client.get(cid)
@@ -357,11 +360,15 @@ def write_referrals(path: Path, client_ids: list[str], clients: dict[str, dict],
                 c.get("email") or "", owed.balance if owed else ZERO, owed.oldest_due if owed else None, letter,
                 letter_date]
 
+    headers = ["Client ID", "Client Name", "Type", "Attention", "Address Line 1", "Address Line 2", "City", "Region",
+               "Postal Code", "Country", "Phone", "Email", "Balance", "Oldest Due Date", "Last Letter",
+               "Last Letter Date"]
+    widths = {"Client Name": 30, "Address Line 1": 30, "Email": 28}
     wb = Workbook()
-    table_sheet(
-        wb, "Referrals",
-        ["Client ID", "Client Name", "Type", "Attention", "Address Line 1", "Address Line 2", "City", "Region",
-         "Postal Code", "Country", "Phone", "Email", "Balance", "Oldest Due Date", "Last Letter", "Last Letter Date"],
-        (row(cid) for cid in client_ids),
-        money_cols=["Balance"], widths={"Client Name": 30, "Address Line 1": 30, "Email": 28}, first=True)
+    table_sheet(wb, "Referrals", headers, (row(cid) for cid in client_ids if cid not in review),
+                money_cols=["Balance"], widths=widths, first=True)
+    held = [cid for cid in client_ids if cid in review]
+    if held:
+        table_sheet(wb, "Needs Review", headers + ["Reason"], ([*row(cid), review[cid]] for cid in held),
+                    money_cols=["Balance"], widths={**widths, "Reason": 50})
     save_atomic(wb, path)
