@@ -219,6 +219,14 @@ def test_a_hardship_case_or_a_client_whose_insurer_still_owes_is_never_referred(
     assert sent(last) == {c: "Collections Referral" for c in ("C001", "C002", "C003")}
     book = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-03.xlsx")
     assert [r[0] for r in book["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
+    # A self-pay patient is asked about insurance we could bill; an insured one is not.
+    engine = create_engine(office.settings.database_url)
+    with engine.connect() as c:
+        first = {r.client_id: r.id for r in c.execute(select(letters).where(letters.c.level == 1))}
+    engine.dispose()
+    asked = {cid: any("If you have health insurance we have not billed" in t for t in docx_paragraphs(
+        next((office.root / "output" / "letters" / "2026-05-01").glob(f"{lid:06d}-*.docx")))) for cid, lid in first.items()}
+    assert asked == {"C001": True, "C002": False, "C003": True}
     review = {r[0]: r[-1] for r in book["Needs Review"].iter_rows(min_row=2, values_only=True)}
     assert review == {"C002": "Insurance claim CLM-2026-00001 still open with the payer (No Response)",
                       "C003": "Hardship: the monthly budget cannot clear the balance in time"}

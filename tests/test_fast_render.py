@@ -110,6 +110,7 @@ def make_letter_context(*, level: str, n_items: int, show_plan: bool, attention:
         "plan_offer": {"show": show_plan, "eligible_balance": "$1,000.00", "installment": "$84.00",
                        "months": "12"},
         "plan": make_plan(on_plan),
+        "insurance": {"show": not show_plan},
     }
 
 

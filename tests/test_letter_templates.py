@@ -254,7 +254,7 @@ def test_committed_folder_has_no_unknown_templates():
     ("business", {"office", "client", "invoice", "lines", "plan"}),
     ("credit_note", {"office", "client", "credit_note"}),
     ("statement", {"office", "client", "statement", "open_items", "activity", "aging", "plan"}),
-    *[(pathlib.Path(name).stem, {"office", "client", "letter", "items", "plan_offer", "plan"})
+    *[(pathlib.Path(name).stem, {"office", "client", "letter", "items", "plan_offer", "plan", "insurance"})
       for name in LETTER_FILES],
     *[(pathlib.Path(name).stem, {"office", "client", "letter", "plan"}) for name in PLAN_LETTER_FILES],
     *[(pathlib.Path(name).stem, {"office", "client", "letter", "notice", "services"})
@@ -622,6 +622,7 @@ def make_letter_context(*, level: str = "second_notice", n_items: int = 3,
         "plan_offer": {"show": show_plan, "eligible_balance": "$2,400.00",
                        "installment": "$200.00", "months": "12"},
         "plan": make_plan(on_plan),
+        "insurance": {"show": show_plan},
     }
 
 

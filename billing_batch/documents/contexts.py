@@ -161,6 +161,7 @@ def letter_context(settings: Settings, content: dict) -> dict:
         "plan_offer": {"show": plan["show"], "eligible_balance": fmt_money(plan["eligible_cents"], sym),
                        "installment": fmt_money(plan["installment_cents"], sym), "months": str(plan["months"])},
         "plan": plan_context(settings, content.get("on_plan")),
+        "insurance": {"show": bool(content.get("self_pay"))},  # absent in letters recorded before it
     }
 
 

@@ -19,4 +19,6 @@ def letter_content(client: dict, level: Level, s: Situation, plan: Offer, as_of:
                    "days_past_due": i.days_past_due, "balance_cents": i.balance_cents} for i in s.items],
         "plan": {"show": plan.show, "eligible_cents": plan.eligible_cents,
                  "installment_cents": plan.installment_cents, "months": plan.months},
+        # A patient we bill as self-pay is asked about insurance we could bill instead.
+        "self_pay": client["type"] == "Individual" and not client.get("payer"),
     }

@@ -52,6 +52,7 @@ The collection letters ``<level>_<kind>.docx`` (level ``reminder``, ``second_not
     plan_offer: {show (bool), eligible_balance, installment, months}
     plan:       (above) printed after the overdue items when ``plan.show``, saying that the
                 balance on the plan is not among them
+    insurance:  {show (bool)}: a patient billed as self-pay is asked to call about insurance
 
 Each letter's wording is its level's, so ``letter.level`` is not printed; ``pay_by`` is not used
 by the referral letters (the referral has happened as of ``letter.date``).
@@ -1019,6 +1020,11 @@ def _build_overdue_items(doc) -> None:
     _add_total_row(table, "Total due", "{{ letter.total_due }}")
 
 
+# For a patient billed as self-pay (letters' ``insurance.show``).
+INSURANCE_ASK = ("If you have health insurance we have not billed, please call us at {{ office.phone }}: we "
+                 "will bill your insurer, and you pay only what it does not cover.")
+
+
 def _build_plan_offer(doc) -> None:
     """The payment-plan offer paragraph, only when ``plan_offer.show``."""
     _para(doc, "{%p if plan_offer.show %}", "Plan Offer")
@@ -1063,6 +1069,9 @@ def _build_collection_letter(doc, letter: _Letter, kind: str) -> None:
     _build_overdue_items(doc)
     _build_plan_status(doc, PLAN_STATUS + " " + PLAN_NOT_OVERDUE)
     _build_plan_offer(doc)
+    _para(doc, "{%p if insurance.show %}", "Letter Text")
+    _para(doc, INSURANCE_ASK, "Letter Text")
+    _para(doc, "{%p endif %}", "Letter Text")
     amount = "Account {{ client.id }} · Total due {{ letter.total_due }}"
     if letter.pay_by:
         amount += " by {{ letter.pay_by }}"
