@@ -15,7 +15,6 @@ from billing_batch.billing.records import (
 )
 from billing_batch.ledger.schema import (
     claim_lines,
-    claims,
     clients,
     invoice_lines,
     invoices,
@@ -72,11 +71,6 @@ def invoice_owners(conn: Connection) -> dict[str, str]:
 def payer_names(conn: Connection) -> set[str]:
     """Payers with a fee schedule, as matched (billing.claims.payer_key)."""
     return {payer_key(p) for p in conn.execute(select(payer_fees.c.payer).distinct()).scalars()}
-
-
-def claim(conn: Connection, number: str) -> dict | None:
-    row = conn.execute(select(claims).where(claims.c.number == number)).first()
-    return dict(row._mapping) if row else None
 
 
 def reversible_payments(conn: Connection) -> dict[tuple[str, str], list[dict]]:
