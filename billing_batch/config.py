@@ -45,6 +45,8 @@ class Office(_Section):
     tax_id: str = ""
     remit_to_lines: list[str] = []
     payment_instructions: str = "Pay by check, card or bank transfer."
+    # Printed in letters to patients when set: how to ask for the office's financial assistance.
+    financial_assistance: str = ""
 
 
 class Folders(_Section):

@@ -24,6 +24,7 @@ DEMO_OFFICE = """office:                         # printed on invoices, letters 
   tax_id: "EIN 37-1234567"
   remit_to_lines: ["Maple Street Family Practice", "PO Box 4410", "Springfield, IL 62708"]
   payment_instructions: "Pay by check to the address below, by card at the front desk or at (217) 555-0142."
+  financial_assistance: "If paying is hard for you, ask us about our financial assistance program: a short form at the front desk or at (217) 555-0142 is all it takes."
 """
 
 

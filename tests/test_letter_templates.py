@@ -53,6 +53,7 @@ def make_office() -> dict:
         "remit_to_lines": ["Riverside Family Clinic", "PO Box 889", "Springfield, IL 62705"],
         "payment_instructions": "Pay by check payable to Riverside Family Clinic, or by "
                                 "ACH to account 000123456 (routing 071000013).",
+        "financial_assistance": "Ask us about our sliding-scale assistance & <help> program.",
     }
 
 
@@ -720,6 +721,11 @@ def test_collection_letter_renders(level, kind, n_items, show_plan, attention, b
         assert context["plan_offer"]["installment"] not in joined
     assert "PLN-" not in joined  # not on a plan: no plan block
 
+    # Patients are asked about insurance we could bill (when self-pay) and told of financial assistance.
+    assert ("If you have health insurance we have not billed, please call us at (217) 555-0142: we will bill "
+            "your insurer, and you pay only what it does not cover." in texts) == context["insurance"]["show"]
+    assert (context["office"]["financial_assistance"] in texts) == (kind == "individual")
+
     # How to pay, who to call, sign-off.
     assert context["office"]["payment_instructions"] in texts
     assert "Please include your account number C1004 with your payment." in texts
@@ -734,6 +740,13 @@ def test_collection_letter_renders(level, kind, n_items, show_plan, attention, b
     footer_text = "\n".join(p.text for p in document.sections[0].footer.paragraphs)
     assert "Riverside Family Clinic & Therapy · (217) 555-0142" in footer_text
     assert "Page" in footer_text
+
+
+def test_no_financial_assistance_line_when_the_office_offers_none(built, tmp_path):
+    context = make_letter_context()
+    context["office"]["financial_assistance"] = ""
+    texts = paragraph_texts(render(built["reminder_individual"], context, tmp_path / "none.docx"))
+    assert not any("assistance" in t for t in texts)
 
 
 def test_plan_offer_for_one_month_is_singular(built, tmp_path):

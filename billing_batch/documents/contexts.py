@@ -23,7 +23,7 @@ def office_context(settings: Settings) -> dict:
     o = settings.office
     return {"name": o.name, "address_lines": list(o.address_lines), "phone": o.phone, "email": o.email,
             "tax_id": o.tax_id, "remit_to_lines": list(o.remit_to_lines or [o.name, *o.address_lines]),
-            "payment_instructions": o.payment_instructions}
+            "payment_instructions": o.payment_instructions, "financial_assistance": o.financial_assistance}
 
 
 def client_context(bill_to: dict) -> dict:

@@ -53,6 +53,7 @@ The collection letters ``<level>_<kind>.docx`` (level ``reminder``, ``second_not
     plan:       (above) printed after the overdue items when ``plan.show``, saying that the
                 balance on the plan is not among them
     insurance:  {show (bool)}: a patient billed as self-pay is asked to call about insurance
+    (office.financial_assistance, when set, is printed in the letters to individuals)
 
 Each letter's wording is its level's, so ``letter.level`` is not printed; ``pay_by`` is not used
 by the referral letters (the referral has happened as of ``letter.date``).
@@ -1072,6 +1073,10 @@ def _build_collection_letter(doc, letter: _Letter, kind: str) -> None:
     _para(doc, "{%p if insurance.show %}", "Letter Text")
     _para(doc, INSURANCE_ASK, "Letter Text")
     _para(doc, "{%p endif %}", "Letter Text")
+    if kind == "individual":  # financial assistance is for patients, when the office offers it
+        _para(doc, "{%p if office.financial_assistance %}", "Letter Text")
+        _para(doc, "{{ office.financial_assistance }}", "Letter Text")
+        _para(doc, "{%p endif %}", "Letter Text")
     amount = "Account {{ client.id }} · Total due {{ letter.total_due }}"
     if letter.pay_by:
         amount += " by {{ letter.pay_by }}"
