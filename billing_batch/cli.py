@@ -245,7 +245,7 @@ def _print_email(e: dict, result) -> None:
     console.print(f"  e-mails sent: {e['sent']}   failed: {e['failed']}   waiting: {e['waiting']}   "
                   f"moved to paper: {e['paper']}" + (f"   still to send (all runs): {e['still_open']}"
                                                       if e["still_open"] else ""))
-    for f in e["failures"]:
+    for f in [*e["failures"], *e.get("earlier_failures", [])]:
         console.print(f"  [red]e-mail not sent[/] {f['message']} (client {f['client_id']}, try {f['attempts']}): "
                       f"{f['reason']} (retried on the next run)")
     if e["paper"]:

@@ -140,7 +140,13 @@ def run_summary(conn: Connection, run_id: int) -> dict:
             "paper": counts["paper"],
             "failures": [{"message": r.id, "client_id": r.client_id, "attempts": r.attempts, "reason": r.last_error}
                          for r in rows if r.status == "failed"],
-            "paper_documents": paper}
+            "paper_documents": paper,
+            "earlier_failures": [{"message": r.id, "run_id": r.run_id, "client_id": r.client_id, "attempts": r.attempts,
+                                  "reason": r.last_error} for r in conn.execute(
+                select(email_messages.c.id, email_messages.c.run_id, email_messages.c.client_id,
+                       email_messages.c.attempts, email_messages.c.last_error)
+                .where(email_messages.c.run_id < run_id, email_messages.c.status == "failed")
+                .order_by(email_messages.c.id))]}
 
 
 def still_open(conn: Connection) -> int:
