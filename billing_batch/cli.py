@@ -254,8 +254,11 @@ def _print_email(e: dict, result) -> None:
 
 
 def _finished_line(done, prefix: str) -> str:
-    return (f"{prefix}{counted(done.documents, 'document')} written, {counted(done.files, 'inbox file')} filed, "
-            f"{counted(done.reports, 'run report')} written")
+    emailed = (f", {counted(done.emailed, 'e-mail')} sent" + (f", {done.to_paper} moved to paper" if done.to_paper else "")
+               if done.emailed or done.email_failures else "")
+    line = (f"{prefix}{counted(done.documents, 'document')} written, {counted(done.files, 'inbox file')} filed, "
+            f"{counted(done.reports, 'run report')} written{emailed}")
+    return "\n".join([line, *(f"  [red]not sent[/] {r}" for r in done.email_failures)])
 
 
 @main.command()

@@ -235,12 +235,14 @@ class _Run:
             finally:
                 conn.close()
             if not self.dry_run:
+                publisher.earlier = earlier
                 with engine.connect() as c:
                     published = publisher.publish(c, run_id, read, self.timings)
             outputs = published.runs.get(run_id)
             if outputs is None:  # the run's reports could not be written: the next run retries
                 outputs = RunOutputs(report, self.out / self.report_name(run_id), None)
-            written = {k: outputs.report[k] for k in ("document_failures", "waiting", "timings", "email")
+            written = {k: outputs.report[k] for k in ("document_failures", "waiting", "timings", "email",
+                                                       "email_earlier_runs")
                        if k in outputs.report}
             return RunResult(self.as_of, self.dry_run, {**report, **written}, outputs.report_path, outputs.aging_path,
                              [(n, t) for n, t in new_invoices], earlier.failures + published.failures, problems,

@@ -94,6 +94,7 @@ class Published:
     emailed: int = 0  # messages the server accepted (a dry run: written as .eml)
     email_failures: list[str] = field(default_factory=list)  # "e-mail N (client ID): why", retried or on paper
     to_paper: int = 0  # messages out of tries: their documents go on paper
+    paper_documents: list[str] = field(default_factory=list)  # theirs (.docx paths)
     failures: list[str] = field(default_factory=list)  # "path: what went wrong", retried by the next run
     runs: dict[int, RunOutputs] = field(default_factory=dict)
 
@@ -126,6 +127,7 @@ class Publisher:
         self.stage = stage or (lambda name: nullcontext())
         self._reports: dict[int, tuple[date, dict]] = {}
         self._timings: tuple[int | None, dict] = (None, {})
+        self.earlier: Published | None = None  # what the run first finished for earlier runs, for its report
 
     def publish(self, conn: Connection, run_id: int | None = None,
                 intakes: dict[int, FileIntake] | None = None, timings: dict | None = None) -> Published:
@@ -241,6 +243,7 @@ class Publisher:
         done.emailed += sent.sent
         done.to_paper += sent.paper
         done.email_failures += sent.reasons
+        done.paper_documents += sent.paper_documents
 
     def _email_report(self, conn: Connection, run_id: int) -> dict:
         if not self.s.email.on:
@@ -295,6 +298,10 @@ class Publisher:
         as_of, report = self._report_of(conn, run_id)
         if self._timings[0] == run_id:
             report["timings"] = {**report.get("timings", {}), **self._timings[1]}
+            if self.earlier is not None and (self.earlier.emailed or self.earlier.email_failures):
+                report["email_earlier_runs"] = {"sent": self.earlier.emailed, "paper": self.earlier.to_paper,
+                                                "failures": self.earlier.email_failures,
+                                                "paper_documents": self.earlier.paper_documents}
         report = {**report, "document_failures": finishing.failed_documents(conn, run_id),
                   "email": self._email_report(conn, run_id),
                   "waiting": report["waiting"] + [{"name": n, "reason": why}

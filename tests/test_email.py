@@ -172,7 +172,11 @@ def test_after_max_attempts_the_documents_go_on_paper(tmp_path):
     e = first.report["email"]
     assert (e["sent"], e["failed"], e["paper"]) == (0, 1, 0)
     assert e["failures"][0]["reason"].startswith("could not reach the server")
-    run_batch(office.settings, D(2026, 4, 1))
+    second = run_batch(office.settings, D(2026, 4, 1))
+    moved = second.report["email_earlier_runs"]  # the first run's message, out of tries in the second
+    assert (moved["sent"], moved["paper"]) == (0, 1)
+    assert moved["paper_documents"] == ["invoices/2026-03/INV-2026-00001.docx"]
+    assert "its documents go on paper" in moved["failures"][0]
     reread = __import__("json").loads(first.report_path.read_text())
     assert reread["email"]["failed"] == 1  # the report as written by the first run
     [msg] = messages(office)
@@ -201,3 +205,22 @@ def test_email_off_is_said_once_and_nothing_fails(tmp_path):
     result = run_batch(office.settings, D(2026, 3, 31))
     assert result.exit_code == 0 and messages(office) == []
     assert result.report["email"]["note"].startswith("e-mail is off")
+
+
+@pytest.mark.parametrize("point", ["documents:1", "email:1"])
+def test_a_run_killed_before_or_while_sending_sends_each_message_once_but_the_window(tmp_path, smtp, point):
+    """Killed before the e-mails (documents half written): the next run sends each message once.
+    Killed after the server accepted a message, before it was marked sent: that one message is sent
+    again — the window the README names — with the same Message-ID; no other message twice."""
+    from billing_batch.faults import ENV as KILL_AT
+    from tests.crashkit import run_child
+
+    handler = Handler()
+    office = make_office(tmp_path, smtp(handler), [client(f"E{i}", "Email") for i in range(1, 4)])
+    args = ["run", "--config", office.config, "--as-of", "2026-03-31"]
+    assert run_child(args, env={KILL_AT: point}, log=tmp_path / "killed.log").killed
+    assert run_child(args, log=tmp_path / "next.log").exit_code == 0
+    ids = [m["Message-ID"] for _, m in handler.got]
+    again = 1 if point.startswith("email") else 0
+    assert len(ids) == 3 + again and len(set(ids)) == 3
+    assert [m.status for m in messages(office)] == ["sent"] * 3

@@ -31,6 +31,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection
 
+from billing_batch import faults
 from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import office_context
@@ -56,7 +57,8 @@ class Sent:
     sent: int = 0
     failed: int = 0
     paper: int = 0
-    reasons: list[str] = field(default_factory=list)  # "message N (client ID): why"
+    reasons: list[str] = field(default_factory=list)  # "e-mail N (client ID): why"
+    paper_documents: list[str] = field(default_factory=list)  # .docx paths, of messages out of tries
 
 
 def body_env() -> SandboxedEnvironment:
@@ -243,6 +245,7 @@ class Mailer:
                     self._failed(conn, m, _reply(exc), done)
                     continue
                 # Accepted by the server: the only window for a resend is from here to this commit.
+                faults.reach("email")
                 emails.mark_sent(conn, m["id"], datetime.now())
                 done.sent += 1
                 log.info("e-mail %s to client %s sent", m["id"], m["client_id"])
@@ -258,9 +261,11 @@ class Mailer:
         status = emails.mark_failed(conn, m["id"], reason, self.cfg.max_attempts)
         if status == "paper":
             done.paper += 1
+            done.paper_documents += [i["path"] for i in emails.items(conn, m["id"])]
         else:
             done.failed += 1
-        done.reasons.append(f"e-mail {m['id']} (client {m['client_id']}): {reason}")
+        done.reasons.append(f"e-mail {m['id']} (client {m['client_id']}): {reason} ("
+                            + ("its documents go on paper)" if status == "paper" else "retried by the next run)"))
         log.info("e-mail %s to client %s not sent (%s): %s", m["id"], m["client_id"],
                  "its documents go on paper" if status == "paper" else "retried by the next run", reason)
 
