@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 
 class ConfigError(Exception):
@@ -139,7 +139,7 @@ class Email(_Section):
     username: str = ""  # blank: no login
     # The NAME of the environment variable holding the password; the password is never in this file.
     password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "BILLING_BATCH_SMTP_PASSWORD"
-    from_address: str = ""
+    from_address: Annotated[str, Field(validate_default=True)] = ""
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
     timeout: Annotated[int, Field(ge=1, le=600)] = 30  # seconds for the server to answer
 
@@ -156,12 +156,12 @@ class Email(_Section):
                 data.setdefault("security", "starttls" if data.pop("use_tls") else "none")
         return data
 
-    @model_validator(mode="after")
-    def _sender(self) -> "Email":
-        if self.on and "@" not in self.from_address:
-            raise ValueError("from_address must be the office's e-mail address (e.g. billing@example.com) when "
-                             "email.host is set")
-        return self
+    @field_validator("from_address")
+    @classmethod
+    def _sender(cls, v: str, info: ValidationInfo) -> str:
+        if info.data.get("enabled", True) and str(info.data.get("host") or "").strip() and "@" not in v:
+            raise ValueError("must be the office's e-mail address (e.g. billing@example.com) when email.host is set")
+        return v
 
     @property
     def on(self) -> bool:

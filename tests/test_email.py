@@ -91,7 +91,7 @@ def messages(office: Office) -> list:
 def test_email_and_both_clients_get_their_documents_once(tmp_path, smtp):
     handler = Handler()
     office = make_office(tmp_path, smtp(handler), [client("E1", "Email"), client("B1", "Both"), client("M1", "Mail"),
-                                                   client("N1", "Email", address=None)])
+                                                   client("N1", "Email", address=None), client("N2", "Both", address=None)])
     first = run_batch(office.settings, D(2026, 3, 31))
 
     got = {tuple(to): msg for to, msg in handler.got}
@@ -111,8 +111,10 @@ def test_email_and_both_clients_get_their_documents_once(tmp_path, smtp):
         body = msg.get_body(("plain",)).get_content()
         assert f"Dear Name of {cid} & Co," in body and f"Invoice ({numbers[cid]}.docx)" in body  # & stays &
     # No address and Delivery = Email: a Review warning, and the invoice goes on paper at once.
-    assert [(f["check"], f["client_id"]) for f in first.report["review"]] == [("No e-mail address", "N1")]
-    assert paper == [("invoice", n1_invoice)]
+    assert [(f["check"], f["client_id"]) for f in first.report["review"]] == [("No e-mail address", "N1"),
+                                                                               ("No e-mail address", "N2")]
+    assert paper == [("invoice", n1_invoice)]  # N2 (Both) is on paper anyway: no message, not listed twice
+    assert [m.client_id for m in messages(office)] == ["B1", "E1", "N1"]
     e = first.report["email"]
     assert (e["sent"], e["failed"], e["waiting"], e["paper"]) == (2, 0, 0, 1)
     assert [d["client_id"] for d in e["paper_documents"]] == ["N1"]
@@ -224,3 +226,18 @@ def test_a_run_killed_before_or_while_sending_sends_each_message_once_but_the_wi
     again = 1 if point.startswith("email") else 0
     assert len(ids) == 3 + again and len(set(ids)) == 3
     assert [m.status for m in messages(office)] == ["sent"] * 3
+
+
+def test_config_reads_older_email_keys_and_wants_a_sender(tmp_path):
+    from billing_batch.config import ConfigError, load_settings
+
+    path = tmp_path / "config.yaml"
+    path.write_text("email:\n  enabled: false\n  host: ''\n  sender: ''\n  use_tls: false\n")
+    e = load_settings(path).email
+    assert (e.on, e.security, e.from_address) == (False, "none", "")
+    path.write_text("email:\n  host: smtp.example.com\n  password_env: not a name\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert any("password_env" in m for m in err.value.messages)
+    assert any("email.from_address (found '') must be the office's e-mail address" in m and "line 1" in m
+               for m in err.value.messages)
