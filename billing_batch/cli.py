@@ -198,6 +198,7 @@ def _print_summary(settings: Settings, result) -> None:
                       f"   remittances {would}posted: {ins['remittances_applied']}"
                       f"   claim adjustments {would}applied: {ins['claim_adjustments_applied']}"
                       f"   coverage notices {'that would be ' if result.dry_run else ''}sent: {ins['coverage_notices']}")
+    _print_email(r.get("email") or {}, result)
     for w in r["waiting"]:
         console.print(f"  [yellow]waiting[/] {w['name']}: {w['reason']}")
     errors = [p for p in result.problems if p.level == "error"]
@@ -229,9 +230,35 @@ def _print_summary(settings: Settings, result) -> None:
         console.print(f"Claims to submit: {claims_file}")
 
 
+def _print_email(e: dict, result) -> None:
+    """E-mail counts and why a message failed: message and client IDs, never an address."""
+    if not e.get("enabled"):
+        if e.get("note"):
+            console.print(f"  [yellow]{e['note']}[/]")
+        return
+    if result.dry_run:
+        if result.finished.emailed or e["waiting"]:
+            console.print(f"  e-mails that would be sent: {e['waiting']} (see {result.report_path.parent.parent / 'email'})")
+        return
+    if not any(e[k] for k in ("sent", "failed", "waiting", "paper")) and not e["still_open"]:
+        return
+    console.print(f"  e-mails sent: {e['sent']}   failed: {e['failed']}   waiting: {e['waiting']}   "
+                  f"moved to paper: {e['paper']}" + (f"   still to send (all runs): {e['still_open']}"
+                                                      if e["still_open"] else ""))
+    for f in [*e["failures"], *e.get("earlier_failures", [])]:
+        console.print(f"  [red]e-mail not sent[/] {f['message']} (client {f['client_id']}, try {f['attempts']}): "
+                      f"{f['reason']} (retried on the next run)")
+    if e["paper"]:
+        console.print(f"  [yellow]{len(e['paper_documents'])} document(s) go on paper instead of e-mail[/] "
+                      "(see the run report)")
+
+
 def _finished_line(done, prefix: str) -> str:
-    return (f"{prefix}{counted(done.documents, 'document')} written, {counted(done.files, 'inbox file')} filed, "
-            f"{counted(done.reports, 'run report')} written")
+    emailed = (f", {counted(done.emailed, 'e-mail')} sent" + (f", {done.to_paper} moved to paper" if done.to_paper else "")
+               if done.emailed or done.email_failures else "")
+    line = (f"{prefix}{counted(done.documents, 'document')} written, {counted(done.files, 'inbox file')} filed, "
+            f"{counted(done.reports, 'run report')} written{emailed}")
+    return "\n".join([line, *(f"  [red]not sent[/] {r}" for r in done.email_failures)])
 
 
 @main.command()

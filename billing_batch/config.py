@@ -10,11 +10,11 @@ import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 
 class ConfigError(Exception):
@@ -133,13 +133,41 @@ class Documents(_Section):
 
 
 class Email(_Section):
-    enabled: bool = False
+    """SMTP for clients whose Delivery is Email or Both (SPEC §4.7). Off while `host` is blank."""
+    enabled: bool = True  # false turns e-mail off even with a host
     host: str = ""
-    port: int = 587
-    username: str = ""
-    password_env: str = "BILLING_BATCH_SMTP_PASSWORD"
-    sender: str = ""
-    use_tls: bool = True
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str = ""  # blank: no login
+    # The NAME of the environment variable holding the password; the password is never in this file.
+    password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "BILLING_BATCH_SMTP_PASSWORD"
+    from_address: Annotated[str, Field(validate_default=True)] = ""
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    timeout: Annotated[int, Field(ge=1, le=600)] = 30  # seconds for the server to answer
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_keys(cls, data):
+        """Config files from before e-mail was sent say `sender` and `use_tls`; they still load."""
+        if isinstance(data, dict):
+            data = dict(data)
+            if "sender" in data:
+                sender = data.pop("sender")
+                data.setdefault("from_address", sender)
+            if "use_tls" in data:
+                data.setdefault("security", "starttls" if data.pop("use_tls") else "none")
+        return data
+
+    @field_validator("from_address")
+    @classmethod
+    def _sender(cls, v: str, info: ValidationInfo) -> str:
+        if info.data.get("enabled", True) and str(info.data.get("host") or "").strip() and "@" not in v:
+            raise ValueError("must be the office's e-mail address (e.g. billing@example.com) when email.host is set")
+        return v
+
+    @property
+    def on(self) -> bool:
+        return self.enabled and bool(self.host.strip())
 
 
 class Schedule(_Section):

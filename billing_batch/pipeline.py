@@ -24,6 +24,7 @@ from billing_batch.billing.invoicing import billing_due, draft_invoices, share_l
 from billing_batch.billing.pricing import line_amount, rate_on, unit_price
 from billing_batch.billing.review import Finding, review_invoice
 from billing_batch.config import Settings
+from billing_batch.delivery.email import missing_address_findings
 from billing_batch.documents.contexts import bill_to_snapshot
 from billing_batch.files import remove_stale_temps
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
@@ -196,6 +197,7 @@ class _Run:
                     aging, recon, proof = aging_as_of(conn, self.as_of, self.s.aging.buckets)
                 if not (recon.ties and proof.ok):
                     raise IntegrityFailure(integrity_message(recon, proof))
+                self.findings += missing_address_findings(conn, self.s, run_id)  # every document is queued by now
                 problems = self.all_problems(intakes) + self.late_problems
                 report = self.report(run_id, intakes, waiting, ignored, tallies, new_invoices, aging, recon, problems)
                 report["review"] = [f.as_dict() for f in self.findings]
@@ -215,6 +217,7 @@ class _Run:
                 runs.finish_run(conn, run_id, "ok", billed, report)
                 # What is left to do after commit, for whichever run gets to it (issue 11.5).
                 queue.add_outboxes(conn, [("file", file_ids[f.name], self.destination(f)) for f in intakes]
+                                   + [("email", run_id, "email")] * self.s.email.on
                                    + [("report", run_id, self.report_name(run_id))],
                                    run_id)
                 read = {file_ids[f.name]: f for f in intakes}
@@ -232,12 +235,15 @@ class _Run:
             finally:
                 conn.close()
             if not self.dry_run:
+                publisher.earlier = earlier
                 with engine.connect() as c:
                     published = publisher.publish(c, run_id, read, self.timings)
             outputs = published.runs.get(run_id)
             if outputs is None:  # the run's reports could not be written: the next run retries
                 outputs = RunOutputs(report, self.out / self.report_name(run_id), None)
-            written = {k: outputs.report[k] for k in ("document_failures", "waiting", "timings") if k in outputs.report}
+            written = {k: outputs.report[k] for k in ("document_failures", "waiting", "timings", "email",
+                                                       "email_earlier_runs")
+                       if k in outputs.report}
             return RunResult(self.as_of, self.dry_run, {**report, **written}, outputs.report_path, outputs.aging_path,
                              [(n, t) for n, t in new_invoices], earlier.failures + published.failures, problems,
                              earlier)

@@ -6,7 +6,8 @@ one; every run first finishes what earlier runs left, and `billing-batch finish`
 Everything is written from what the ledger holds — the report the run stored when it committed
 included — so the files are the same whoever writes them. Each row is marked done (committed) as
 soon as its file is in place, so a crash never repeats finished work and never skips unfinished
-work. Rows: documents first, then files, then reports (a report lists what could not be written).
+work. Rows: documents first, then e-mail (delivery/email.py), then files, then reports (a report
+lists what could not be written, and what was e-mailed).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from jinja2 import TemplateError
 from openpyxl.utils import column_index_from_string
 from sqlalchemy import Connection
 
@@ -33,9 +35,10 @@ from billing_batch.documents.contexts import (
     coverage_notice_context, credit_note_context, invoice_context, letter_context, plan_letter_context,
 )
 from billing_batch.documents.render import iter_render_many
+from billing_batch.delivery.email import TEMPLATE as EMAIL_TEMPLATE, Mailer
 from billing_batch.files import cannot_write, failure_lines, move_durably
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_of
-from billing_batch.ledger import balances, dunning, finishing, inputs, insurance, issued, plans as plan_ledger, queue
+from billing_batch.ledger import balances, dunning, emails, finishing, inputs, insurance, issued, plans as plan_ledger, queue
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.billing.collections import CallEntry
 from billing_batch.money import from_cents
@@ -89,12 +92,17 @@ class Published:
     documents: int = 0  # written
     files: int = 0  # inbox files filed (moved, or left because they changed)
     reports: int = 0
+    emailed: int = 0  # messages the server accepted (a dry run: written as .eml)
+    email_failures: list[str] = field(default_factory=list)  # "e-mail N (client ID): why", retried or on paper
+    to_paper: int = 0  # messages out of tries: their documents go on paper
+    paper_documents: list[str] = field(default_factory=list)  # theirs (.docx paths)
     failures: list[str] = field(default_factory=list)  # "path: what went wrong", retried by the next run
     runs: dict[int, RunOutputs] = field(default_factory=dict)
 
     @property
     def anything(self) -> bool:
-        return bool(self.documents or self.files or self.reports or self.failures)
+        return bool(self.documents or self.files or self.reports or self.failures or self.emailed
+                    or self.email_failures)
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -120,6 +128,7 @@ class Publisher:
         self.stage = stage or (lambda name: nullcontext())
         self._reports: dict[int, tuple[date, dict]] = {}
         self._timings: tuple[int | None, dict] = (None, {})
+        self.earlier: Published | None = None  # what the run first finished for earlier runs, for its report
 
     def publish(self, conn: Connection, run_id: int | None = None,
                 intakes: dict[int, FileIntake] | None = None, timings: dict | None = None) -> Published:
@@ -131,6 +140,8 @@ class Publisher:
         done = Published()
         with self.stage("documents"):
             self.render_outbox(conn, [r for r in rows if r["kind"] in DOCUMENTS], done)
+        with self.stage("email"):
+            self.send_email(conn, run_id, [r for r in rows if r["kind"] == "email"], done)
         with self.stage("files"):
             for row in rows:
                 if row["kind"] == "file":
@@ -210,6 +221,38 @@ class Publisher:
             queue.mark_outboxes(conn, outcomes)
             conn.commit()
 
+    # -- e-mail ----------------------------------------------------------------------------------------
+    def send_email(self, conn: Connection, run_id: int | None, rows: list[dict], done: Published) -> None:
+        """Each run's e-mail row records its messages once its documents are written; then every open
+        message (of `run_id`, or of every run) is sent. A dry run writes them as .eml, sends nothing."""
+        mailer = Mailer(self.s, self.out, self.template(EMAIL_TEMPLATE), self.dry_run)
+        for row in rows:
+            try:
+                if self.dry_run:
+                    done.emailed += mailer.write_drafts(conn, row["ref_id"])
+                    continue
+                mailer.plan(conn, row["ref_id"])
+            except (TemplateError, OSError, UnicodeDecodeError) as exc:
+                self._failed(conn, row, f"{EMAIL_TEMPLATE}: the e-mail template cannot be used ({exc})", done)
+                continue
+            # Done once every document of the run is written: one written later joins a message then.
+            if all(d["status"] == "done" for d in emails.run_documents(conn, row["ref_id"], written_only=False)):
+                finishing.mark(conn, row["id"], "done")
+        if self.dry_run or not self.s.email.on:
+            return  # e-mail off: recorded messages wait until it is configured again
+        sent = mailer.send(conn, run_id)
+        done.emailed += sent.sent
+        done.to_paper += sent.paper
+        done.email_failures += sent.reasons
+        done.paper_documents += sent.paper_documents
+
+    def _email_report(self, conn: Connection, run_id: int) -> dict:
+        if not self.s.email.on:
+            waiting = sum(len(d) for *_, d in Mailer(self.s, self.out, Path(), True).planned(conn, run_id, False))
+            return {"enabled": False, "note": f"e-mail is off (no email.host in config.yaml): {waiting} document(s) "
+                    "for clients whose Delivery is Email or Both were not e-mailed" if waiting else None}
+        return {"enabled": True, **emails.run_summary(conn, run_id), "still_open": emails.still_open(conn)}
+
     # -- inbox files ---------------------------------------------------------------------------------
     def file(self, conn: Connection, row: dict, intakes: dict[int, FileIntake], done: Published) -> None:
         """A file the run read: its problems workbook beside it in rejected/, then the file itself to
@@ -256,7 +299,12 @@ class Publisher:
         as_of, report = self._report_of(conn, run_id)
         if self._timings[0] == run_id:
             report["timings"] = {**report.get("timings", {}), **self._timings[1]}
+            if self.earlier is not None and (self.earlier.emailed or self.earlier.email_failures):
+                report["email_earlier_runs"] = {"sent": self.earlier.emailed, "paper": self.earlier.to_paper,
+                                                "failures": self.earlier.email_failures,
+                                                "paper_documents": self.earlier.paper_documents}
         report = {**report, "document_failures": finishing.failed_documents(conn, run_id),
+                  "email": self._email_report(conn, run_id),
                   "waiting": report["waiting"] + [{"name": n, "reason": why}
                                                   for n, why in finishing.files_left(conn, run_id)]}
         aging_path = self.out / "reports" / f"aging-{as_of:%Y-%m-%d}.xlsx"
@@ -292,6 +340,8 @@ class Publisher:
         ran = report.get("plans", {})
         counts |= {"Plans agreed": len(ran.get("agreed", [])), "Plan letters sent": len(ran.get("letters", [])),
                    "Plans cured": len(ran.get("cured", [])), "Review warnings": len(findings)}
+        if report.get("email", {}).get("enabled"):
+            counts["E-mails sent"] = report["email"]["sent"]
         ins = report.get("insurance", {})
         claim_views = claim_ledger.views(conn, as_of, insurance_policy(self.s))
         if claim_views or ins.get("coverage_notices"):

@@ -46,7 +46,7 @@ def init_office(office: Path, demo: bool = False, today: date | None = None) -> 
             text = re.sub(r"^office:.*?(?=^\S)", DEMO_OFFICE + "\n", text, count=1, flags=re.S | re.M)
             text = text.replace("tax_rate: 0 ", "tax_rate: 8.25")
         config.write_text(text, encoding="utf-8")
-    for src in sorted(data_path("letter_templates").glob("*.docx")):
+    for src in sorted([*data_path("letter_templates").glob("*.docx"), *data_path("letter_templates").glob("*.txt")]):
         dest = office / "templates" / src.name
         if not dest.exists():  # an office's own edits are never overwritten
             shutil.copyfile(src, dest)

@@ -381,6 +381,33 @@ outbox = Table(
     UniqueConstraint("kind", "ref_id", name="uq_outbox_doc"),
 )
 
+# E-mail (SPEC §4.7): one message per client per run; each document is in at most one message, so it
+# is e-mailed at most once. `attempts` counts tries (recorded before each try, so a crash counts);
+# after email.max_attempts the message's documents go on paper (status paper).
+email_messages = Table(
+    "email_messages", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", String(100), ForeignKey("clients.client_id"), nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("to_address", String(500), nullable=False),  # blank: the client has none (paper at once)
+    Column("subject", String(500), nullable=False),
+    Column("message_key", String(100), nullable=False, unique=True),  # the Message-ID, the same on a resend
+    Column("status", String(10), nullable=False),  # pending | sent | failed | paper
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("sent_at", DateTime),
+)
+
+email_items = Table(
+    "email_items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", Integer, ForeignKey("email_messages.id"), nullable=False),
+    Column("doc_kind", String(20), nullable=False),
+    Column("doc_ref", Integer, nullable=False),
+    Column("path", String(400), nullable=False),  # the .docx, relative to the output folder
+    UniqueConstraint("doc_kind", "doc_ref", name="uq_email_item_doc"),
+)
+
 Index("ix_service_lines_client", service_lines.c.client_id, service_lines.c.service_date)
 Index("ix_allocations_invoice", allocations.c.invoice_id, allocations.c.alloc_date)
 Index("ix_invoices_client", invoices.c.client_id)
@@ -391,6 +418,7 @@ Index("ix_allocations_plan", allocations.c.plan_id)
 Index("ix_plans_client", plans.c.client_id)
 Index("ix_claims_client", claims.c.client_id)
 Index("ix_claim_moves_claim", claim_moves.c.claim_id, claim_moves.c.move_date)
+Index("ix_email_messages_run", email_messages.c.run_id, email_messages.c.status)
 
 # Issued documents: insert-only (SPEC §6.2).
 IMMUTABLE_TABLES = ("invoices", "invoice_lines", "credit_notes", "claims", "claim_lines")

@@ -1,0 +1,1 @@
+"""Getting documents to clients after commit: e-mail (email.py)."""
