@@ -15,7 +15,7 @@ from aiosmtpd.smtp import AuthResult
 from sqlalchemy import create_engine, select
 
 from billing_batch.ledger.emails import documents_for_paper
-from billing_batch.ledger.schema import email_messages, invoices
+from billing_batch.ledger.schema import clients, email_messages, invoices
 from billing_batch.pipeline import run_batch
 from tests.office import Office
 
@@ -241,3 +241,31 @@ def test_config_reads_older_email_keys_and_wants_a_sender(tmp_path):
     assert any("password_env" in m for m in err.value.messages)
     assert any("email.from_address (found '') must be the office's e-mail address" in m and "line 1" in m
                for m in err.value.messages)
+
+
+def test_an_address_is_one_plain_address_and_the_current_one(tmp_path, smtp):
+    """A second address, a name or a line break in Email is a problem on the client row (never a second
+    recipient); one that reached the ledger before that rule fails its message instead of the run; a
+    corrected address or a client moved to Mail is honoured on the retry."""
+    handler = Handler(accept=0, reply="550 5.1.1 mailbox unavailable")
+    port = smtp(handler)
+    office = make_office(tmp_path, port, [client("E1", "Email"), client("E2", "Email"), client("E3", "Email"),
+                                          [*client("E4", "Email")[:6], "e4@x.example, spy@y.example", "Email"],
+                                          [*client("E5", "Email")[:6], "e5@x.example\nBcc: spy@y.example", "Email"]])
+    first = run_batch(office.settings, D(2026, 3, 31))
+    assert sorted((p.where.row, p.where.column) for p in first.problems
+                  if p.level == "error" and p.where.file == "clients.xlsx") == [(5, "Email"), (6, "Email")]
+    assert first.report["email"]["failed"] == 3  # the server refused E1..E3
+    # An address from before the rule, straight into the ledger: the message fails, the run does not.
+    engine = create_engine(office.settings.database_url)
+    with engine.begin() as c:
+        c.execute(clients.update().where(clients.c.client_id == "E1").values(email="e1@x.example\nBcc: spy@y.example"))
+        c.execute(clients.update().where(clients.c.client_id == "E2").values(delivery="Mail"))
+        c.execute(clients.update().where(clients.c.client_id == "E3").values(email="fixed@clients.example"))
+    engine.dispose()
+    handler.accept = None
+    second = run_batch(office.settings, D(2026, 4, 1))
+    assert [tuple(to) for to, _ in handler.got] == [("fixed@clients.example",)]
+    status = {m.client_id: (m.status, m.last_error) for m in messages(office)}
+    assert status["E2"] == ("paper", "the client's Delivery is now Mail") and status["E3"][0] == "sent"
+    assert status["E1"][0] == "failed" and "not one plain address" in status["E1"][1]  # retried, then paper

@@ -36,6 +36,7 @@ from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
 from billing_batch.documents.contexts import office_context
 from billing_batch.documents.render import write_atomic
+from billing_batch.intake.validate import one_address
 from billing_batch.ledger import emails
 
 log = logging.getLogger("billing_batch")
@@ -170,10 +171,15 @@ class Mailer:
         if documents is None:
             documents = [(i["doc_kind"], i["doc_ref"], i["path"]) for i in emails.items(conn, message["id"])]
         contact = emails.client_contacts(conn, {message["client_id"]}).get(message["client_id"])
+        # The address as the client list has it now (staff may have corrected it since the message was
+        # planned), and only ever one plain address: never a second recipient, never a broken header.
+        address = (contact or {}).get("email") or message["to_address"]
+        if not one_address(address):
+            raise MailError("the client's e-mail address is not one plain address; correct it on the client list")
         _, body = _render(self.template, self.context(contact, message["client_id"], documents))
         msg = EmailMessage()
         msg["From"] = formataddr((" ".join(self.s.office.name.split()), self.cfg.from_address))
-        msg["To"] = message["to_address"]
+        msg["To"] = address
         msg["Subject"] = message["subject"]
         msg["Date"] = formatdate(localtime=True)
         msg["Message-ID"] = message["message_key"]  # the same on a resend, so mail programs can tell
@@ -224,6 +230,13 @@ class Mailer:
                 if m["attempts"] >= self.cfg.max_attempts:  # its tries were counted before a crash
                     self._failed(conn, m, m["last_error"] or "no more tries", done)
                     continue
+                contact = emails.client_contacts(conn, {m["client_id"]}).get(m["client_id"])
+                if contact is not None and contact["delivery"] not in EMAILED:
+                    # Staff changed the client to Mail since: no e-mail, their documents go on paper.
+                    emails.mark_failed(conn, m["id"], "the client's Delivery is now Mail", 0)
+                    done.paper += 1
+                    done.paper_documents += [i["path"] for i in emails.items(conn, m["id"])]
+                    continue
                 emails.count_attempt(conn, m["id"])
                 try:
                     if broken:
@@ -238,6 +251,10 @@ class Mailer:
                     smtp.send_message(msg)
                 except (MailError, TemplateError) as exc:
                     self._failed(conn, m, str(exc), done)
+                    continue
+                except ValueError:  # a header the email package refuses: never the whole run
+                    self._failed(conn, m, "the message could not be made (a header it would carry is not valid)",
+                                 done)
                     continue
                 except OSError as exc:  # smtplib's errors are OSErrors too
                     if isinstance(exc, smtplib.SMTPServerDisconnected) or not isinstance(exc, smtplib.SMTPException):
@@ -272,12 +289,17 @@ class Mailer:
     # -- dry run ---------------------------------------------------------------------------------
     def write_drafts(self, conn: Connection, run_id: int) -> int:
         """--dry-run: the messages the run would send, as .eml files staff can open; nothing is sent."""
+        for stale in (self.out / "email").glob("*.eml"):  # an earlier dry run's: not what this one would send
+            stale.unlink()
         n = 0
         for message in self.plan(conn, run_id):
             if message["status"] != "pending":
                 continue
             documents = [(i["doc_kind"], i["doc_ref"], i["path"]) for i in emails.items(conn, message["id"])]
-            msg = self.compose(conn, message, documents)
+            try:
+                msg = self.compose(conn, message, documents)
+            except (MailError, TemplateError, ValueError):
+                continue  # the real run reports it; a dry run never stops for it
             name = re.sub(r"[^A-Za-z0-9._-]", "_", message["client_id"])
             write_atomic(self.out / "email" / f"{name}.eml", bytes(msg))
             n += 1

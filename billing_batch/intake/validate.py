@@ -7,6 +7,8 @@ row number, so pandera's failure cases point straight at the row staff must fix.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,6 +22,13 @@ from billing_batch.intake.sheets import ParsedSheet
 from billing_batch.problems import Problem
 
 FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+_ONE_ADDRESS = re.compile(r"[^\s@,;:<>()\[\]\\\"']+@[^\s@,;:<>()\[\]\\\"'.]+(\.[^\s@,;:<>()\[\]\\\"'.]+)+")
+
+
+def one_address(text: str) -> bool:
+    """One plain e-mail address: a comma, a name or a line break would send a client's documents to
+    someone else, or break the message."""
+    return _ONE_ADDRESS.fullmatch(text) is not None
 
 # (kind, column) -> (rule on a non-blank value, what to tell staff)
 _RULES: dict[tuple[str, str], tuple] = {
@@ -27,6 +36,8 @@ _RULES: dict[tuple[str, str], tuple] = {
     ("Clients", "Copay"): (lambda v: v >= 0, "must not be negative"),
     ("Clients", "Coinsurance %"): (lambda v: 0 <= v <= 100, "must be between 0 and 100"),
     ("Clients", "Monthly Budget"): (lambda v: v >= 0, "must not be negative"),
+    ("Clients", "Email"): (lambda v: one_address(v), "must be one e-mail address, like name@example.com (no "
+                           "second address, name or spaces: documents are sent to exactly this address)"),
     ("Rates", "Unit Price"): (lambda v: v >= 0, "must not be negative"),
     ("Payer Fees", "Allowed Amount"): (lambda v: v >= 0, "must not be negative"),
     ("Service Log", "Quantity"): (lambda v: v > 0, "must be more than 0"),
