@@ -341,7 +341,7 @@ class Publisher:
         counts |= {"Plans agreed": len(ran.get("agreed", [])), "Plan letters sent": len(ran.get("letters", [])),
                    "Plans cured": len(ran.get("cured", [])), "Review warnings": len(findings)}
         if report.get("email", {}).get("enabled"):
-            counts["E-mails sent"] = report["email"]["sent"]
+            counts["E-mails sent"] = report["email"]["sent"] + report.get("email_earlier_runs", {}).get("sent", 0)
         ins = report.get("insurance", {})
         claim_views = claim_ledger.views(conn, as_of, insurance_policy(self.s))
         if claim_views or ins.get("coverage_notices"):
