@@ -81,8 +81,8 @@ def write_mailing_list(ordered: list[Envelope], path: Path) -> None:
         b = env.bill_to
         lines = list(b.get("address_lines") or [])
         lines = lines[:3] + [", ".join(lines[3:])] if len(lines) > 4 else lines
-        lines += [""] * (4 - len(lines))
-        rows.append([n, env.client_id, b.get("name") or "", b.get("attention") or "", *lines,
+        lines += [None] * (4 - len(lines))
+        rows.append([n, env.client_id, b.get("name") or None, b.get("attention") or None, *lines,
                      str(b.get("postal_code") or ""), ", ".join(PurePosixPath(p.path).stem for p in env.pieces),
                      env.pages, env.sheets])
     wb = Workbook()
