@@ -244,7 +244,8 @@ class Publisher:
                 outcomes.append((row["id"], "its Word file is not written yet"))
         self.progress("Making PDFs", 0, len(pairs))
         d = self.s.documents
-        made = pdf.convert(pairs, pdf.Limits(d.pdf_timeout_seconds, float(d.pdf_seconds_per_document)))
+        made = pdf.convert(pairs, pdf.Limits(d.pdf_timeout_seconds, float(d.pdf_seconds_per_document)),
+                           self.s.documents.libreoffice)
         faults.reach("pdf")  # a crash here: PDFs in place, not marked; made again identically enough
         outcomes += [(row_of[target], error) for target, error in made.items()]
         self.progress("Making PDFs", len(pairs), len(pairs))

@@ -29,7 +29,11 @@ NOT_INSTALLED = "LibreOffice is not installed (no soffice or libreoffice on PATH
 _ARG_BUDGET = min(max(os.sysconf("SC_ARG_MAX") // 2, 32_000), 1_000_000) if hasattr(os, "sysconf") else 32_000
 
 
-def soffice() -> str | None:
+def soffice(configured: str = "") -> str | None:
+    """The program to run: the one configured (documents.libreoffice), else soffice or libreoffice
+    on PATH; None when there is none."""
+    if configured:
+        return shutil.which(configured)
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
@@ -55,13 +59,14 @@ def chunks(sources: Sequence[Path], budget: int = _ARG_BUDGET) -> list[list[Path
     return out
 
 
-def convert(pairs: Sequence[tuple[Path, Path]], limits: Limits, program: str | None = None) -> dict[Path, str | None]:
+def convert(pairs: Sequence[tuple[Path, Path]], limits: Limits, configured: str = "") -> dict[Path, str | None]:
     """(docx, pdf target) pairs → {pdf target: None when written, else why not}."""
-    program = program or soffice()
     if not pairs:
         return {}
+    program = soffice(configured)
     if program is None:
-        return {target: NOT_INSTALLED for _, target in pairs}
+        why = f"LibreOffice was not found at {configured} (documents.libreoffice)" if configured else NOT_INSTALLED
+        return {target: why for _, target in pairs}
     target_of = {src: target for src, target in pairs}
     outcome: dict[Path, str | None] = {}
     for call in chunks([src for src, _ in pairs]):
