@@ -246,7 +246,7 @@ class Publisher:
         d = self.s.documents
         made = pdf.convert(pairs, pdf.Limits(d.pdf_timeout_seconds, float(d.pdf_seconds_per_document)),
                            self.s.documents.libreoffice)
-        faults.reach("pdf")  # a crash here: PDFs in place, not marked; made again identically enough
+        faults.reach("pdf")  # a crash here: PDFs in place, not marked; the next run makes them again
         outcomes += [(row_of[target], error) for target, error in made.items()]
         self.progress("Making PDFs", len(pairs), len(pairs))
         self._mark_delivery(conn, outcomes)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import openpyxl
 import yaml
 from pypdf import PdfReader
 from sqlalchemy import create_engine, select
@@ -219,6 +220,15 @@ def _parts(path: Path, skip=("docProps/core.xml",)) -> dict[str, bytes]:
         return {n: zf.read(n) for n in zf.namelist() if n not in skip}
 
 
+def _mailing_list(path: Path) -> dict[str, bytes]:
+    """The mailing list's rows, its Documents as a count: a letter's file name carries its ledger id,
+    which a PostgreSQL sequence advances even in a transaction that was rolled back."""
+    rows = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
+    col = rows[0].index("Documents")
+    return {"rows": repr([r[:col] + (len(r[col].split(", ")) if r[col] else 0,) + r[col + 1:] for r in rows[1:]])
+            .encode()}
+
+
 def snapshot(office: Office) -> Snapshot:
     settings = office.settings
     ledger, paths = canonical_ledger(settings.database_url)
@@ -246,8 +256,8 @@ def snapshot(office: Office) -> Snapshot:
              "print": names(out / "print"),
              "print pages": [f"{p.name}: {len(PdfReader(p).pages)}" for p in sorted((out / "print").glob("*.pdf"))]}
     workbooks = {str(p.relative_to(office.root)): _parts(p)
-                 for p in sorted([*(out / "reports").glob("*.xlsx"), *(office.root / "rejected").glob("*.problems.xlsx"),
-                                  *(out / "print").glob("*.xlsx")])}
+                 for p in sorted([*(out / "reports").glob("*.xlsx"), *(office.root / "rejected").glob("*.problems.xlsx")])}
+    workbooks |= {str(p.relative_to(office.root)): _mailing_list(p) for p in sorted((out / "print").glob("*.xlsx"))}
     reports = []
     for p in sorted((out / "runs").glob("*.json")):
         r = json.loads(p.read_text())
