@@ -264,6 +264,8 @@ def finish(config_path: Path) -> None:
         console.print(_finished_line(done, "Finished: "))
     for line in failure_lines(done.pdfs_missing):
         console.print(f"[yellow]PDF missing[/] {line} (the Word file is there; retried on the next run)")
+    for line in done.packs_waiting:
+        console.print(f"[yellow]print pack not made yet[/] {line}; the next run makes it")
     for line in failure_lines(done.failures):
         console.print(f"[red]not written[/] {line} (retried on the next run)")
     sys.exit(1 if done.failures else 0)

@@ -91,6 +91,7 @@ class Published:
     printed: int = 0  # documents in the print packs written
     packs: list[Path] = field(default_factory=list)
     pdfs_missing: list[str] = field(default_factory=list)  # "path: why", retried by the next run (a warning)
+    packs_waiting: list[str] = field(default_factory=list)  # print packs waiting for their PDFs, likewise
     files: int = 0  # inbox files filed (moved, or left because they changed)
     reports: int = 0
     failures: list[str] = field(default_factory=list)  # "path: what went wrong", retried by the next run
@@ -272,7 +273,7 @@ class Publisher:
             if absent:
                 why = f"waiting for {len(absent)} of its {len(pieces)} PDFs (see the PDFs missing)"
                 self._mark_delivery(conn, [(r["id"], why) for r in rows])
-                done.pdfs_missing.append(f"{path}: {why}")
+                done.packs_waiting.append(f"{path}: {why}")
                 continue
             target = self.out / path
             listing = target.with_name(target.name.replace("print-", "mailing-list-", 1)).with_suffix(".xlsx")

@@ -127,9 +127,10 @@ def test_the_pack_pads_each_document_to_an_even_page_count_and_keeps_a_clients_d
         return {"client_id": client, "name": f"Name {client}", "attention": "", "postal_code": postal,
                 "address_lines": ["1 Road", "Town, ST " + postal], "delivery": "Mail", "type": "Individual"}
 
+    hostile = {**bill_to("A1", "99999"), "name": '=HYPERLINK("http://x")'}
     pieces = [Piece(5, "letter", "letters/2026-05-20/000001-reminder.docx", pdf(1), bill_to("Z9", "00100")),
               Piece(2, "invoice", "invoices/2026-05/INV-2026-00002.docx", pdf(3), bill_to("Z9", "00100")),
-              Piece(1, "invoice", "invoices/2026-05/INV-2026-00001.docx", pdf(2), bill_to("A1", "99999")),
+              Piece(1, "invoice", "invoices/2026-05/INV-2026-00001.docx", pdf(2), hostile),
               Piece(3, "coverage_notice", "letters/2026-05-20/N000003-coverage_notice.docx", pdf(1),
                     bill_to("B1", "00100"))]
     assert [e.client_id for e in envelopes(pieces)] == ["B1", "Z9", "A1"]  # postal code, then client ID
@@ -142,6 +143,8 @@ def test_the_pack_pads_each_document_to_an_even_page_count_and_keeps_a_clients_d
         ("B1", "N000003-coverage_notice", 2, 1), ("Z9", "INV-2026-00002, 000001-reminder", 6, 3),
         ("A1", "INV-2026-00001", 2, 1)]
     assert rows[0]["Address Line 2"] == "Town, ST 00100" and rows[0]["Address Line 3"] is None
+    name = openpyxl.load_workbook(tmp_path / "print" / "list.xlsx")["Mailing List"]["C4"]
+    assert name.value == '=HYPERLINK("http://x")' and name.data_type == "s"  # text, never a formula
 
 
 @needs_soffice
