@@ -200,7 +200,8 @@ def _print_summary(settings: Settings, result) -> None:
                       f"   coverage notices {'that would be ' if result.dry_run else ''}sent: {ins['coverage_notices']}")
     dl = r.get("delivery") or {"printed": 0, "print_packs": [], "print_packs_waiting": [], "pdfs_missing": []}
     if dl["printed"] or dl["print_packs_waiting"] or dl["pdfs_missing"]:
-        console.print(f"  documents printed: {dl['printed']}   PDFs missing: {len(dl['pdfs_missing'])}")
+        console.print(f"  documents {'in the draft print pack' if result.dry_run else 'printed'}: {dl['printed']}"
+                      f"   PDFs missing: {len(dl['pdfs_missing'])}")
     for w in r["waiting"]:
         console.print(f"  [yellow]waiting[/] {w['name']}: {w['reason']}")
     # A PDF LibreOffice could not make is a warning (exit 0): the Word file is there, the next run retries.
