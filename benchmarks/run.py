@@ -545,7 +545,8 @@ def baseline_table(read: dict | None, render: dict | None, pdfs: dict | None = N
         t.add_row("  rendering only, in memory, one process", f"{render['render_only_docxtpl_s']:.2f}",
                   f"{render['render_only_fast_s']:.2f}", f"{render['ratio_render_only']:.1f}x")
     if pdfs and "ratio" in pdfs:
-        t.add_row(f"PDF {pdfs['documents']} invoices with LibreOffice: one soffice call each vs one batch",
+        t.add_row(f"PDF {pdfs['documents']} invoices with LibreOffice: one soffice call each vs one batch "
+                  f"(made {pdfs['made']['each']} / {pdfs['made']['batch']})",
                   f"{pdfs['one_call_each_s']:.2f}", f"{pdfs['one_batch_s']:.2f}", f"[bold]{pdfs['ratio']:.1f}x[/bold]")
     elif pdfs:
         t.add_row(f"PDF: skipped ({pdfs['skipped']})", "-", "-", "-")

@@ -219,3 +219,14 @@ def test_a_dry_run_writes_its_print_pack_under_dry_run(tmp_path):
     assert [r["Client ID"] for r in mailing_rows(out / "dry-run" / "print" / "mailing-list-2026-03-31.xlsx")] \
         == MAILED_IN_ORDER
     assert not list((out / "print").iterdir())
+
+
+def test_a_big_batch_is_split_where_libreoffice_would_drop_files():
+    from billing_batch.documents.pdf import MAX_FILES, chunks
+
+    many = [Path(f"/o/invoices/2026-03/INV-2026-{i:05d}.docx") for i in range(450)]
+    assert [len(c) for c in chunks(many)] == [MAX_FILES, MAX_FILES, 50]
+    # Two files with one name would both become <name>.pdf in the call's folder: never in one call.
+    same = [Path("/o/a/X.docx"), Path("/o/b/X.docx"), Path("/o/b/Y.docx")]
+    assert [[p.parent.name + "/" + p.name for p in c] for c in chunks(same)] == [["a/X.docx"], ["b/X.docx", "b/Y.docx"]]
+    assert [len(c) for c in chunks(many[:10], budget=100)] == [2] * 5  # the command line's length

@@ -1,7 +1,8 @@
 """Word files to PDF with LibreOffice headless, in one `soffice --convert-to pdf` call per batch.
 
-One call for many files: LibreOffice starts once (~1.2 s) and then takes ~0.14 s a file, against
-~1.2 s a file one call each (LIBRARY-NOTES). Each call has a profile of its own
+One call for many files: LibreOffice starts once (~1.2 s) and then takes ~0.1 s a file, against
+~1.2-1.6 s a file one call each (LIBRARY-NOTES; benchmarks/run.py measures it). A batch larger
+than MAX_FILES is split: LibreOffice drops files past ~247 in one call without a word. Each call has a profile of its own
 (`-env:UserInstallation`) in a temporary folder, so it never hands the work to a LibreOffice the
 user has open, nor collides with a second run. PDFs are made in that temporary folder and copied
 into place beside their .docx under a temporary name, then renamed (render.write_atomic).
@@ -43,14 +44,20 @@ class Limits:
     per_document_seconds: float  # added for each document of a call
 
 
-def chunks(sources: Sequence[Path], budget: int = _ARG_BUDGET) -> list[list[Path]]:
-    """Calls of at most `budget` bytes of arguments, and never two files with the same name in one
-    call (LibreOffice would write both to one <name>.pdf). One call in the usual case."""
+# LibreOffice 7.4 silently stops after ~247 files of one call (exit 0; measured with 300 and 487
+# invoices): a call takes at most this many.
+MAX_FILES = 200
+
+
+def chunks(sources: Sequence[Path], budget: int = _ARG_BUDGET, most: int = MAX_FILES) -> list[list[Path]]:
+    """Calls of at most `budget` bytes of arguments and `most` files, and never two files with the
+    same name in one call (LibreOffice would write both to one <name>.pdf). One call for a run of
+    up to 200 documents."""
     out: list[list[Path]] = []
     size, names = budget, set()  # start "full" so the first file opens a call
     for src in sources:
         length = len(os.fsencode(str(src))) + 1
-        if size + length > budget or src.stem in names:
+        if size + length > budget or src.stem in names or len(names) >= most:
             out.append([])
             size, names = 0, set()
         out[-1].append(src)
