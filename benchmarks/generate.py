@@ -240,7 +240,9 @@ def write_sheets(path: Path, sheets: list[tuple[str, list[str], list[dict]]]) ->
 
 
 def make_office(root: Path) -> Path:
-    """A fresh office folder (init_office) whose inbox takes files at once (settle_seconds: 0)."""
+    """A fresh office folder (init_office) whose inbox takes files at once (settle_seconds: 0), and
+    with the print pack off: the run's stages are measured without LibreOffice (thousands of PDFs
+    take minutes); `benchmarks.run` measures PDFs on their own (`pdf_baseline`)."""
     if root.exists():
         shutil.rmtree(root)
     init_office(root)
@@ -248,6 +250,9 @@ def make_office(root: Path) -> Path:
     text, n = re.subn(r"(?m)^(\s+settle_seconds:\s*)\S+", r"\g<1>0", config.read_text(encoding="utf-8"), count=1)
     if n != 1:
         raise RuntimeError("config.yaml has no intake.settle_seconds to set")
+    text, n = re.subn(r"(?m)^(\s+print_pack:\s*)\S+", r"\g<1>false", text, count=1)
+    if n != 1:
+        raise RuntimeError("config.yaml has no documents.print_pack to set")
     config.write_text(text, encoding="utf-8")
     return config
 

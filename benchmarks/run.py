@@ -15,6 +15,9 @@
    - rendering the same 500 invoices (contexts from the ledger, as the run built them) with one
      `DocxTemplate` per document written with `write_atomic` — how documents were rendered before —
      against the project's renderer (`render_many`, all cores; and in one process).
+   - making PDFs of N of those invoices (--pdf-docs, default 500) with LibreOffice: one
+     `soffice --convert-to pdf` call per document against the project's one batch
+     (`documents.pdf.convert`), each with a profile of its own (skipped without LibreOffice);
 5. Replays the documents stage alone (the pipeline's own `render_outbox`, on a copy of the first
    run's ledger with every document pending) for a second, quieter measure of that stage.
 6. Writes everything to `benchmarks/out/bench-<size>-<time>.json` and `bench-<size>-latest.json`.
@@ -411,6 +414,42 @@ def render_baseline(config: Path, as_of: date, n: int, workers: int | None) -> d
             "first_50_identical_parts": same}
 
 
+def pdf_baseline(config: Path, n: int) -> dict:
+    """PDFs of the first n invoices the run wrote: one soffice call per document (how a script
+    would do it) against the one batch the run makes (`documents.pdf.convert`)."""
+    from sqlalchemy import select
+
+    from billing_batch.documents import pdf
+    from billing_batch.ledger.db import open_ledger
+    from billing_batch.ledger.schema import outbox
+
+    if pdf.soffice() is None:
+        return {"skipped": pdf.NOT_INSTALLED}
+    settings = load_settings(config)
+    engine = open_ledger(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            paths = list(conn.execute(select(outbox.c.path).where(outbox.c.kind == "invoice")
+                                      .order_by(outbox.c.id).limit(n)).scalars())
+    finally:
+        engine.dispose()
+    sources = [settings.output / p for p in paths]
+    base = OUT / "pdf-baseline"
+    shutil.rmtree(base, ignore_errors=True)
+    limits = pdf.Limits(600, 5)
+    console.print(f"[bold]Baseline: PDFs[/bold] of {len(sources)} invoices, one soffice call each vs one batch")
+    t_each = _timed(lambda: [pdf.convert([(s, base / "each" / f"{s.stem}.pdf")], limits) for s in sources])
+    batch: dict = {}
+    t_batch = _timed(lambda: batch.update(pdf.convert([(s, base / "batch" / f"{s.stem}.pdf") for s in sources],
+                                                      limits)))
+    made = {"each": len(list((base / "each").glob("*.pdf"))), "batch": sum(1 for e in batch.values() if e is None)}
+    shutil.rmtree(base, ignore_errors=True)
+    return {"documents": len(sources), "one_call_each_s": round(t_each, 3), "one_batch_s": round(t_batch, 3),
+            "ratio": round(t_each / t_batch, 2), "made": made,
+            "ms_per_document": {"one_call_each": round(t_each / max(len(sources), 1) * 1000, 1),
+                                "one_batch": round(t_batch / max(len(sources), 1) * 1000, 1)}}
+
+
 def documents_replay(config: Path, as_of: date) -> dict:
     """The documents stage alone, timed again: the pipeline's own `Publisher.render_outbox` on a copy of
     the first run's ledger with every outbox row set back to pending, writing into a scratch
@@ -486,7 +525,7 @@ def run_table(m: RunMeasure) -> Table:
     return t
 
 
-def baseline_table(read: dict | None, render: dict | None) -> Table:
+def baseline_table(read: dict | None, render: dict | None, pdfs: dict | None = None) -> Table:
     t = Table(title="Baselines (same run)", title_justify="left")
     for col in ("measure", "baseline s", "project s", "ratio"):
         t.add_column(col, justify="left" if col == "measure" else "right")
@@ -505,6 +544,12 @@ def baseline_table(read: dict | None, render: dict | None) -> Table:
                   f"{render['render_many_one_process_s']:.2f}", f"{render['ratio_one_process']:.1f}x")
         t.add_row("  rendering only, in memory, one process", f"{render['render_only_docxtpl_s']:.2f}",
                   f"{render['render_only_fast_s']:.2f}", f"{render['ratio_render_only']:.1f}x")
+    if pdfs and "ratio" in pdfs:
+        t.add_row(f"PDF {pdfs['documents']} invoices with LibreOffice: one soffice call each vs one batch "
+                  f"(made {pdfs['made']['each']} / {pdfs['made']['batch']})",
+                  f"{pdfs['one_call_each_s']:.2f}", f"{pdfs['one_batch_s']:.2f}", f"[bold]{pdfs['ratio']:.1f}x[/bold]")
+    elif pdfs:
+        t.add_row(f"PDF: skipped ({pdfs['skipped']})", "-", "-", "-")
     return t
 
 
@@ -556,6 +601,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--workers", type=int, default=None, help="render processes for the baseline (default: cores)")
     ap.add_argument("--render-docs", type=int, default=500)
+    ap.add_argument("--pdf-docs", type=int, default=500,
+                    help="invoices for the PDF baseline (one soffice call each takes ~1.2 s a document); 0 = skip")
     ap.add_argument("--skip-replay", action="store_true",
                     help="do not time the documents stage again on its own")
     args = ap.parse_args(argv)
@@ -570,11 +617,13 @@ def main(argv: list[str] | None = None) -> int:
     second = measure_run(f"Second run, size {args.size}: nothing new", config, as_of + timedelta(days=1), monitor)
     monitor.stop()
 
-    read = render = replay = None
+    read = render = replay = pdfs = None
     if not args.skip_baselines:
         repeat = 1 if args.size == "L" else 2
         read = read_baseline(Path(manifest["service_logs"][0]), config, repeat)
         render = render_baseline(config, as_of, args.render_docs, args.workers)
+        if args.pdf_docs:
+            pdfs = pdf_baseline(config, args.pdf_docs)
     if not args.skip_replay:
         replay = documents_replay(config, as_of)
 
@@ -585,8 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print()
     console.print(run_table(first))
     console.print(run_table(second))
-    if read or render:
-        console.print(baseline_table(read, render))
+    if read or render or pdfs:
+        console.print(baseline_table(read, render, pdfs))
     if replay and "seconds" in replay:
         stage = sum(x.seconds for x in first.stages if x.name == "documents")
         console.print(f"Documents stage: {stage:.1f} s in the first run; replayed alone on a copy of the ledger: "
@@ -604,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
                                "while workers are alive and at stage boundaries; main_hwm_mb: VmHWM of this "
                                "process, reset before each run",
               "first_run": _measure_dict(first), "second_run": _measure_dict(second),
-              "baselines": {"read": read, "render": render}, "documents_replay": replay,
+              "baselines": {"read": read, "render": render, "pdf": pdfs}, "documents_replay": replay,
               "git": _git_head(), "targets": goal_rows}
     stamp = started.strftime("%Y%m%dT%H%M%S")
     tag = args.size

@@ -199,8 +199,18 @@ def _print_summary(settings: Settings, result) -> None:
                       f"   claim adjustments {would}applied: {ins['claim_adjustments_applied']}"
                       f"   coverage notices {'that would be ' if result.dry_run else ''}sent: {ins['coverage_notices']}")
     _print_email(r.get("email") or {}, result)
+    dl = r.get("delivery") or {"printed": 0, "print_packs": [], "print_packs_waiting": [], "pdfs_missing": []}
+    if dl["printed"] or dl["print_packs_waiting"] or dl["pdfs_missing"]:
+        console.print(f"  documents {'in the draft print pack' if result.dry_run else 'printed'}: {dl['printed']}"
+                      f"   PDFs missing: {len(dl['pdfs_missing'])}")
     for w in r["waiting"]:
         console.print(f"  [yellow]waiting[/] {w['name']}: {w['reason']}")
+    # A PDF LibreOffice could not make is a warning (exit 0): the Word file is there, the next run retries.
+    for line in failure_lines([f"{m['path']}: {m['reason']}" for m in dl["pdfs_missing"]]):
+        console.print(f"[yellow]PDF missing[/] {line} (the Word file is there; retried on the next run)")
+    for w in dl["print_packs_waiting"]:
+        console.print(f"[yellow]print pack not made yet[/] {w['path']} ({counted(w['documents'], 'document')}): "
+                      f"{w['reason']}; the next run (or `billing-batch finish`) makes it")
     errors = [p for p in result.problems if p.level == "error"]
     if errors:
         console.print(f"[yellow]{counted(len(errors), 'problem')}[/] — fix the rows in the problems workbooks in "
@@ -225,6 +235,8 @@ def _print_summary(settings: Settings, result) -> None:
     written = "not written (see above); the next run writes it"
     console.print(f"Aging workbook:  {result.aging_path if result.aging_path else written}")
     console.print(f"Run report:      {result.report_path if result.report_path.exists() else written}")
+    for pack in dl["print_packs"]:
+        console.print(f"Print pack:      {out / pack['path']} (mailing list beside it)")
     claims_file = result.aging_path.parent / f"claims-{result.as_of:%Y-%m-%d}.xlsx" if result.aging_path else None
     if r.get("insurance", {}).get("claims") and claims_file and claims_file.exists():
         console.print(f"Claims to submit: {claims_file}")
@@ -256,7 +268,10 @@ def _print_email(e: dict, result) -> None:
 def _finished_line(done, prefix: str) -> str:
     emailed = (f", {counted(done.emailed, 'e-mail')} sent" + (f", {done.to_paper} moved to paper" if done.to_paper else "")
                if done.emailed or done.email_failures else "")
-    line = (f"{prefix}{counted(done.documents, 'document')} written, {counted(done.files, 'inbox file')} filed, "
+    line = (f"{prefix}{counted(done.documents, 'document')} written, "
+            + (f"{counted(done.pdfs, 'PDF')} made, " if done.pdfs else "")
+            + (f"{counted(done.printed, 'document')} printed, " if done.printed else "")
+            + f"{counted(done.files, 'inbox file')} filed, "
             f"{counted(done.reports, 'run report')} written{emailed}")
     return "\n".join([line, *(f"  [red]not sent[/] {r}" for r in done.email_failures)])
 
@@ -275,6 +290,10 @@ def finish(config_path: Path) -> None:
         console.print("Nothing was left to finish.")
     else:
         console.print(_finished_line(done, "Finished: "))
+    for line in failure_lines(done.pdfs_missing):
+        console.print(f"[yellow]PDF missing[/] {line} (the Word file is there; retried on the next run)")
+    for line in done.packs_waiting:
+        console.print(f"[yellow]print pack not made yet[/] {line}; the next run makes it")
     for line in failure_lines(done.failures):
         console.print(f"[red]not written[/] {line} (retried on the next run)")
     sys.exit(1 if done.failures else 0)

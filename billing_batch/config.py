@@ -129,7 +129,12 @@ class Review(_Section):
 
 class Documents(_Section):
     templates: str = "templates"
-    pdf: bool = False
+    pdf: bool = False  # a PDF beside every document (documents in the print pack always get one)
+    print_pack: bool = True  # Delivery Mail/Both: output/print/print-DATE.pdf and its mailing list
+    libreoffice: str = ""  # the soffice program; blank = soffice or libreoffice on PATH
+    # LibreOffice's time limit for one batch: to start, plus so much per document in it.
+    pdf_timeout_seconds: Annotated[int, Field(ge=1, le=86_400)] = 120
+    pdf_seconds_per_document: Annotated[Decimal, Field(ge=0, le=600)] = Decimal("1")
 
 
 class Email(_Section):

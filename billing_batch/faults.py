@@ -3,8 +3,8 @@
 `BILLING_BATCH_KILL_AT=<point>:<n>` makes the process kill itself with SIGKILL the n-th time it
 passes `reach(<point>)`: a power cut at a chosen, repeatable moment. Unset (always, outside the
 crash tests), `reach` returns at once. Points: `sql` (every SQL statement), `schema` (each
-statement creating or migrating the ledger, counted as `sql` too), `commit`, `documents`, `email` (a message the
-server accepted, not yet marked sent), `files`, `reports` (see the callers).
+statement creating or migrating the ledger, counted as `sql` too), `commit`, `documents`, `pdf`, `print`,
+`email` (a message the server accepted, not yet marked sent), `files`, `reports` (see the callers).
 """
 
 from __future__ import annotations

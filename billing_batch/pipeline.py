@@ -28,7 +28,7 @@ from billing_batch.delivery.email import missing_address_findings
 from billing_batch.documents.contexts import bill_to_snapshot
 from billing_batch.files import remove_stale_temps
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inbox
-from billing_batch.ledger import balances, inputs, issued, numbering, plans, queue, runs
+from billing_batch.ledger import balances, delivery, inputs, issued, numbering, plans, queue, runs
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.ledger.apply import apply_credit_to_new_invoices, apply_money
 from billing_batch.ledger.db import ALREADY_RUNNING, AlreadyRunning, open_ledger, run_session
@@ -216,6 +216,7 @@ class _Run:
                 report["timings"] = dict(self.timings)
                 runs.finish_run(conn, run_id, "ok", billed, report)
                 # What is left to do after commit, for whichever run gets to it (issue 11.5).
+                delivery.queue_run(conn, run_id, self.as_of, self.s.documents.pdf, self.s.documents.print_pack)
                 queue.add_outboxes(conn, [("file", file_ids[f.name], self.destination(f)) for f in intakes]
                                    + [("email", run_id, "email")] * self.s.email.on
                                    + [("report", run_id, self.report_name(run_id))],
@@ -242,7 +243,7 @@ class _Run:
             if outputs is None:  # the run's reports could not be written: the next run retries
                 outputs = RunOutputs(report, self.out / self.report_name(run_id), None)
             written = {k: outputs.report[k] for k in ("document_failures", "waiting", "timings", "email",
-                                                       "email_earlier_runs")
+                                                       "email_earlier_runs", "delivery")
                        if k in outputs.report}
             return RunResult(self.as_of, self.dry_run, {**report, **written}, outputs.report_path, outputs.aging_path,
                              [(n, t) for n, t in new_invoices], earlier.failures + published.failures, problems,

@@ -26,7 +26,8 @@ from jinja2 import TemplateError
 from openpyxl.utils import column_index_from_string
 from sqlalchemy import Connection
 
-from billing_batch import faults
+from billing_batch import faults, print_pack
+from billing_batch.documents import pdf
 from billing_batch.billing.aging import Aging, age
 from billing_batch.billing.claims import CLOSED, PAID
 from billing_batch.billing.review import Finding
@@ -38,7 +39,7 @@ from billing_batch.documents.render import iter_render_many
 from billing_batch.delivery.email import TEMPLATE as EMAIL_TEMPLATE, Mailer
 from billing_batch.files import cannot_write, failure_lines, move_durably
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_of
-from billing_batch.ledger import balances, dunning, emails, finishing, inputs, insurance, issued, plans as plan_ledger, queue
+from billing_batch.ledger import balances, delivery, dunning, emails, finishing, inputs, insurance, issued, plans as plan_ledger, queue
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.billing.collections import CallEntry
 from billing_batch.money import from_cents
@@ -90,6 +91,11 @@ class RunOutputs:
 @dataclass
 class Published:
     documents: int = 0  # written
+    pdfs: int = 0  # made
+    printed: int = 0  # documents in the print packs written
+    packs: list[Path] = field(default_factory=list)
+    pdfs_missing: list[str] = field(default_factory=list)  # "path: why", retried by the next run (a warning)
+    packs_waiting: list[str] = field(default_factory=list)  # print packs waiting for their PDFs, likewise
     files: int = 0  # inbox files filed (moved, or left because they changed)
     reports: int = 0
     emailed: int = 0  # messages the server accepted (a dry run: written as .eml)
@@ -101,8 +107,8 @@ class Published:
 
     @property
     def anything(self) -> bool:
-        return bool(self.documents or self.files or self.reports or self.failures or self.emailed
-                    or self.email_failures)
+        return bool(self.documents or self.pdfs or self.printed or self.files or self.reports or self.failures
+                    or self.emailed or self.email_failures)
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -140,8 +146,12 @@ class Publisher:
         done = Published()
         with self.stage("documents"):
             self.render_outbox(conn, [r for r in rows if r["kind"] in DOCUMENTS], done)
+        with self.stage("pdf"):
+            self.make_pdfs(conn, [r for r in rows if r["kind"] == "pdf"], done)
         with self.stage("email"):
             self.send_email(conn, run_id, [r for r in rows if r["kind"] == "email"], done)
+        with self.stage("print"):
+            self.print_packs(conn, [r for r in rows if r["kind"] == "print"], done)
         with self.stage("files"):
             for row in rows:
                 if row["kind"] == "file":
@@ -253,6 +263,83 @@ class Publisher:
                     "for clients whose Delivery is Email or Both were not e-mailed" if waiting else None}
         return {"enabled": True, **emails.run_summary(conn, run_id), "still_open": emails.still_open(conn)}
 
+    def _mark_delivery(self, conn: Connection, outcomes: list[tuple[int, str | None]]) -> None:
+        """Like _mark, but a dry run records them too, inside its transaction that is rolled back,
+        so its report says what was printed and which PDFs are missing."""
+        if outcomes:
+            queue.mark_outboxes(conn, outcomes)
+            if not self.dry_run:
+                conn.commit()
+
+    # -- PDFs and the print pack ---------------------------------------------------------------------
+    def make_pdfs(self, conn: Connection, pending: list[dict], done: Published) -> None:
+        """Every pending PDF in one LibreOffice batch; a PDF whose Word file is not written yet waits
+        for it. A PDF not made is a warning, not a failure: the Word file is there."""
+        if not pending:
+            return
+        docs = delivery.documents_by_id(conn, [r["ref_id"] for r in pending])
+        outcomes: list[tuple[int, str | None]] = []
+        pairs, row_of = [], {}
+        for row in pending:
+            source = self.out / docs[row["ref_id"]]["path"]
+            if source.is_file():
+                pairs.append((source, self.out / row["path"]))
+                row_of[self.out / row["path"]] = row["id"]
+            else:
+                outcomes.append((row["id"], "its Word file is not written yet"))
+        self.progress("Making PDFs", 0, len(pairs))
+        d = self.s.documents
+        made = pdf.convert(pairs, pdf.Limits(d.pdf_timeout_seconds, float(d.pdf_seconds_per_document)),
+                           self.s.documents.libreoffice)
+        faults.reach("pdf")  # a crash here: PDFs in place, not marked; the next run makes them again
+        outcomes += [(row_of[target], error) for target, error in made.items()]
+        self.progress("Making PDFs", len(pairs), len(pairs))
+        self._mark_delivery(conn, outcomes)
+        done.pdfs += sum(1 for _, e in outcomes if e is None)
+        path_of = {r["id"]: r["path"] for r in pending}
+        missing = [f"{path_of[i]}: {e}" for i, e in outcomes if e]
+        for line in failure_lines(missing):
+            log.info("PDF not made (retried by the next run): %s", line)
+        done.pdfs_missing += missing
+
+    def print_packs(self, conn: Connection, pending: list[dict], done: Published) -> None:
+        """Each pending pack whose PDFs are all there; one still missing some waits whole (a pack's
+        documents are decided when its run commits, so it is the same whoever writes it)."""
+        packs: dict[str, list[dict]] = {}
+        for row in pending:
+            packs.setdefault(row["path"], []).append(row)
+        for path, rows in sorted(packs.items()):
+            docs = delivery.documents_by_id(conn, [r["ref_id"] for r in rows])
+            snapshots = delivery.bill_tos(conn, list(docs.values()))
+            pieces = [print_pack.Piece(d["id"], d["kind"], d["path"], self.out / delivery.pdf_path(d["path"]),
+                                       snapshots.get(d["id"], {})) for d in docs.values()]
+            absent = [p for p in pieces if not p.pdf.is_file()]
+            if absent:
+                why = f"waiting for {len(absent)} of its {len(pieces)} PDFs (see the PDFs missing)"
+                self._mark_delivery(conn, [(r["id"], why) for r in rows])
+                done.packs_waiting.append(f"{path}: {why}")
+                continue
+            target = self.out / path
+            listing = target.with_name(target.name.replace("print-", "mailing-list-", 1)).with_suffix(".xlsx")
+            try:
+                print_pack.write_pack(pieces, target, listing)
+                faults.reach("print")  # a crash here: the pack in place, not marked; written again
+            except OSError as exc:
+                error = f"{path}: {cannot_write(exc, Path(exc.filename) if exc.filename else target)}"
+                log.info("not written (retried by the next run): %s", error)
+                done.failures.append(error)
+                self._mark_delivery(conn, [(r["id"], error) for r in rows])
+                continue
+            except Exception as exc:  # a PDF pypdf cannot read: that pack waits, the rest goes on
+                error = f"{path}: could not be made ({type(exc).__name__}: {exc})"
+                log.info("not written (retried by the next run): %s", error)
+                done.failures.append(error)
+                self._mark_delivery(conn, [(r["id"], error) for r in rows])
+                continue
+            self._mark_delivery(conn, [(r["id"], None) for r in rows])
+            done.printed += len(pieces)
+            done.packs.append(target)
+
     # -- inbox files ---------------------------------------------------------------------------------
     def file(self, conn: Connection, row: dict, intakes: dict[int, FileIntake], done: Published) -> None:
         """A file the run read: its problems workbook beside it in rejected/, then the file itself to
@@ -305,6 +392,7 @@ class Publisher:
                                                 "paper_documents": self.earlier.paper_documents}
         report = {**report, "document_failures": finishing.failed_documents(conn, run_id),
                   "email": self._email_report(conn, run_id),
+                  "delivery": delivery.summary(conn, run_id),
                   "waiting": report["waiting"] + [{"name": n, "reason": why}
                                                   for n, why in finishing.files_left(conn, run_id)]}
         aging_path = self.out / "reports" / f"aging-{as_of:%Y-%m-%d}.xlsx"
@@ -337,6 +425,8 @@ class Publisher:
                   "Rows already posted": t["already_posted"], "Rows rejected": t["rejected"],
                   "Invoices issued": report["invoices"]["count"], "Credit notes issued": report["credit_notes"],
                   "Payments applied": report["payments_applied"], "Letters sent": len(report["letters"])}
+        if "delivery" in report:
+            counts["Documents printed"] = report["delivery"]["printed"]
         ran = report.get("plans", {})
         counts |= {"Plans agreed": len(ran.get("agreed", [])), "Plan letters sent": len(ran.get("letters", [])),
                    "Plans cured": len(ran.get("cured", [])), "Review warnings": len(findings)}

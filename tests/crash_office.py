@@ -25,12 +25,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import openpyxl
 import yaml
+from pypdf import PdfReader
 from sqlalchemy import create_engine, select
 
 from billing_batch.ledger.schema import metadata, runs
 from billing_batch.pipeline import run_batch
 from billing_batch.publish import found_nothing
+from tests.fake_soffice import fake_soffice_program
 from tests.office import Office, write_workbook
 
 D = dt.date
@@ -51,7 +54,10 @@ def client_ids(n: int) -> list[str]:
 
 def build_base(root: Path, url: str, clients: int, seed: int = 11) -> Office:
     rng = random.Random(seed)
-    office = Office.create(root, url, invoicing__tax_rate="8.25")
+    # Printing on, with a stand-in for LibreOffice (tests/fake_soffice.py): the PDFs and the print
+    # pack written after commit are killed and finished like every other file.
+    office = Office.create(root, url, invoicing__tax_rate="8.25", documents__print_pack=True,
+                           documents__libreoffice=str(fake_soffice_program(root.parent / f"{root.name}-bin")))
     ids = client_ids(clients)
     rows = []
     for i, cid in enumerate(ids):
@@ -191,10 +197,15 @@ def canonical_ledger(url: str) -> tuple[dict[str, list], dict[tuple, str]]:
             # The outbox: what each row is about, not which id it had; reports belong to runs.
             paths = {}
             outbox_rows = []
-            for r in c.execute(select(metadata.tables["outbox"])):
+            key_of: dict[int, tuple] = {}  # outbox id -> what the row is about (pdf and print rows point at one)
+            for r in c.execute(select(metadata.tables["outbox"]).order_by(metadata.tables["outbox"].c.id)):
                 if r.kind == "report":
                     continue
-                key = (r.kind, canon[DOCUMENT_TABLES[r.kind]].get(r.ref_id))
+                if r.kind in ("pdf", "print"):
+                    key = (r.kind, key_of.get(r.ref_id), r.path if r.kind == "print" else None)
+                else:
+                    key = (r.kind, canon[DOCUMENT_TABLES[r.kind]].get(r.ref_id))
+                key_of[r.id] = key
                 outbox_rows.append((*key, r.status, r.attempts, r.last_error))
                 paths[key] = r.path
             tables["outbox"] = outbox_rows
@@ -209,28 +220,44 @@ def _parts(path: Path, skip=("docProps/core.xml",)) -> dict[str, bytes]:
         return {n: zf.read(n) for n in zf.namelist() if n not in skip}
 
 
+def _mailing_list(path: Path) -> dict[str, bytes]:
+    """The mailing list's rows, its Documents as a count: a letter's file name carries its ledger id,
+    which a PostgreSQL sequence advances even in a transaction that was rolled back."""
+    rows = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
+    col = rows[0].index("Documents")
+    return {"rows": repr([r[:col] + (len(r[col].split(", ")) if r[col] else 0,) + r[col + 1:] for r in rows[1:]])
+            .encode()}
+
+
 def snapshot(office: Office) -> Snapshot:
     settings = office.settings
     ledger, paths = canonical_ledger(settings.database_url)
     out = office.root / "output"
     documents = {}
     for key, path in paths.items():
-        if key[0] != "file":
+        if key[0] == "pdf":  # LibreOffice's PDFs carry their time: there or not, and their pages
+            target = out / path
+            documents[key] = str(len(PdfReader(target).pages)).encode() if target.exists() else b"MISSING"
+        elif key[0] != "file" and key[0] != "print":
             target = out / path
             documents[key] = _parts(target)["word/document.xml"] if target.exists() else b"MISSING"
     on_disk = sorted(str(p.relative_to(out)) for p in [*(out / "invoices").rglob("*.docx"),
                                                         *(out / "letters").rglob("*.docx")]
                      if not p.name.startswith(".tmp-"))  # temporary files are counted apart
-    assert len(on_disk) == len(documents), f"{len(on_disk)} documents on disk for {len(documents)} in the outbox"
+    word = [k for k in documents if k[0] != "pdf"]
+    assert len(on_disk) == len(word), f"{len(on_disk)} documents on disk for {len(word)} in the outbox"
 
     def names(folder: Path) -> list[str]:
         return sorted(_STAMP.sub(r"\1", str(p.relative_to(folder))) for p in folder.rglob("*") if p.is_file()) \
             if folder.exists() else []
 
     files = {"inbox": names(office.inbox), "processed": names(office.root / "processed"),
-             "rejected": names(office.root / "rejected"), "reports": names(out / "reports")}
+             "rejected": names(office.root / "rejected"), "reports": names(out / "reports"),
+             "print": names(out / "print"),
+             "print pages": [f"{p.name}: {len(PdfReader(p).pages)}" for p in sorted((out / "print").glob("*.pdf"))]}
     workbooks = {str(p.relative_to(office.root)): _parts(p)
                  for p in sorted([*(out / "reports").glob("*.xlsx"), *(office.root / "rejected").glob("*.problems.xlsx")])}
+    workbooks |= {str(p.relative_to(office.root)): _mailing_list(p) for p in sorted((out / "print").glob("*.xlsx"))}
     reports = []
     for p in sorted((out / "runs").glob("*.json")):
         r = json.loads(p.read_text())

@@ -45,6 +45,9 @@ class Office:
         data = yaml.safe_load(config.read_text())
         data["database"] = database_url
         data["intake"]["settle_seconds"] = 0
+        # Most tests are not about delivery, and a LibreOffice batch costs ~1.5 s a run: the print
+        # pack is off unless a test turns it on (tests/test_delivery.py, the crash office).
+        data["documents"]["print_pack"] = False
         for dotted, value in overrides.items():
             section, key = dotted.split("__")
             data[section][key] = value

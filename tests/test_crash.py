@@ -182,13 +182,14 @@ def base(request, tmp_path_factory) -> Base:
 def kill_points(counts: dict[str, int]) -> list[tuple[str, int, bool]]:
     """(point, n, with render workers): statements spread over the whole night, both sides of the
     commit, documents on disk but not yet marked (with and without workers), temporary files
-    written but not renamed, each inbox file filed, the reports."""
+    written but not renamed, the PDFs and the print pack, each inbox file filed, the reports."""
     sql, docs, temp, files = counts["sql"], counts["documents"], counts["temp"], counts["files"]
     points = [("sql", max(1, round(sql * i / 17)), False) for i in range(1, 17)]
     points += [("commit", 1, False), ("commit", 2, False)]
     points += [("documents", n, False) for n in sorted({1, docs // 2, docs})]
     points += [("documents", n, True) for n in sorted({2, docs - 1})]
     points += [("temp", n, False) for n in sorted({1, temp // 2, temp})]
+    points += [("pdf", 1, False), ("print", 1, False)]  # PDFs and the print pack in place, not yet marked
     points += [("files", n, False) for n in range(1, files + 1)]
     points += [("reports", 1, False)]
     return points
