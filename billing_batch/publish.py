@@ -151,6 +151,9 @@ class Publisher:
         with self.stage("email"):
             self.send_email(conn, run_id, [r for r in rows if r["kind"] == "email"], done)
         with self.stage("print"):
+            if run_id is not None and not self.dry_run and self.s.documents.print_pack:
+                self.paper_to_print(conn, run_id, done)
+                rows = [r for r in queue.pending_outbox(conn) if r["run_id"] == run_id]
             self.print_packs(conn, [r for r in rows if r["kind"] == "print"], done)
         with self.stage("files"):
             for row in rows:
@@ -262,6 +265,20 @@ class Publisher:
             return {"enabled": False, "note": f"e-mail is off (no email.host in config.yaml): {waiting} document(s) "
                     "for clients whose Delivery is Email or Both were not e-mailed" if waiting else None}
         return {"enabled": True, **emails.run_summary(conn, run_id), "still_open": emails.still_open(conn)}
+
+    def paper_to_print(self, conn: Connection, run_id: int, done: Published) -> None:
+        """Documents whose e-mail went on paper (out of tries, or no address) and that are in no print
+        pack yet join this run's pack, their PDFs made first: each is printed once."""
+        todo = delivery.unprinted(conn, emails.documents_for_paper(conn))
+        if not todo:
+            return
+        as_of, _ = self._report_of(conn, run_id)
+        unwritten = {r["path"] for r in queue.pending_outbox(conn) if r["kind"] == "print" and r["run_id"] == run_id}
+        delivery.queue_print(conn, run_id, as_of, todo, min(unwritten) if unwritten else None)
+        conn.commit()
+        pdfs = [r for r in queue.pending_outbox(conn) if r["kind"] == "pdf" and r["run_id"] == run_id
+                and r["ref_id"] in {d["id"] for d in todo}]
+        self.make_pdfs(conn, pdfs, done)
 
     def _mark_delivery(self, conn: Connection, outcomes: list[tuple[int, str | None]]) -> None:
         """Like _mark, but a dry run records them too, inside its transaction that is rolled back,

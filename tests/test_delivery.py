@@ -230,3 +230,27 @@ def test_a_big_batch_is_split_where_libreoffice_would_drop_files():
     same = [Path("/o/a/X.docx"), Path("/o/b/X.docx"), Path("/o/b/Y.docx")]
     assert [[p.parent.name + "/" + p.name for p in c] for c in chunks(same)] == [["a/X.docx"], ["b/X.docx", "b/Y.docx"]]
     assert [len(c) for c in chunks(many[:10], budget=100)] == [2] * 5  # the command line's length
+
+
+@needs_soffice
+def test_an_email_that_goes_on_paper_is_printed_in_the_run_once(tmp_path):
+    """B2 asked for e-mail, but the server never answers and it has one try (email.max_attempts: 1):
+    its invoice goes on paper and into the run's own pack, in postal order with the others; a second
+    run prints it again nowhere."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    office = office_with_clients(tmp_path, email__host="127.0.0.1", email__port=port, email__security="none",
+                                 email__from_address="billing@office.example", email__max_attempts=1,
+                                 email__timeout=2)
+    first = run_batch(office.settings, D(2026, 3, 31))
+    assert first.report["email"]["paper"] == 2  # B2, and C3 (Both: printed already, not twice)
+    listing = office.root / "output" / "print" / "mailing-list-2026-03-31.xlsx"
+    assert [r["Client ID"] for r in mailing_rows(listing)] == ["D4", "B2", "C3", "A1"]  # by postal code
+    pack = office.root / "output" / "print" / "print-2026-03-31.pdf"
+    assert INVOICE_OF["B2"] in "".join(p.extract_text() for p in PdfReader(pack).pages)
+    second = run_batch(office.settings, D(2026, 3, 31))
+    assert second.report["delivery"]["printed"] == 0 and second.finished.printed == 0
+    assert sorted(p.name for p in (office.root / "output" / "print").iterdir()) == [listing.name, pack.name]

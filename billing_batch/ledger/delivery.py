@@ -85,16 +85,30 @@ def queue_run(conn: Connection, run_id: int, as_of: date, every_pdf: bool, print
     queue_print(conn, run_id, as_of, mailed)
 
 
-def queue_print(conn: Connection, run_id: int, as_of: date, document_rows: list[dict]) -> None:
-    """Put documents into this run's print pack (their PDFs queued too when not yet)."""
+def queue_print(conn: Connection, run_id: int, as_of: date, document_rows: list[dict],
+                path: str | None = None) -> None:
+    """Put documents into this run's print pack (their PDFs queued too when not yet): `path`, a pack
+    not written yet, or a new one."""
     if not document_rows:
         return
     ids = [d["id"] for d in document_rows]
     have_pdf = set(conn.execute(select(outbox.c.ref_id).where(outbox.c.kind == "pdf", outbox.c.ref_id.in_(ids)))
                    .scalars())
     _insert(conn, run_id, [("pdf", d["id"], pdf_path(d["path"])) for d in document_rows if d["id"] not in have_pdf])
-    path = pack_path(conn, as_of)
+    path = path or pack_path(conn, as_of)
     _insert(conn, run_id, [("print", d["id"], path) for d in document_rows])
+
+
+def unprinted(conn: Connection, keys: list[tuple[str, int]]) -> list[dict]:
+    """The outbox rows of these documents ((kind, ref id): e-mails gone to paper) not in a print pack yet."""
+    wanted, out = set(keys), []
+    printed = set(conn.execute(select(outbox.c.ref_id).where(outbox.c.kind == "print")).scalars())
+    for kind in {k for k, _ in wanted}:
+        refs = sorted(r for k, r in wanted if k == kind)
+        for start in range(0, len(refs), 500):
+            out += [dict(r._mapping) for r in conn.execute(select(outbox).where(
+                outbox.c.kind == kind, outbox.c.ref_id.in_(refs[start:start + 500]))) if r.id not in printed]
+    return sorted(out, key=lambda d: d["id"])
 
 
 def _insert(conn: Connection, run_id: int, rows: list[tuple[str, int, str]]) -> None:
