@@ -23,6 +23,7 @@ from billing_batch.cli import main
 from billing_batch.pipeline import run_batch
 from billing_batch.print_pack import Piece, envelopes, write_pack
 from tests.office import Office
+from tests.test_email import smtp  # noqa: F401  (the in-process SMTP server fixture)
 from tests.test_end_to_end import LOG_HEADERS, RATE_HEADERS, RATES
 
 D = dt.date
@@ -254,3 +255,25 @@ def test_an_email_that_goes_on_paper_is_printed_in_the_run_once(tmp_path):
     second = run_batch(office.settings, D(2026, 3, 31))
     assert second.report["delivery"]["printed"] == 0 and second.finished.printed == 0
     assert sorted(p.name for p in (office.root / "output" / "print").iterdir()) == [listing.name, pack.name]
+
+
+@needs_soffice
+def test_one_night_mail_email_and_both_pdfs_attached_and_printed_once(tmp_path, smtp):
+    """documents.pdf: true. The e-mail and Both clients' messages carry their invoices as the PDFs on
+    disk; the pack holds the Mail and Both clients' invoices; a second run sends and prints nothing."""
+    from tests.test_email import Handler
+
+    handler = Handler()
+    office = office_with_clients(tmp_path, documents__pdf=True, email__host="127.0.0.1", email__port=smtp(handler),
+                                 email__security="none", email__from_address="billing@office.example",
+                                 email__timeout=5)
+    first = run_batch(office.settings, D(2026, 3, 31))
+    invoices = office.root / "output" / "invoices" / "2026-03"
+    got = {tuple(to): [(a.get_filename(), a.get_content()) for a in msg.iter_attachments()] for to, msg in handler.got}
+    assert got == {("bob@example.com",): [("INV-2026-00002.pdf", (invoices / "INV-2026-00002.pdf").read_bytes())],
+                   ("c@example.com",): [("INV-2026-00003.pdf", (invoices / "INV-2026-00003.pdf").read_bytes())]}
+    listing = office.root / "output" / "print" / "mailing-list-2026-03-31.xlsx"
+    assert [r["Client ID"] for r in mailing_rows(listing)] == MAILED_IN_ORDER
+    assert (first.report["email"]["sent"], first.report["delivery"]["printed"]) == (2, 3)
+    second = run_batch(office.settings, D(2026, 3, 31))
+    assert len(handler.got) == 2 and second.report["delivery"]["printed"] == 0
