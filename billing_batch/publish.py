@@ -151,9 +151,8 @@ class Publisher:
         with self.stage("email"):
             self.send_email(conn, run_id, [r for r in rows if r["kind"] == "email"], done)
         with self.stage("print"):
-            if run_id is not None and not self.dry_run and self.s.documents.print_pack:
-                self.paper_to_print(conn, run_id, done)
-                rows = [r for r in queue.pending_outbox(conn) if r["run_id"] == run_id]
+            if self.s.documents.print_pack and self.paper_to_print(conn, run_id, done):
+                rows = [r for r in queue.pending_outbox(conn) if run_id is None or r["run_id"] == run_id]
             self.print_packs(conn, [r for r in rows if r["kind"] == "print"], done)
         with self.stage("files"):
             for row in rows:
@@ -266,19 +265,28 @@ class Publisher:
                     "for clients whose Delivery is Email or Both were not e-mailed" if waiting else None}
         return {"enabled": True, **emails.run_summary(conn, run_id), "still_open": emails.still_open(conn)}
 
-    def paper_to_print(self, conn: Connection, run_id: int, done: Published) -> None:
+    def paper_to_print(self, conn: Connection, run_id: int | None, done: Published) -> bool:
         """Documents whose e-mail went on paper (out of tries, or no address) and that are in no print
-        pack yet join this run's pack, their PDFs made first: each is printed once."""
-        todo = delivery.unprinted(conn, emails.documents_for_paper(conn))
-        if not todo:
-            return
-        as_of, _ = self._report_of(conn, run_id)
-        unwritten = {r["path"] for r in queue.pending_outbox(conn) if r["kind"] == "print" and r["run_id"] == run_id}
-        delivery.queue_print(conn, run_id, as_of, todo, min(unwritten) if unwritten else None)
-        conn.commit()
-        pdfs = [r for r in queue.pending_outbox(conn) if r["kind"] == "pdf" and r["run_id"] == run_id
-                and r["ref_id"] in {d["id"] for d in todo}]
-        self.make_pdfs(conn, pdfs, done)
+        pack yet join their own run's pack (the one not written yet, else a new one of its date), their
+        PDFs made first: each is printed once, and a rerun after a crash makes the same pack. Returns
+        whether any joined."""
+        joined = False
+        for run, keys in sorted(emails.paper_by_run(conn).items()):
+            todo = delivery.unprinted(conn, keys)
+            if not todo or (run_id is not None and run != run_id):
+                continue
+            as_of, _ = self._report_of(conn, run)
+            unwritten = {r["path"] for r in queue.pending_outbox(conn) if r["kind"] == "print" and r["run_id"] == run}
+            delivery.queue_print(conn, run, as_of, todo, min(unwritten) if unwritten else None)
+            if not self.dry_run:
+                conn.commit()
+            joined = True
+            if done.pdfs_missing:  # LibreOffice failed this pass already: never wait out its time limit twice
+                continue
+            ids = {d["id"] for d in todo}
+            self.make_pdfs(conn, [r for r in queue.pending_outbox(conn) if r["kind"] == "pdf" and r["ref_id"] in ids],
+                           done)
+        return joined
 
     def _mark_delivery(self, conn: Connection, outcomes: list[tuple[int, str | None]]) -> None:
         """Like _mark, but a dry run records them too, inside its transaction that is rolled back,

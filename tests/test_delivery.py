@@ -277,3 +277,26 @@ def test_one_night_mail_email_and_both_pdfs_attached_and_printed_once(tmp_path, 
     assert (first.report["email"]["sent"], first.report["delivery"]["printed"]) == (2, 3)
     second = run_batch(office.settings, D(2026, 3, 31))
     assert len(handler.got) == 2 and second.report["delivery"]["printed"] == 0
+
+
+@needs_soffice
+def test_paper_for_a_client_without_an_address_is_in_the_one_pack_after_a_crash_and_in_the_dry_run(tmp_path):
+    """E5 asked for e-mail and has no address: paper at once. The dry run's draft pack shows it; a run
+    killed once its PDFs are made (before e-mail) is finished by the next run into one pack, E5 in it."""
+    from tests.crashkit import KILL_AT, run_exec
+
+    office = office_with_clients(tmp_path, email__host="127.0.0.1", email__port=9, email__security="none",
+                                 email__from_address="billing@office.example", email__timeout=2)
+    office.drop("more.xlsx", {"Clients": [HEADERS, ["E5", "Eve Ng", "Individual", "5 Fir St", "Springfield", "IL",
+                                                    "62700", None, "Email"]],
+                              "Service Log": [LOG_HEADERS, [D(2026, 3, 10), "E5", "TH", 1, None, "K. Patel"]]})
+    dry = run_batch(office.settings, D(2026, 3, 31), dry_run=True)
+    draft = office.root / "output" / "dry-run" / "print" / "mailing-list-2026-03-31.xlsx"
+    assert [r["Client ID"] for r in mailing_rows(draft)] == ["D4", "E5", "C3", "A1"] and dry.exit_code == 0
+    killed = run_exec(["run", "--config", str(office.config), "--as-of", "2026-03-31"], env={KILL_AT: "pdf:1"})
+    assert killed.killed
+    run_batch(office.settings, D(2026, 3, 31))
+    packs = sorted(p.name for p in (office.root / "output" / "print").glob("print-*.pdf"))
+    assert packs == ["print-2026-03-31.pdf"]
+    listing = office.root / "output" / "print" / "mailing-list-2026-03-31.xlsx"
+    assert [r["Client ID"] for r in mailing_rows(listing)] == ["D4", "E5", "C3", "A1"]

@@ -135,7 +135,7 @@ def test_a_server_failing_after_n_of_m_messages_gets_exactly_the_rest_next_run(t
     first = run_batch(office.settings, D(2026, 3, 31))
     e = first.report["email"]
     assert (e["sent"], e["failed"], e["paper"]) == (2, 3, 0)
-    assert {f["reason"] for f in e["failures"]} == {"the server replied 451 4.3.0 Mailbox busy, try later"}
+    assert {f["reason"] for f in e["failures"]} == {"the server replied 451 4.3.0"}  # codes only: a server's words may name the client
     sent_first = [to for to, _ in handler.got]
 
     # The remaining documents now have a PDF beside them: that is what goes.

@@ -91,15 +91,23 @@ def attachment(out: Path, docx: str) -> Path:
     return pdf if pdf.is_file() else path
 
 
+def _codes(code: int, text: object) -> str:
+    """The reply's code and enhanced status code (`550 5.1.1`) only: the server's words may name the
+    client ("… Recipient address rejected: Eve … unknown"), and a reason is printed and logged."""
+    words = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    enhanced = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})\b", words)
+    return f"{code} {enhanced[1]}" if enhanced else str(code)
+
+
 def _reply(exc: BaseException) -> str:
-    """What went wrong, as the server said it, without any address in it."""
+    """What went wrong, as the server's codes say it, without any address or name in it."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, msg = next(iter(exc.recipients.values()))
-        text = f"the server refused the recipient ({code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg})"
+        text = f"the server refused the recipient ({_codes(code, msg)})"
     elif isinstance(exc, smtplib.SMTPAuthenticationError):
-        text = f"the server refused the login ({exc.smtp_code} {exc.smtp_error.decode(errors='replace')})"
+        text = f"the server refused the login ({_codes(exc.smtp_code, exc.smtp_error)})"
     elif isinstance(exc, smtplib.SMTPResponseException):
-        text = f"the server replied {exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
+        text = f"the server replied {_codes(exc.smtp_code, exc.smtp_error)}"
     elif isinstance(exc, smtplib.SMTPServerDisconnected):
         text = "the server closed the connection"
     elif isinstance(exc, (socket.timeout, TimeoutError)):
@@ -227,9 +235,8 @@ class Mailer:
         broken: str | None = None  # the connection failed: every message left fails with that reason
         try:
             for m in messages:
-                if m["attempts"] >= self.cfg.max_attempts:  # its tries were counted before a crash
-                    self._failed(conn, m, m["last_error"] or "no more tries", done)
-                    continue
+                # A try cut short by a crash was counted but neither failed nor sent: it is tried again
+                # (the one window for a resend, README), never sent on paper as well.
                 contact = emails.client_contacts(conn, {m["client_id"]}).get(m["client_id"])
                 if contact is not None and contact["delivery"] not in EMAILED:
                     # Staff changed the client to Mail since: no e-mail, their documents go on paper.

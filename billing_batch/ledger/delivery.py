@@ -131,7 +131,7 @@ def summary(conn: Connection, run_id: int) -> dict:
         outbox.c.run_id == run_id, outbox.c.kind == "print", outbox.c.status == "done")
         .group_by(outbox.c.path).order_by(outbox.c.path)).all()
     waiting = conn.execute(select(outbox.c.path, func.count(), func.max(outbox.c.last_error)).where(
-        outbox.c.run_id == run_id, outbox.c.kind == "print", outbox.c.status != "done")
+        outbox.c.kind == "print", outbox.c.status != "done")  # any run's: the next run retries them all
         .group_by(outbox.c.path).order_by(outbox.c.path)).all()
     missing = conn.execute(select(outbox.c.path, outbox.c.last_error).where(
         outbox.c.kind == "pdf", outbox.c.status != "done").order_by(outbox.c.id)).all()

@@ -123,6 +123,16 @@ def documents_for_paper(conn: Connection) -> list[tuple[str, int]]:
         .where(email_messages.c.status == "paper").order_by(email_items.c.id))]
 
 
+def paper_by_run(conn: Connection) -> dict[int, list[tuple[str, int]]]:
+    """documents_for_paper, by the run whose message it was: each joins that run's print pack."""
+    out: dict[int, list[tuple[str, int]]] = {}
+    for r in conn.execute(select(email_messages.c.run_id, email_items.c.doc_kind, email_items.c.doc_ref)
+                          .join(email_messages, email_messages.c.id == email_items.c.message_id)
+                          .where(email_messages.c.status == "paper").order_by(email_items.c.id)):
+        out.setdefault(r.run_id, []).append((r.doc_kind, r.doc_ref))
+    return out
+
+
 def run_summary(conn: Connection, run_id: int) -> dict:
     """The run's messages as they stand: counts by status, why the failed ones failed, what went on
     paper (IDs and paths only, never an address)."""
