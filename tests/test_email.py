@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import shutil
 import socket
+import ssl
+import subprocess
 from decimal import Decimal
 
 import openpyxl
@@ -269,3 +272,39 @@ def test_an_address_is_one_plain_address_and_the_current_one(tmp_path, smtp):
     status = {m.client_id: (m.status, m.last_error) for m in messages(office)}
     assert status["E2"] == ("paper", "the client's Delivery is now Mail") and status["E3"][0] == "sent"
     assert status["E1"][0] == "failed" and "not one plain address" in status["E1"][1]  # retried, then paper
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test server's certificate")
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_starttls_and_ssl_with_a_login_over_a_verified_certificate(tmp_path, monkeypatch, security):
+    """A server with its own certificate (trusted through SSL_CERT_FILE, as an office would install its
+    provider's): the login and the message go over TLS, the certificate and the host name checked."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.setenv("BB_TEST_SMTP", "s3cret")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = Handler()
+
+    def check(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=auth_data.login == b"office" and auth_data.password == b"s3cret", handled=False)
+
+    port = free_port()
+    if security == "starttls":
+        controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+                                authenticator=check, auth_require_tls=True)
+    else:
+        controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=context, authenticator=check,
+                                auth_require_tls=False)
+    controller.start()
+    try:
+        office = make_office(tmp_path, port, [client("E1", "Email")], security=security, username="office",
+                             password_env="BB_TEST_SMTP")
+        result = run_batch(office.settings, D(2026, 3, 31))
+    finally:
+        controller.stop()
+    assert result.report["email"]["sent"] == 1
+    assert [tuple(to) for to, _ in handler.got] == [("e1@clients.example",)]
