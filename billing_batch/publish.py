@@ -456,7 +456,9 @@ class Publisher:
         counts |= {"Plans agreed": len(ran.get("agreed", [])), "Plan letters sent": len(ran.get("letters", [])),
                    "Plans cured": len(ran.get("cured", [])), "Review warnings": len(findings)}
         if report.get("email", {}).get("enabled"):
-            counts["E-mails sent"] = report["email"]["sent"] + report.get("email_earlier_runs", {}).get("sent", 0)
+            e, earlier = report["email"], report.get("email_earlier_runs", {})
+            counts |= {"E-mails sent": e["sent"] + earlier.get("sent", 0), "E-mails failed (retried)": e["failed"],
+                       "E-mails waiting": e["waiting"], "E-mails moved to paper": e["paper"] + earlier.get("paper", 0)}
         ins = report.get("insurance", {})
         claim_views = claim_ledger.views(conn, as_of, insurance_policy(self.s))
         if claim_views or ins.get("coverage_notices"):
