@@ -45,6 +45,17 @@ class Envelope:
         return self.pages // 2
 
 
+def document_name(path: str) -> str:
+    """How staff know a document in the envelope: its number (INV-…, CN-…), or for a letter its kind
+    and the number printed in its file name ("Reminder letter 000001")."""
+    stem = PurePosixPath(path).stem
+    number, _, template = stem.partition("-")
+    if not template or stem.startswith(("INV-", "CN-")) or "-" not in stem[:8]:
+        return stem
+    kind = template.removesuffix("_individual").removesuffix("_business").replace("_", " ")
+    return f"{kind[:1].upper()}{kind[1:]} {'letter ' if 'notice' not in kind else ''}{number}"
+
+
 def envelopes(pieces: list[Piece]) -> list[Envelope]:
     """One per client, ordered by postal code then client ID; inside, invoices before credit notes
     before letters (DOCUMENTS' order), then in the order they were issued."""
@@ -83,7 +94,7 @@ def write_mailing_list(ordered: list[Envelope], path: Path) -> None:
         lines = lines[:3] + [", ".join(lines[3:])] if len(lines) > 4 else lines
         lines += [None] * (4 - len(lines))
         rows.append([n, env.client_id, b.get("name") or None, b.get("attention") or None, *lines,
-                     str(b.get("postal_code") or ""), ", ".join(PurePosixPath(p.path).stem for p in env.pieces),
+                     str(b.get("postal_code") or ""), ", ".join(document_name(p.path) for p in env.pieces),
                      env.pages, env.sheets])
     wb = Workbook()
     table_sheet(wb, "Mailing List", LIST_HEADERS, rows, first=True,
