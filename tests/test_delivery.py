@@ -141,7 +141,7 @@ def test_the_pack_pads_each_document_to_an_even_page_count_and_keeps_a_clients_d
     assert pages_of(tmp_path / "print" / "print-2026-05-20.pdf") == 10
     rows = mailing_rows(tmp_path / "print" / "list.xlsx")
     assert [(r["Client ID"], r["Documents"], r["Pages"], r["Sheets"]) for r in rows] == [
-        ("B1", "N000003-coverage_notice", 2, 1), ("Z9", "INV-2026-00002, 000001-reminder", 6, 3),
+        ("B1", "Coverage notice N000003", 2, 1), ("Z9", "INV-2026-00002, Reminder letter 000001", 6, 3),
         ("A1", "INV-2026-00001", 2, 1)]
     assert rows[0]["Address Line 2"] == "Town, ST 00100" and rows[0]["Address Line 3"] is None
     name = openpyxl.load_workbook(tmp_path / "print" / "list.xlsx")["Mailing List"]["C4"]
