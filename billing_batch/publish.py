@@ -39,7 +39,7 @@ from billing_batch.documents.render import iter_render_many
 from billing_batch.delivery.email import TEMPLATE as EMAIL_TEMPLATE, Mailer
 from billing_batch.files import cannot_write, failure_lines, move_durably
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_of
-from billing_batch.ledger import balances, delivery, dunning, emails, finishing, inputs, insurance, issued, plans as plan_ledger, queue
+from billing_batch.ledger import balances, delivery, dunning, emails, finishing, inputs, issued, plans as plan_ledger, queue
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.billing.collections import CallEntry
 from billing_batch.money import from_cents
@@ -180,7 +180,7 @@ class Publisher:
             kind = "business" if content["bill_to"]["type"] == "Business" else "individual"
             return f"{content['template']}_{kind}.docx", plan_letter_context(self.s, content)
         if job["kind"] == "coverage_notice":
-            content = json.loads(insurance.coverage_notice(conn, job["ref_id"])["content"])
+            content = json.loads(claim_ledger.coverage_notice(conn, job["ref_id"])["content"])
             kind = "business" if content["bill_to"]["type"] == "Business" else "individual"
             return f"{content['template']}_{kind}.docx", coverage_notice_context(self.s, content)
         if job["kind"] == "credit_note":
@@ -349,14 +349,9 @@ class Publisher:
             try:
                 print_pack.write_pack(pieces, target, listing)
                 faults.reach("print")  # a crash here: the pack in place, not marked; written again
-            except OSError as exc:
-                error = f"{path}: {cannot_write(exc, Path(exc.filename) if exc.filename else target)}"
-                log.info("not written (retried by the next run): %s", error)
-                done.failures.append(error)
-                self._mark_delivery(conn, [(r["id"], error) for r in rows])
-                continue
-            except Exception as exc:  # a PDF pypdf cannot read: that pack waits, the rest goes on
-                error = f"{path}: could not be made ({type(exc).__name__}: {exc})"
+            except Exception as exc:  # the disk, or a PDF pypdf cannot read: that pack waits, the rest goes on
+                error = (f"{path}: {cannot_write(exc, Path(exc.filename) if exc.filename else target)}"
+                         if isinstance(exc, OSError) else f"{path}: could not be made ({type(exc).__name__}: {exc})")
                 log.info("not written (retried by the next run): %s", error)
                 done.failures.append(error)
                 self._mark_delivery(conn, [(r["id"], error) for r in rows])

@@ -46,6 +46,12 @@ def moves(conn: Connection, claim_ids: list[int] | None = None) -> dict[int, lis
     return out
 
 
+def remit_of(row) -> Remit:
+    """A posted remittance row (a mapping of the `remittances` table) as the claims core reads it."""
+    return Remit(row["id"], row["paid_date"], row["paid_cents"], row["allowed_cents"],
+                 row["patient_responsibility_cents"], row["reason_code"])
+
+
 def remits(conn: Connection, numbers: set[str] | None = None) -> dict[str, list[Remit]]:
     """Applied remittances by claim number (as we issued it: staff may type it in any case)."""
     out: dict[str, list[Remit]] = defaultdict(list)
@@ -53,8 +59,7 @@ def remits(conn: Connection, numbers: set[str] | None = None) -> dict[str, list[
     if numbers is not None:
         q = q.where(func.upper(remittances.c.claim_number).in_(sorted(numbers)))
     for r in conn.execute(q):
-        out[r.claim_number.upper()].append(Remit(r.id, r.paid_date, r.paid_cents, r.allowed_cents,
-                                         r.patient_responsibility_cents, r.reason_code))
+        out[r.claim_number.upper()].append(remit_of(r._mapping))
     return out
 
 
@@ -105,6 +110,11 @@ def insert_claim(conn: Connection, head: dict, lines: list[dict]) -> int:
     conn.execute(claim_lines.insert(), [dict(claim_id=claim_id, line_no=i, **line)
                                         for i, line in enumerate(lines, start=1)])
     return claim_id
+
+
+def coverage_notice(conn: Connection, notice_id: int) -> dict:
+    """A coverage notice's row, its `content` the JSON of what the letter says."""
+    return dict(conn.execute(select(coverage_notices).where(coverage_notices.c.id == notice_id)).one()._mapping)
 
 
 def insert_notice(conn: Connection, client_id: str, day: date, content: str, line_ids: list[int], run_id: int) -> int:

@@ -304,8 +304,7 @@ def _replayed(conn: Connection) -> list[str]:
     for r in conn.execute(select(remittances).where(remittances.c.applied_run_id.is_not(None))):
         claim = by_number.get(r.claim_number.upper())
         if claim is not None:
-            events[claim.claim_id].append((r.applied_run_id, r.paid_date, 0, r.id, C.Remit(
-                r.id, r.paid_date, r.paid_cents, r.allowed_cents, r.patient_responsibility_cents, r.reason_code)))
+            events[claim.claim_id].append((r.applied_run_id, r.paid_date, 0, r.id, claim_ledger.remit_of(r._mapping)))
     for a in conn.execute(select(adjustments).where(adjustments.c.applied_run_id.is_not(None),
                                                     adjustments.c.claim_number.is_not(None))):
         claim = by_number.get(a.claim_number.upper())

@@ -70,6 +70,10 @@ def _claims_and_notices(conn: Connection, run_id: int, as_of: date, result: Insu
     groups: dict[tuple[date, str], list[dict]] = defaultdict(list)
     unknown_payer: set[str] = set()
     uncovered: dict[str, list[dict]] = defaultdict(list)
+
+    def payer_of(client: dict) -> str:
+        return spelled.get(C.payer_key(client["payer"]), client["payer"])
+
     for line in sorted(lines, key=lambda l: (l.service_date, l.client_id, l.id)):
         rate = rate_on(rates.get(line.service_code, []), line.service_date)
         if rate is None:
@@ -103,7 +107,7 @@ def _claims_and_notices(conn: Connection, run_id: int, as_of: date, result: Insu
             copay, coins = client.get("copay_cents") or 0, client.get("coinsurance_bp") or 0
             ledger.insert_claim(conn, dict(
                 number=number, client_id=client_id,
-                payer=spelled.get(C.payer_key(client["payer"]), client["payer"]), member_id=client.get("member_id"),
+                payer=payer_of(client), member_id=client.get("member_id"),
                 claim_date=as_of, service_date=day, billed_cents=sum(l["billed_cents"] for l in claim_lines),
                 expected_allowed_cents=allowed, expected_patient_cents=C.patient_share(allowed, copay, coins),
                 copay_cents=copay, coinsurance_bp=coins, run_id=run_id), claim_lines)
@@ -115,7 +119,7 @@ def _claims_and_notices(conn: Connection, run_id: int, as_of: date, result: Insu
     for client_id, services in sorted(uncovered.items()):
         client = clients[client_id]
         content = {"template": "coverage_notice", "bill_to": bill_to_snapshot(client), "date": as_of.isoformat(),
-                   "payer": spelled.get(C.payer_key(client["payer"]), client["payer"]), "member_id": client.get("member_id"),
+                   "payer": payer_of(client), "member_id": client.get("member_id"),
                    "services": [{k: v for k, v in s.items() if k != "id"} for s in services],
                    "total_cents": sum(s["amount_cents"] for s in services)}
         notice_id = ledger.insert_notice(conn, client_id, as_of, json.dumps(content), [s["id"] for s in services],
@@ -169,9 +173,7 @@ def _apply(conn: Connection, run_id: int, as_of: date, result: InsuranceResult) 
                                 "date, amount and reference); delete the repeated row, or give each payment its own "
                                 "Reference (the EOB's check or trace number)")
             if kind == "Remittances":
-                new = C.post_remittance(claim, so_far, C.Remit(
-                    record["id"], day, record["paid_cents"], record["allowed_cents"],
-                    record["patient_responsibility_cents"], record["reason_code"]))
+                new = C.post_remittance(claim, so_far, ledger.remit_of(record))
             else:
                 new = [C.post_adjustment(claim, so_far, record["kind"], record["amount_cents"], day, record["id"])]
         except C.Refused as why:
