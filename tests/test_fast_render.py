@@ -103,15 +103,20 @@ def make_letter_context(*, level: str, n_items: int, show_plan: bool, attention:
         "office": base["office"],
         "client": base["client"],
         "letter": {"date": "May 31, 2026", "level": level, "total_due": "$1,234.50", "oldest_days": "47",
-                   "pay_by": "June 14, 2026"},
+                   "pay_by": "June 14, 2026", "referral_date": "June 30, 2026" if level == "final_notice" else ""},
         "items": [{"number": f"INV-2026-{i:05d}", "date": f"03/{i % 28 + 1:02d}/2026",
                    "due_date": f"04/{i % 28 + 1:02d}/2026", "days_past_due": str(30 + i),
                    "balance": f"${i * 12.5:,.2f}"} for i in range(1, n_items + 1)],
         "plan_offer": {"show": show_plan, "eligible_balance": "$1,000.00", "installment": "$84.00",
-                       "months": "12"},
+                       "months": "12", "has_rest": False, "rest": "$0.00", "rest_for": "other services"},
         "plan": make_plan(on_plan),
         "insurance": {"show": not show_plan},
     }
+
+
+def with_rest(context: dict) -> dict:
+    context["plan_offer"].update(has_rest=True, rest="$300.00", rest_for="Teeth whitening & <bleach>")
+    return context
 
 
 def letter_contexts(level: str):
@@ -124,6 +129,7 @@ def letter_contexts(level: str):
             "hostile text": hostile(make_letter_context(level=level, n_items=3, show_plan=True,
                                                         attention="Jane & <Roe>")),
             "on a plan": make_letter_context(level=level, n_items=2, show_plan=False, on_plan=True),
+            "plan offer with a discretionary rest": with_rest(make_letter_context(level=level, n_items=2, show_plan=True)),
         }
     return make
 
@@ -146,7 +152,7 @@ def coverage_notice_contexts() -> dict[str, dict]:
     }
 
 
-LEVELS = ("reminder", "second_notice", "final_notice", "referral")
+LEVELS = ("reminder", "second_notice", "final_notice")
 CONTEXTS = {
     "invoice_individual.docx": invoice_contexts,
     "invoice_business.docx": invoice_contexts,

@@ -32,7 +32,7 @@ from billing_batch.documents.template_build import (  # noqa: E402
 )
 
 KINDS = ("individual", "business")
-LEVELS = ("reminder", "second_notice", "final_notice", "referral")
+LEVELS = ("reminder", "second_notice", "final_notice")  # the referral level sends no letter
 LETTER_FILES = [f"{level}_{kind}.docx" for level in LEVELS for kind in KINDS]
 PLAN_LETTERS = ("plan_missed", "plan_ended")
 PLAN_LETTER_FILES = [f"{which}_{kind}.docx" for which in PLAN_LETTERS for kind in KINDS]
@@ -62,6 +62,8 @@ def make_client(attention: str = "Accounts Payable") -> dict:
         "id": "C-00417",
         "name": HOSTILE_NAME,
         "attention": attention,
+        # contexts.greeting: the business letters' "Dear …," (the Attention without a job title).
+        "greeting": attention.split(",")[0] or "Accounts Payable",
         "address_lines": ["77 Elm Street", "Apt <3B> & Annex", "Springfield, IL 62701"],
     }
 
@@ -576,19 +578,16 @@ LEVEL_WORDING = {
     "reminder": "please disregard this letter",
     "second_notice": "second notice",
     "final_notice": "final notice",
-    "referral": "referred",
 }
 LEVEL_TITLES = {
     "reminder": "PAYMENT REMINDER",
     "second_notice": "SECOND NOTICE",
     "final_notice": "FINAL NOTICE",
-    "referral": "NOTICE OF REFERRAL",
 }
 LEVEL_SUBJECTS = {
     "reminder": "Payment reminder",
     "second_notice": "Second notice",
-    "final_notice": "Final notice",
-    "referral": "Collections referral",
+    "final_notice": "Final notice before referral",
 }
 
 
@@ -613,15 +612,16 @@ def make_letter_context(*, level: str = "second_notice", n_items: int = 3,
         "letter": {
             "date": "September 30, 2025",
             "level": {"reminder": "Reminder", "second_notice": "Second Notice",
-                      "final_notice": "Final Notice",
-                      "referral": "Collections Referral"}[level],
+                      "final_notice": "Final Notice"}[level],
             "total_due": "$98,765.43",
             "oldest_days": "139",
             "pay_by": "October 14, 2025",
+            "referral_date": "October 30, 2025" if level == "final_notice" else "",
         },
         "items": items,
         "plan_offer": {"show": show_plan, "eligible_balance": "$2,400.00",
-                       "installment": "$200.00", "months": "12"},
+                       "installment": "$200.00", "months": "12", "has_rest": False, "rest": "$0.00",
+                       "rest_for": "other services"},
         "plan": make_plan(on_plan),
         "insurance": {"show": show_plan},
     }
@@ -630,7 +630,7 @@ def make_letter_context(*, level: str = "second_notice", n_items: int = 3,
 def plan_offer_text(context: dict) -> str:
     offer = context["plan_offer"]
     return (f"If paying the full amount at once is difficult, we can set up a payment plan for "
-            f"{offer['eligible_balance']} of this balance: {offer['installment']} a month for "
+            f"this balance of {offer['eligible_balance']}: {offer['installment']} a month for "
             f"{offer['months']} months. Call us to set it up.")
 
 
@@ -684,16 +684,13 @@ def test_collection_letter_renders(level, kind, n_items, show_plan, attention, b
         assert (phrase in lowered) == (other == level), (other, phrase)
     if level in ("second_notice", "final_notice"):
         assert f"now {letter['oldest_days']} days past due" in joined
-    if level == "final_notice":
-        assert "collection agency" in joined and letter["pay_by"] in joined
-    if level == "referral":
-        assert f"As of {letter['date']}, your account has been referred to a collection agency." \
-            in joined
-        assert "You can still call us to pay the balance or to arrange payment." in joined
-        assert letter["pay_by"] not in joined  # the referral has no pay-by date
+    if level == "final_notice":  # a notice of intended referral, naming its first day
+        assert letter["pay_by"] in joined
+        assert ("may be referred to a collection agency on or after October 30, 2025." in joined)
     else:
-        assert ["Please Pay By", letter["pay_by"]] in [
-            row for t in all_tables(document) for row in row_texts(t)]
+        assert "referred" not in joined
+    assert ["Please Pay By", letter["pay_by"]] in [
+        row for t in all_tables(document) for row in row_texts(t)]
     if level == "reminder":
         assert "collection agency" not in joined
 
@@ -730,7 +727,7 @@ def test_collection_letter_renders(level, kind, n_items, show_plan, attention, b
     assert context["office"]["payment_instructions"] in texts
     assert "Please include your account number C1004 with your payment." in texts
     pay_line = "Account C1004 · Total due $98,765.43"
-    assert (pay_line + (" by October 14, 2025" if level != "referral" else "")) in texts
+    assert pay_line + " by October 14, 2025" in texts
     for line in context["office"]["remit_to_lines"]:
         assert line in texts
     assert "Questions? Call (217) 555-0142 or email billing@riverside.example." in texts
@@ -765,7 +762,7 @@ def test_plan_offer_for_one_month_is_singular(built, tmp_path):
     ("client", "attention"),
     ("items",),
 ], ids=lambda v: v if isinstance(v, str) else None)
-@pytest.mark.parametrize("letter_name", ["second_notice_business", "referral_business"])
+@pytest.mark.parametrize("letter_name", ["second_notice_business", "final_notice_business"])
 def test_letter_missing_key_raises(letter_name, path, built, tmp_path):
     _without_key_raises(built[letter_name], make_letter_context(attention="Jane Roe"), path, tmp_path)
 
@@ -1153,7 +1150,7 @@ def test_coverage_notice_context_formats_what_was_recorded():
     assert set(ctx) == {"office", "client", "letter", "notice", "services"}
     assert ctx["letter"] == {"date": "March 14, 2026"}
     assert ctx["notice"] == {"payer": "Acme Health", "member_id": "", "total": "$1,472.06"}
-    assert ctx["client"] == {"id": "C1004", "name": "Ann Lee", "attention": "",
+    assert ctx["client"] == {"id": "C1004", "name": "Ann Lee", "attention": "", "greeting": "Ann Lee",
                              "address_lines": ["77 Elm Street", "Springfield, IL 62701"]}
     assert ctx["services"][1] == {"date": "03/09/2026", "code": "97110", "description": "Therapeutic exercise",
                                   "quantity": "2.5", "amount": "$112.50"}

@@ -9,7 +9,7 @@ caught up by one level on the next run; a client with nothing overdue starts aga
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class OverdueItem:
     days_past_due: int
     balance_cents: int
     eligible_cents: int  # from non-discretionary services: may go on a plan
+    discretionary: tuple[str, ...] = ()  # what its discretionary lines are for (never on a plan)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,13 @@ class Decision:
 
 def qualifying_level(days_past_due: int, levels: list[Level]) -> int:
     return max((l.number for l in levels if days_past_due >= l.days), default=0)
+
+
+def referral_date(s: Situation, levels: list[Level], as_of: date, min_days_between: int) -> date:
+    """The first day the last level (the referral) can be reached after a letter sent on `as_of`: the
+    oldest item must be that many days past due, and the next step waits `min_days_between` days."""
+    oldest_due = min(i.due_date for i in s.items)
+    return max(oldest_due + timedelta(days=levels[-1].days), as_of + timedelta(days=min_days_between))
 
 
 def suppression(s: Situation, as_of: date, min_balance_cents: int) -> str | None:
@@ -107,5 +115,5 @@ def suggested_action(level: int, top: int, contact: dict, promise: date | None, 
     if promise and promise < as_of:
         return f"Promise of {promise:%Y-%m-%d} not kept: call about it"
     if level == top:
-        return "Referred: confirm with the agency, or agree payment before it acts"
+        return "On the referral list: approve the referral, or agree payment before it is sent"
     return "Call about the overdue balance"

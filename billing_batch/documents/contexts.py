@@ -31,6 +31,30 @@ def client_context(bill_to: dict) -> dict:
             "address_lines": list(bill_to["address_lines"])}
 
 
+def greeting(bill_to: dict) -> str:
+    """Who a letter's "Dear …," greets: a patient by name; a business's Attention without its job title
+    ("Tom Baker, Owner" -> "Tom Baker", "Attn: Tom Baker" -> "Tom Baker"), else its accounts payable."""
+    if bill_to.get("type", "Individual") != "Business":
+        return bill_to["name"]
+    attention = (bill_to.get("attention") or "").strip()
+    for prefix in ("attn:", "attn.", "attention:"):
+        if attention.lower().startswith(prefix):
+            attention = attention[len(prefix):].strip()
+    return attention.split(",")[0].strip() or "Accounts Payable"
+
+
+def letter_client(bill_to: dict) -> dict:
+    """`client_context` and the letter's greeting (`client.greeting`)."""
+    return {**client_context(bill_to), "greeting": greeting(bill_to)}
+
+
+def names_list(names: list[str], most: int = 3) -> str:
+    """"A", "A and B", "A, B and C"; more than `most` names end "and other services"."""
+    if len(names) > most:
+        return ", ".join(names[:most]) + " and other services"
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1] if names else ""]))
+
+
 def bill_to_snapshot(client: dict) -> dict:
     """Name and address as they stood when the invoice was issued (an invoice never changes)."""
     city_line = " ".join(filter(None, [client["city"] + ("," if client.get("region") else ""),
@@ -150,16 +174,22 @@ def letter_context(settings: Settings, content: dict) -> dict:
     plan = content["plan"]
     return {
         "office": office_context(settings),
-        "client": client_context(content["bill_to"]),
+        "client": letter_client(content["bill_to"]),
         "letter": {"date": fmt_date(day), "level": content["level"], "total_due": fmt_money(content["total_cents"], sym),
                    "oldest_days": str(content["oldest_days"]),
-                   "pay_by": fmt_date(date.fromisoformat(str(content["pay_by"])))},
+                   "pay_by": fmt_date(date.fromisoformat(str(content["pay_by"]))),
+                   # The final notice's first day of a possible referral ("" in other letters).
+                   "referral_date": fmt_date(_iso_date(content["referral_date"])) if content.get("referral_date")
+                   else ""},
         "items": [{"number": i["number"], "date": f"{date.fromisoformat(str(i['date'])):%m/%d/%Y}",
                    "due_date": f"{date.fromisoformat(str(i['due_date'])):%m/%d/%Y}",
                    "days_past_due": str(i["days_past_due"]), "balance": fmt_money(i["balance_cents"], sym)}
                   for i in content["items"]],
+        # `rest`: the part of the total due no plan can hold (discretionary services), and what it is for.
         "plan_offer": {"show": plan["show"], "eligible_balance": fmt_money(plan["eligible_cents"], sym),
-                       "installment": fmt_money(plan["installment_cents"], sym), "months": str(plan["months"])},
+                       "installment": fmt_money(plan["installment_cents"], sym), "months": str(plan["months"]),
+                       "has_rest": plan.get("rest_cents", 0) > 0, "rest": fmt_money(plan.get("rest_cents", 0), sym),
+                       "rest_for": names_list(plan.get("rest_for", [])) or "other services"},
         "plan": plan_context(settings, content.get("on_plan")),
         "insurance": {"show": bool(content.get("self_pay"))},  # absent in letters recorded before it
     }
@@ -173,7 +203,7 @@ def plan_letter_context(settings: Settings, content: dict) -> dict:
     plan = content["plan"]
     return {
         "office": office_context(settings),
-        "client": client_context(content["bill_to"]),
+        "client": letter_client(content["bill_to"]),
         "letter": {"date": fmt_date(_iso_date(content["date"])), "pay_by": fmt_date(_iso_date(content["pay_by"]))},
         "plan": {**plan_context(settings, plan), "start_date": fmt_date(_iso_date(plan["start_date"])),
                  "missed": str(plan["missed"]), "overdue": fmt_money(plan["overdue_cents"], sym),
@@ -188,7 +218,7 @@ def coverage_notice_context(settings: Settings, content: dict) -> dict:
     sym = settings.currency_symbol
     return {
         "office": office_context(settings),
-        "client": client_context(content["bill_to"]),
+        "client": letter_client(content["bill_to"]),
         "letter": {"date": fmt_date(_iso_date(content["date"]))},
         "notice": {"payer": content["payer"], "member_id": content.get("member_id") or "",
                    "total": fmt_money(content["total_cents"], sym)},

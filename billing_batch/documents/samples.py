@@ -67,8 +67,9 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
               "pay_by": DAY + timedelta(days=14), "oldest_days": 45, "total_cents": 12445,
               "items": [{"number": "INV-2026-00042", "date": DAY, "due_date": DAY, "days_past_due": 45,
                          "balance_cents": 12445}],
-              "plan": {"show": True, "eligible_cents": 12445, "installment_cents": 2500, "months": 5},
-              "on_plan": PLAN}
+              "plan": {"show": True, "eligible_cents": 10445, "installment_cents": 2500, "months": 5,
+                       "rest_cents": 2000, "rest_for": ["Teeth whitening"]},
+              "referral_date": DAY + timedelta(days=30), "on_plan": PLAN}
     contexts = {
         "invoice_individual.docx": invoice_context(settings, INVOICE, LINES, 500, plan=PLAN),
         "invoice_business.docx": invoice_context(settings, INVOICE, LINES, 0, plan=PLAN),
@@ -80,7 +81,8 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
                                "unapplied_credit": Decimal("0"), "balance": Decimal("124.45")},
             [item], [(DAY, "Payment received", "1001", -5000)], [("31-60", Decimal("124.45"))], plan=PLAN),
     }
-    for level in settings.collections.levels:
+    # The last level (the referral) sends no letter, so it has no template to check.
+    for level in sorted(settings.collections.levels, key=lambda l: l.days)[:-1]:
         for kind in ("individual", "business"):
             contexts[f"{level.template}_{kind}.docx"] = letter_context(settings, {**letter, "level": level.name})
     for which in ("plan_missed", "plan_ended"):

@@ -45,18 +45,22 @@ plan block.
     plan:       as on the invoices (the client's plan in good standing, `show` false when none)
 
 The collection letters ``<level>_<kind>.docx`` (level ``reminder``, ``second_notice``,
-``final_notice``, ``referral``; kind ``individual`` or ``business``) also take::
+``final_notice``; kind ``individual`` or ``business``; the last level, the referral, sends no
+letter) also take::
 
-    letter:     {date, level, total_due, oldest_days, pay_by}
+    client:     also greeting (the business letters' "Dear Tom Baker,": the Attention without its
+                job title, or "Accounts Payable"; as in the payment-plan letters and coverage notices)
+    letter:     {date, level, total_due, oldest_days, pay_by, referral_date (the final notice's
+                 first day the account may be referred; "" in the other letters)}
     items:      [{number, date, due_date, days_past_due, balance}]   (the overdue items)
-    plan_offer: {show (bool), eligible_balance, installment, months}
+    plan_offer: {show (bool), eligible_balance, installment, months, has_rest (bool: part of the
+                 balance is for discretionary services), rest (that part), rest_for (what it is for)}
     plan:       (above) printed after the overdue items when ``plan.show``, saying that the
                 balance on the plan is not among them
     insurance:  {show (bool)}: a patient billed as self-pay is asked to call about insurance
     (office.financial_assistance, when set, is printed in the letters to individuals)
 
-Each letter's wording is its level's, so ``letter.level`` is not printed; ``pay_by`` is not used
-by the referral letters (the referral has happened as of ``letter.date``).
+Each letter's wording is its level's, so ``letter.level`` is not printed.
 
 The payment-plan letters ``plan_missed_<kind>.docx`` (installments were missed: pay what is
 due to keep the plan) and ``plan_ended_<kind>.docx`` (the plan has ended after missed
@@ -845,7 +849,9 @@ def _build_statement_body(doc) -> None:
 
 # --------------------------------------------------------------------------- collection letters
 
-COLLECTION_LEVELS = ("reminder", "second_notice", "final_notice", "referral")
+# The last level, Collections Referral, sends no letter: it puts the client on the referral export for
+# a person to approve, so there is no referral template.
+COLLECTION_LEVELS = ("reminder", "second_notice", "final_notice")
 
 # Widths hold "September 30, 2026", "INV-2026-00001" and "$123,456.78" on one line at 9 pt.
 LETTER_ITEM_COLUMNS = [
@@ -857,20 +863,29 @@ LETTER_ITEM_COLUMNS = [
     ("Balance", "balance", TEXT_WIDTH_CM - 3.5 - 2 * 3.7 - 2.9, True),
 ]
 
+# "Dear Tom Baker,": a patient by name; a business's Attention without its job title ("Tom Baker,
+# Owner"), or "Dear Accounts Payable," when it has none (contexts.greeting).
 SALUTATIONS = {
     "individual": "Dear {{ client.name }},",
-    # The business letter greets its accounts-payable reader by name when one is on file.
-    "business": "{% if client.attention %}Dear {{ client.attention }},"
-                "{% else %}Dear Accounts Payable,{% endif %}",
+    "business": "Dear {{ client.greeting }},",
 }
 
-# Pluralised so a one-month plan does not read "1 months".
-PLAN_OFFER = (
-    "If paying the full amount at once is difficult, we can set up a payment plan for "
-    "{{ plan_offer.eligible_balance }} of this balance: {{ plan_offer.installment }} a month for "
-    "{{ plan_offer.months }} month{% if plan_offer.months|string != '1' %}s{% endif %}. "
-    "Call us to set it up."
-)
+# Pluralized so a one-month plan does not read "1 months". Only non-discretionary services may go
+# on a plan: when the balance also has discretionary ones, the offer says what the rest is and that
+# it is due in full.
+_MONTHS = "{{ plan_offer.months }} month{% if plan_offer.months|string != '1' %}s{% endif %}"
+PLAN_OFFER = {
+    kind: (
+        "{%% if plan_offer.has_rest %%}If paying the full amount at once is difficult, a payment plan can "
+        "cover the {{ plan_offer.eligible_balance }} of this balance that is for non-discretionary %s: "
+        "{{ plan_offer.installment }} a month for %s. The remaining {{ plan_offer.rest }}, for "
+        "{{ plan_offer.rest_for }}, cannot go on a plan and is due in full by {{ letter.pay_by }}."
+        "{%% else %%}If paying the full amount at once is difficult, we can set up a payment plan for "
+        "this balance of {{ plan_offer.eligible_balance }}: {{ plan_offer.installment }} a month for %s."
+        "{%% endif %%} Call us to set it up." % (care, _MONTHS, _MONTHS)
+    )
+    for kind, care in (("individual", "care"), ("business", "services"))
+}
 
 
 # A plan with nothing left to fall due has no next due date.
@@ -934,40 +949,29 @@ COLLECTION_LETTERS = {
             "records, please let us know so we can resolve it.",
         ),
     ),
+    # The final notice of intended referral: it names the first day the account may be referred
+    # (``letter.referral_date``, from the referral level's days); the referral itself sends no letter.
     "final_notice": _Letter(
-        "Final notice", "FINAL NOTICE", "Final notice", pay_by=True,
+        "Final notice", "FINAL NOTICE", "Final notice before referral", pay_by=True,
         individual=(
-            "This is our final notice before we refer your account to a collection agency. We "
-            "have written to you about the balance below before, and it is still unpaid; your "
-            "oldest unpaid invoice is now {{ letter.oldest_days }} days past due.",
-            "To avoid this, please pay {{ letter.total_due }} or call us by "
+            "This is our final notice about the balance below. We have written to you about it "
+            "before, and it is still unpaid; your oldest unpaid invoice is now "
+            "{{ letter.oldest_days }} days past due.",
+            "If we have not received payment or heard from you, your account may be referred to a "
+            "collection agency{% if letter.referral_date %} on or after {{ letter.referral_date }}"
+            "{% endif %}. To avoid this, please pay {{ letter.total_due }} or call us by "
             "{{ letter.pay_by }}. If you cannot pay the full amount, please call us anyway: we "
             "would much rather work this out with you directly.",
         ),
         business=(
-            "This is our final notice before we refer your account with us to a collection "
-            "agency. We have written to you about the balance below before, and it is still "
-            "unpaid; the oldest unpaid invoice is now {{ letter.oldest_days }} days past due.",
-            "To avoid this, please arrange payment of {{ letter.total_due }}, or call us, by "
-            "{{ letter.pay_by }}. If payment has already been sent or an invoice is in dispute, "
-            "please call us right away so we can update your account.",
-        ),
-    ),
-    "referral": _Letter(
-        "Collections referral", "NOTICE OF REFERRAL", "Collections referral", pay_by=False,
-        individual=(
-            "We have written to you several times about the past-due balance below, and it "
-            "remains unpaid. As of {{ letter.date }}, your account has been referred to a "
-            "collection agency.",
-            "You can still call us to pay the balance or to arrange payment. Any payment you "
-            "make to us will be credited to your account.",
-        ),
-        business=(
-            "We have written to you several times about the past-due balance on your account "
-            "with us, and it remains unpaid. As of {{ letter.date }}, your account has been "
-            "referred to a collection agency.",
-            "You can still call us to pay the balance or to arrange payment. Any payment you "
-            "send us will be credited to your account.",
+            "This is our final notice about the past-due balance on your account with us. We have "
+            "written to you about it before, and it is still unpaid; the oldest unpaid invoice is "
+            "now {{ letter.oldest_days }} days past due.",
+            "If we have not received payment or heard from you, the account may be referred to a "
+            "collection agency{% if letter.referral_date %} on or after {{ letter.referral_date }}"
+            "{% endif %}. To avoid this, please arrange payment of {{ letter.total_due }}, or call "
+            "us, by {{ letter.pay_by }}. If payment has already been sent or an invoice is in "
+            "dispute, please call us right away so we can update your account.",
         ),
     ),
 }
@@ -1026,10 +1030,10 @@ INSURANCE_ASK = ("If you have health insurance we have not billed, please call u
                  "will bill your insurer, and you pay only what it does not cover.")
 
 
-def _build_plan_offer(doc) -> None:
+def _build_plan_offer(doc, kind: str) -> None:
     """The payment-plan offer paragraph, only when ``plan_offer.show``."""
     _para(doc, "{%p if plan_offer.show %}", "Plan Offer")
-    _para(doc, PLAN_OFFER, "Plan Offer")
+    _para(doc, PLAN_OFFER[kind], "Plan Offer")
     _para(doc, "{%p endif %}", "Plan Offer")
 
 
@@ -1069,7 +1073,7 @@ def _build_collection_letter(doc, letter: _Letter, kind: str) -> None:
         _para(doc, text, "Letter Text")
     _build_overdue_items(doc)
     _build_plan_status(doc, PLAN_STATUS + " " + PLAN_NOT_OVERDUE)
-    _build_plan_offer(doc)
+    _build_plan_offer(doc, kind)
     _para(doc, "{%p if insurance.show %}", "Letter Text")
     _para(doc, INSURANCE_ASK, "Letter Text")
     _para(doc, "{%p endif %}", "Letter Text")

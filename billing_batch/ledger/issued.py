@@ -103,5 +103,20 @@ def plan_shares(conn: Connection, client_ids: list[str] | None = None) -> dict[i
     return out
 
 
+def discretionary_services(conn: Connection, invoice_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """Invoice id -> what its discretionary lines are for (each description once, in line order): what
+    a letter names as the part of the balance no plan can hold."""
+    out: dict[int, list[str]] = defaultdict(list)
+    if not invoice_ids:
+        return {}
+    q = (select(invoice_lines.c.invoice_id, invoice_lines.c.description)
+         .where(invoice_lines.c.discretionary.is_(True), invoice_lines.c.invoice_id.in_(invoice_ids))
+         .order_by(invoice_lines.c.invoice_id, invoice_lines.c.line_no))
+    for invoice_id, description in conn.execute(q):
+        if description not in out[invoice_id]:
+            out[invoice_id].append(description)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def invoice_ids(conn: Connection) -> dict[str, int]:
     return dict(conn.execute(select(invoices.c.number, invoices.c.id)).all())

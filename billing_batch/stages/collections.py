@@ -1,6 +1,8 @@
 """The collections stage (SPEC §4.4), inside the run's transaction: load each client's situation from
 the ledger, decide with billing/collections.py, record each letter once with what it says
-(documents/letters.py), queue it, and build the call list and referrals."""
+(documents/letters.py), queue it, and build the call list and referrals. The last level sends no
+letter: reaching it puts the client on the referral export, for a person to approve; the letter
+before it is the final notice, naming the day from which the account may be referred."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from billing_batch.billing.collections import (
     OverdueItem,
     Situation,
     decide,
+    referral_date,
     suggested_action,
     suppression,
 )
@@ -35,7 +38,7 @@ class CollectionsResult:
     decisions: list[Decision] = field(default_factory=list)
     levels: dict[str, str] = field(default_factory=dict)  # client -> current level name
     calls: list[CallEntry] = field(default_factory=list)
-    referrals: list[str] = field(default_factory=list)  # clients at the last level
+    referrals: list[str] = field(default_factory=list)  # clients at the last level (no letter: the export)
     findings: list[Finding] = field(default_factory=list)  # hardship cases
     offers: list[tuple[str, Offer]] = field(default_factory=list)  # plan offers for staff, by client
 
@@ -58,16 +61,21 @@ def overdue_items(conn: Connection, as_of: date, settings: Settings
     for client_id, (book, _) in in_force.items():
         mine = {ids[i.invoice_number]: to_cents(i.balance) for i in items if i.client_id == client_id}
         held |= plan_ledger.in_force_left(book, mine)
-    overdue: dict[str, list[OverdueItem]] = {}
+    counted = []  # (item, invoice id, what counts of its balance, what of that may go on a plan)
     for item in items:
         invoice_id = ids[item.invoice_number]
         balance, on_plan = to_cents(item.balance), held.get(invoice_id, 0)
         if balance - on_plan <= 0:
             continue
         eligible = max(plan_share(balance, *shares.get(invoice_id, (0, 0))) - on_plan, 0)
+        counted.append((item, invoice_id, balance - on_plan, eligible))
+    # What the part no plan can hold is for, so a letter can say it.
+    services = issued.discretionary_services(conn, [i for _, i, left, eligible in counted if eligible < left])
+    overdue: dict[str, list[OverdueItem]] = {}
+    for item, invoice_id, left, eligible in counted:
         overdue.setdefault(item.client_id, []).append(OverdueItem(
-            item.invoice_number, item.invoice_date, item.due_date, (as_of - item.due_date).days, balance - on_plan,
-            eligible))
+            item.invoice_number, item.invoice_date, item.due_date, (as_of - item.due_date).days, left,
+            eligible, services.get(invoice_id, ()) if eligible < left else ()))
     return overdue, in_force
 
 
@@ -121,15 +129,24 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
                 result.findings.append(Finding(
                     "Hardship", client_id, f"a budget of {fmt_money(plan.installment_cents)} a month cannot clear "
                     f"{fmt_money(plan.eligible_cents)} within {plans.max_months} months: review before offering a plan"))
-            content = letter_content(client, decision.send, situation, plan, as_of, cfg.min_days_between_letters)
-            if client_id in in_force:
-                content["on_plan"] = plan_ledger.summary(*in_force[client_id], as_of)
-            letter_id = dunning.insert_letter(conn, client_id, series, level, decision.send.name, as_of,
-                                            situation.overdue_cents, content, run_id)
-            template = f"{decision.send.template}_{'business' if client['type'] == 'Business' else 'individual'}"
-            queue.add_outbox(conn, "letter", letter_id, numbering.letter_path(letter_id, template, as_of), run_id)
-            dunning.save_collection_state(conn, client_id, series, level, as_of, run_id, state is not None)
-            result.letters.append((letter_id, client_id, decision.send.name))
+            if level == len(levels):
+                # The referral stage sends no letter: the client goes on the referral export for a person
+                # to approve. The last letter (the final notice) keeps its date.
+                dunning.save_collection_state(conn, client_id, series, level, situation.last_letter, run_id,
+                                            state is not None)
+            else:
+                referral_on = (referral_date(situation, levels, as_of, cfg.min_days_between_letters)
+                               if level == len(levels) - 1 else None)
+                content = letter_content(client, decision.send, situation, plan, as_of,
+                                         cfg.min_days_between_letters, referral_on)
+                if client_id in in_force:
+                    content["on_plan"] = plan_ledger.summary(*in_force[client_id], as_of)
+                letter_id = dunning.insert_letter(conn, client_id, series, level, decision.send.name, as_of,
+                                                situation.overdue_cents, content, run_id)
+                template = f"{decision.send.template}_{'business' if client['type'] == 'Business' else 'individual'}"
+                queue.add_outbox(conn, "letter", letter_id, numbering.letter_path(letter_id, template, as_of), run_id)
+                dunning.save_collection_state(conn, client_id, series, level, as_of, run_id, state is not None)
+                result.letters.append((letter_id, client_id, decision.send.name))
         if level:
             result.levels[client_id] = levels[level - 1].name
             if level == len(levels):
@@ -138,7 +155,18 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
                 not suppression(situation, as_of, to_cents(cfg.min_balance)):
             result.calls.append(CallEntry(
                 client_id, client["phone"], situation.overdue_cents, situation.oldest_days, levels[level - 1].name,
-                as_of if decision.send else situation.last_letter, contact.get("last"), promise,
+                as_of if result.letters and result.letters[-1][1] == client_id else situation.last_letter,
+                contact.get("last"), promise,
                 suggested_action(level, len(levels), contact, promise, as_of)))
     result.calls.sort(key=lambda c: (-c.days_past_due, -c.balance_cents, c.client_id))
     return result
+
+
+def hardship_cases(conn: Connection, as_of: date, settings: Settings, client_ids: Iterable[str]) -> set[str]:
+    """Of `client_ids`, those whose budget cannot clear what may go on a plan in time, as of the date:
+    worked out on every run (not only the run that sent a letter), so a hardship case at the last level
+    stays off the referral list until a person has looked."""
+    overdue, in_force = overdue_items(conn, as_of, settings)
+    clients = inputs.client_rows(conn)
+    return {c for c in client_ids
+            if plan_offer(clients[c], overdue.get(c, []), c in in_force, settings).hardship}
