@@ -56,21 +56,35 @@ def test_letters_escalate_one_level_per_run_and_a_missed_week_is_caught_up(offic
     assert sent(run_batch(office.settings, DAY[40])) == {"C001": "Second Notice", "C002": "Second Notice"}
     assert sent(run_batch(office.settings, DAY[40])) == {}  # re-running the same date sends nothing new
     assert sent(run_batch(office.settings, DAY[61])) == {"C001": "Final Notice", "C002": "Final Notice"}
+    # The final notice of 06-30 names the first day of a possible referral: the oldest item, due 04-30,
+    # is 91 days past due on 07-30 (04-30 + 91 days), later than 06-30 + 14 days between letters (07-14).
+    final = "\n".join(docx_paragraphs(next((office.root / "output" / "letters" / "2026-06-30").glob("*.docx"))))
+    assert "may be referred to a collection agency on or after July 30, 2026." in final
+    assert "please pay $" in final and "by July 14, 2026" in final
+    # The referral stage sends no letter: both clients go on the referral export, for a person to approve.
     r95 = run_batch(office.settings, DAY[95])
-    assert sent(r95) == {"C001": "Collections Referral", "C002": "Collections Referral"}
+    assert sent(r95) == {} and not (office.root / "output" / "letters" / "2026-08-03").exists()
     assert sent(run_batch(office.settings, DAY[95] + dt.timedelta(days=30))) == {}  # nothing above referral
     referrals = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-03.xlsx")["Referrals"]
     assert [r[0] for r in referrals.iter_rows(min_row=2, values_only=True)] == ["C001", "C002"]
+    header = [c.value for c in referrals[1]]
+    row = dict(zip(header, next(referrals.iter_rows(min_row=2, values_only=True))))
+    assert (row["Last Letter"], row["Last Letter Date"]) == ("Final Notice", dt.datetime(2026, 6, 30))
+    aging = openpyxl.load_workbook(r95.aging_path)["Collections"]
+    cols = [c.value for c in aging[1]]
+    calls = {r[cols.index("Client ID")]: r for r in aging.iter_rows(min_row=2, values_only=True) if r[0]}
+    assert calls["C001"][cols.index("Suggested Action")] == \
+        "On the referral list: approve the referral, or agree payment before it is sent"
     engine = create_engine(office.settings.database_url)
     with engine.connect() as c:
-        assert c.execute(select(func.count()).select_from(letters)).scalar() == 8  # 4 levels × 2, each once
+        assert c.execute(select(func.count()).select_from(letters)).scalar() == 6  # 3 letter levels × 2, each once
     engine.dispose()
 
 
 def test_every_run_date_of_the_schedule(sqlite_office: Office):
     office_with(sqlite_office, [client("C001")], [[D(2026, 3, 2), "C001", "OV", 1, None]])
     got = [sent(run_batch(sqlite_office.settings, DAY[d])).get("C001") for d in (1, 10, 31, 40, 61, 95)]
-    assert got == ["Reminder", None, "Second Notice", None, "Final Notice", "Collections Referral"]
+    assert got == ["Reminder", None, "Second Notice", None, "Final Notice", None]  # the referral: no letter
 
 
 def test_a_client_first_overdue_for_long_gets_one_level_at_a_time(sqlite_office: Office):
@@ -79,6 +93,16 @@ def test_a_client_first_overdue_for_long_gets_one_level_at_a_time(sqlite_office:
     assert sent(run_batch(sqlite_office.settings, DAY[95])) == {"C001": "Reminder"}
     assert sent(run_batch(sqlite_office.settings, DAY[95] + dt.timedelta(days=13))) == {}  # 14 days apart
     assert sent(run_batch(sqlite_office.settings, DAY[95] + dt.timedelta(days=14))) == {"C001": "Second Notice"}
+    # Final notice on 08-31: the item is long past 91 days, so the day named is the letter's date plus the
+    # 14 days between steps: September 14, 2026.
+    assert sent(run_batch(sqlite_office.settings, D(2026, 8, 31))) == {"C001": "Final Notice"}
+    final = "\n".join(docx_paragraphs(next((sqlite_office.root / "output" / "letters" / "2026-08-31").glob("*.docx"))))
+    assert "may be referred to a collection agency on or after September 14, 2026." in final
+    assert sent(run_batch(sqlite_office.settings, D(2026, 9, 13))) == {}
+    assert not (sqlite_office.root / "output" / "reports" / "referrals-2026-09-13.xlsx").exists()
+    run_batch(sqlite_office.settings, D(2026, 9, 14))
+    book = openpyxl.load_workbook(sqlite_office.root / "output" / "reports" / "referrals-2026-09-14.xlsx")
+    assert [r[0] for r in book["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
 
 
 def test_paying_up_resets_the_level(sqlite_office: Office):
@@ -153,23 +177,56 @@ def test_letters_read_back_with_items_total_and_plan_offer(sqlite_office: Office
     # Numbers go by client ID: B002 INV-1, C001 INV-2, W003 INV-3; C001's April visit is INV-4.
     # INV-2: 2 visits 200.00 + whitening 300.00 = 500.00, the one overdue item; INV-4 is not due yet.
     assert "INV-2026-00002" in text and "$500.00" in text and "INV-2026-00004" not in text
-    # Only the 200.00 of visits may go on a plan: 200.00 over 12 months is 16.67, so 25.00 × 8 months.
-    assert "$200.00" in text and "$25.00" in text and "8 months" in text
+    # Only the 200.00 of visits may go on a plan: 200.00 over 12 months is 16.67, so 25.00 × 8 months;
+    # the 300.00 of whitening is the rest, due in full by 05-15 (05-01 + 14 days).
+    assert ("If paying the full amount at once is difficult, a payment plan can cover the $200.00 of this "
+            "balance that is for non-discretionary care: $25.00 a month for 8 months. The remaining $300.00, "
+            "for Teeth whitening, cannot go on a plan and is due in full by May 15, 2026. Call us to set it up."
+            in texts[c001])
+    assert "Dear Ann & Bob <Smith>," in texts[c001]
     wanda = "\n".join(next(t for t in texts.values() if "Wanda Bright" in t))
     assert "$300.00" in wanda and "payment plan" not in wanda.lower()  # only discretionary services
     business = "\n".join(next(t for t in texts.values() if "Acme Dental" in t))
-    assert "Attn: Jane Roe" in business and "$100.00" in business
+    assert "Attn: Jane Roe" in business and "$100.00" in business and "Dear Jane Roe," in business
     assert "payment plan" not in business.lower()  # plans.offer_to_business is false by default
 
 
-def test_a_business_is_offered_a_plan_only_when_the_office_says_so(tmp_path):
-    office = Office.create(tmp_path / "o", f"sqlite:///{tmp_path / 'l.sqlite'}", plans__offer_to_business=True)
-    office_with(office, [client("B002", "Acme Dental", kind="Business")], [[D(2026, 3, 2), "B002", "OV", 2, None]])
+@pytest.mark.parametrize("offer", [True, False])
+def test_a_business_is_offered_a_plan_only_when_the_office_says_so(tmp_path, offer):
+    office = Office.create(tmp_path / "o", f"sqlite:///{tmp_path / 'l.sqlite'}", plans__offer_to_business=offer)
+    office_with(office, [client("B002", "Acme Dental", kind="Business"), client("C003", "Tom Baker")],
+                [[D(2026, 3, 2), "B002", "OV", 2, None], [D(2026, 3, 2), "B002", "WH", 1, None],
+                 [D(2026, 3, 2), "C003", "OV", 2, None]])
     result = run_batch(office.settings, DAY[1])
-    text = "\n".join(docx_paragraphs(next((office.root / "output" / "letters" / "2026-05-01").glob("*.docx"))))
-    # 200.00 over 12 months is 16.67, below the 25.00 minimum: 25.00 a month for 8 months.
-    assert "payment plan" in text.lower() and "$25.00" in text and "8 months" in text
-    assert result.report["letters"] == [{"client_id": "B002", "level": "Reminder"}]
+    texts = {p: "\n".join(docx_paragraphs(p)) for p in (office.root / "output" / "letters" / "2026-05-01").glob("*.docx")}
+    business = next(t for t in texts.values() if "Acme Dental" in t)
+    patient = next(t for t in texts.values() if "Tom Baker" in t)
+    # 200.00 of visits over 12 months is 16.67, below the 25.00 minimum: 25.00 a month for 8 months; the
+    # 300.00 of whitening is due in full by 05-15.
+    offered = ("a payment plan can cover the $200.00 of this balance that is for non-discretionary services: "
+               "$25.00 a month for 8 months. The remaining $300.00, for Teeth whitening, cannot go on a plan and "
+               "is due in full by May 15, 2026.")
+    assert (offered in business) == offer
+    assert ("payment plan" in business.lower()) == offer
+    # The patient is offered one either way, for the whole balance (no discretionary part).
+    assert ("we can set up a payment plan for this balance of $200.00: $25.00 a month for 8 months. "
+            "Call us to set it up.") in patient
+    assert sorted(l["client_id"] for l in result.report["letters"]) == ["B002", "C003"]
+
+
+def test_the_salutation_greets_a_person_without_a_job_title(sqlite_office: Office):
+    office = sqlite_office
+    rows = [client("B001", "Baker & Sons Plumbing", kind="Business"), client("B002", "Harper Lane", kind="Business"),
+            client("B003", "Cascade Freight", kind="Business"), client("C004", "Tom Baker")]
+    rows[0][3], rows[1][3], rows[2][3] = "Tom Baker, Owner", None, "Accounts Payable"
+    office_with(office, rows, [[D(2026, 3, 2), c[0], "OV", 1, None] for c in rows])
+    run_batch(office.settings, DAY[1])
+    texts = ["\n".join(docx_paragraphs(p)) for p in (office.root / "output" / "letters" / "2026-05-01").glob("*.docx")]
+    by = {name: next(t for t in texts if name in t) for name in ("Baker & Sons", "Harper Lane", "Cascade", "Tom Baker\n")}
+    assert "Dear Tom Baker," in by["Baker & Sons"] and "Owner," not in by["Baker & Sons"].split("Dear")[1][:30]
+    assert "Attn: Tom Baker, Owner" in by["Baker & Sons"]  # the envelope still names the job title
+    assert "Dear Accounts Payable," in by["Harper Lane"] and "Dear Accounts Payable," in by["Cascade"]
+    assert "Dear Tom Baker," in by["Tom Baker\n"]
 
 
 def test_call_list_and_dry_run(sqlite_office: Office):
@@ -216,7 +273,7 @@ def test_a_hardship_case_or_a_client_whose_insurer_still_owes_is_never_referred(
     for day in (1, 40, 61):
         run_batch(office.settings, DAY[day])
     last = run_batch(office.settings, DAY[95])
-    assert sent(last) == {c: "Collections Referral" for c in ("C001", "C002", "C003")}
+    assert sent(last) == {}  # the referral stage sends no letter
     book = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-03.xlsx")
     assert [r[0] for r in book["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
     # A self-pay patient is asked about insurance we could bill; an insured one is not.
@@ -230,3 +287,8 @@ def test_a_hardship_case_or_a_client_whose_insurer_still_owes_is_never_referred(
     review = {r[0]: r[-1] for r in book["Needs Review"].iter_rows(min_row=2, values_only=True)}
     assert review == {"C002": "Insurance claim CLM-2026-00001 still open with the payer (No Response)",
                       "C003": "Hardship: the monthly budget cannot clear the balance in time"}
+    # A later run (no letter, no new finding) still keeps them off the Referrals sheet.
+    run_batch(office.settings, DAY[95] + dt.timedelta(days=7))
+    later = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-10.xlsx")
+    assert [r[0] for r in later["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
+    assert {r[0] for r in later["Needs Review"].iter_rows(min_row=2, values_only=True)} == {"C002", "C003"}
