@@ -833,6 +833,8 @@ def assert_plan_letter_frame(document, kind: str, attention: str, title: str, su
         assert fact in rows, fact
     office = make_office()
     assert office["payment_instructions"] in texts
+    # Every letter to a patient tells of the office's financial assistance.
+    assert (office["financial_assistance"] in texts) == (kind == "individual")
     for line in office["remit_to_lines"]:
         assert line in texts
     assert "Questions? Call (217) 555-0142 or email billing@riverside.example." in texts
@@ -1031,6 +1033,7 @@ def test_coverage_notice_renders(kind, attention, member_id, built, tmp_path):
         assert "Please forward to your accounts payable department." in texts
     member = f", member ID {member_id}" if member_id else ""
     assert NOTICE_BODY[kind].format(member=member) in texts
+    assert (make_office()["financial_assistance"] in texts) == (kind == "individual")
     assert ("member ID" in joined) == bool(member_id)
 
     rows = all_rows(document)
@@ -1059,7 +1062,8 @@ def test_coverage_notice_renders(kind, attention, member_id, built, tmp_path):
 
     office = make_office()
     assert office["payment_instructions"] not in texts  # not a bill: the invoice asks for the money
-    assert texts[-5:] == [
+    closing = [t for t in texts if t != office["financial_assistance"]]  # individual: just before the sign-off
+    assert closing[-5:] == [
         "This letter is not a bill: the services appear on %s invoice, which says when payment is due."
         % ("your" if kind == "individual" else "the"),
         "Questions? Call (217) 555-0142 or email billing@riverside.example.",

@@ -58,7 +58,8 @@ letter) also take::
     plan:       (above) printed after the overdue items when ``plan.show``, saying that the
                 balance on the plan is not among them
     insurance:  {show (bool)}: a patient billed as self-pay is asked to call about insurance
-    (office.financial_assistance, when set, is printed in the letters to individuals)
+    (office.financial_assistance, when set, is printed in every letter to individuals: these, the
+    payment-plan letters and the coverage notices)
 
 Each letter's wording is its level's, so ``letter.level`` is not printed.
 
@@ -1044,6 +1045,13 @@ def _build_plan_status(doc, text: str) -> None:
     _para(doc, "{%p endif %}", "Plan Status")
 
 
+def _build_financial_assistance(doc, style: str = "Letter Text") -> None:
+    """``office.financial_assistance``, when the office sets it: every letter to a patient says it."""
+    _para(doc, "{%p if office.financial_assistance %}", style)
+    _para(doc, "{{ office.financial_assistance }}", style)
+    _para(doc, "{%p endif %}", style)
+
+
 def _build_sign_off(doc) -> None:
     _para(doc, "Questions? Call {{ office.phone }} or email {{ office.email }}.",
           "Letter Closing")
@@ -1077,10 +1085,8 @@ def _build_collection_letter(doc, letter: _Letter, kind: str) -> None:
     _para(doc, "{%p if insurance.show %}", "Letter Text")
     _para(doc, INSURANCE_ASK, "Letter Text")
     _para(doc, "{%p endif %}", "Letter Text")
-    if kind == "individual":  # financial assistance is for patients, when the office offers it
-        _para(doc, "{%p if office.financial_assistance %}", "Letter Text")
-        _para(doc, "{{ office.financial_assistance }}", "Letter Text")
-        _para(doc, "{%p endif %}", "Letter Text")
+    if kind == "individual":
+        _build_financial_assistance(doc)
     amount = "Account {{ client.id }} · Total due {{ letter.total_due }}"
     if letter.pay_by:
         amount += " by {{ letter.pay_by }}"
@@ -1234,6 +1240,8 @@ def _build_plan_letter(doc, which: str, kind: str) -> None:
     _para(doc, SALUTATIONS[kind], "Letter Text")
     for text in letter.body[kind]:
         _para(doc, text, "Letter Text")
+    if kind == "individual":
+        _build_financial_assistance(doc)
     _build_plan_facts(doc, PLAN_FACTS[which])
     reference = ("your account number {{ client.id }} and plan number {{ plan.id }}"
                  if which == "plan_missed" else "your account number {{ client.id }}")
@@ -1338,6 +1346,8 @@ def _build_coverage_notice(doc, kind: str) -> None:
     _add_total_row(table, "Total not covered", "{{ notice.total }}")
     # Kept with the total and the sign-off, so a page never holds the signature alone.
     _para(doc, not_a_bill, "Letter Closing").paragraph_format.space_before = Pt(10)
+    if kind == "individual":  # kept with the sign-off, like the line above
+        _build_financial_assistance(doc, "Letter Closing")
     _build_sign_off(doc)
 
 
