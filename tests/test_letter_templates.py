@@ -1245,3 +1245,37 @@ def test_letter_and_invoice_contexts_carry_the_plan():
     assert plan["show"] is True and plan["start_date"] == "December 1, 2025" and plan["missed"] == "2"
     assert plan["overdue"] == "$100.00" and plan["missed_dates"] == ["February 1, 2026", "March 1, 2026"]
     assert plan["installment"] == "$50.00" and plan["frequency"] == "month"
+
+
+@pytest.mark.parametrize("bill_to,expected", [
+    ({"type": "Individual", "name": "Tom Baker", "attention": ""}, "Tom Baker"),
+    ({"type": "Business", "name": "Baker & Sons", "attention": "Tom Baker, Owner"}, "Tom Baker"),
+    ({"type": "Business", "name": "Baker & Sons", "attention": "Attn: Maria Gomez, HR Manager"}, "Maria Gomez"),
+    ({"type": "Business", "name": "Baker & Sons", "attention": "Accounts Payable"}, "Accounts Payable"),
+    ({"type": "Business", "name": "Baker & Sons", "attention": ""}, "Accounts Payable"),
+    ({"type": "Business", "name": "Baker & Sons"}, "Accounts Payable"),
+])
+def test_the_greeting_has_no_job_title(bill_to, expected):
+    from billing_batch.documents.contexts import greeting
+
+    assert greeting(bill_to) == expected
+
+
+def test_a_letter_context_says_what_no_plan_can_hold():
+    """The recorded plan offer's rest (what is for discretionary services) as the letter prints it."""
+    from billing_batch.config import Settings
+    from billing_batch.documents.contexts import letter_context
+
+    content = {"template": "reminder", "level": "Reminder", "date": "2026-05-01", "pay_by": "2026-05-15",
+               "bill_to": {"client_id": "C1", "name": "Ann Lee", "type": "Individual", "attention": "",
+                           "address_lines": ["1 Main St"]},
+               "oldest_days": 1, "total_cents": 50000, "items": [], "referral_date": None,
+               "plan": {"show": True, "eligible_cents": 20000, "installment_cents": 2500, "months": 8,
+                        "rest_cents": 30000, "rest_for": ["Teeth whitening", "Veneers", "Bleaching", "Crowns"]}}
+    ctx = letter_context(Settings(), content)
+    assert ctx["plan_offer"] | {} == {"show": True, "eligible_balance": "$200.00", "installment": "$25.00",
+                                      "months": "8", "has_rest": True, "rest": "$300.00",
+                                      "rest_for": "Teeth whitening, Veneers, Bleaching and other services"}
+    assert ctx["letter"]["referral_date"] == ""
+    ctx = letter_context(Settings(), {**content, "referral_date": "2026-07-30"})
+    assert ctx["letter"]["referral_date"] == "July 30, 2026"
