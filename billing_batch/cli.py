@@ -140,7 +140,7 @@ def program() -> str:
         if on_path and os.path.abspath(on_path) == os.path.abspath(argv0):
             return "billing-batch"
         return shlex.quote(argv0)
-    if Path(argv0).name == "__main__.py":  # python -m billing_batch
+    if Path(argv0).name == "__main__.py" and Path(argv0).parent.name == "billing_batch":  # python -m billing_batch
         python = next((name for name in ("python", "python3") if (found := shutil.which(name))
                        and os.path.abspath(found) == os.path.abspath(sys.executable)), shlex.quote(sys.executable))
         return f"{python} -m billing_batch"
