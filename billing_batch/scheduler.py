@@ -209,6 +209,12 @@ def receipt_text(r: CheckResult, sha256: str, checked_at: datetime, nightly: str
         "",
         "Nothing has been posted yet. Change the file and it is checked again within minutes.",
     ]
+    warnings = [p for p in r.problems if p.level == "warning"]
+    if warnings:  # posted tonight all the same (e.g. a service dated ahead): where, never the value
+        one = len(warnings) == 1
+        lines[8:8] = [f"warnings:        {len(warnings)} ({'this row posts' if one else 'these rows post'} all the "
+                      f"same; look at {'it' if one else 'them'})",
+                      *(f"  - {p.text(values=False)}" for p in warnings)]
     return "\n".join(lines) + "\n"
 
 

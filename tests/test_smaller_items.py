@@ -368,3 +368,23 @@ def test_demo_data_is_in_us_spelling(tmp_path):
     assert found == []
     from billing_batch.workspace import DEMO_OFFICE
     assert not BRITISH.search(DEMO_OFFICE)
+
+
+def test_the_inbox_receipt_lists_a_warning_by_its_cell(sqlite_office: Office, tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from billing_batch.scheduler import receipt_text
+
+    office = sqlite_office
+    drop_office(office)
+    run_batch(office.settings, D(2026, 3, 31))
+    today = business_today(office.settings)
+    ahead = write_workbook(tmp_path / "ahead.xlsx", {"Service Log": [
+        LOG_HEADERS, [today + dt.timedelta(days=3), "C001", "TH", 1, None, None]]})
+    [checked] = check_files(office.settings, [ahead])
+    text = receipt_text(checked, "0" * 64, dt.datetime(2026, 12, 1, 15, 0, tzinfo=ZoneInfo("UTC")), "02:00")
+    lines = text.splitlines()
+    assert lines[0] == "ready for tonight: 1 row"
+    i = lines.index("warnings:        1 (this row posts all the same; look at it)")
+    assert lines[i - 1] == "need fixing:     0"
+    assert lines[i + 1].startswith("  - ahead.xlsx: Service Log, row 2, Service Date (A2): is after today's business date")
