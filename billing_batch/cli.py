@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from billing_batch.config import ConfigError, Settings, load_settings
@@ -123,10 +124,10 @@ def init(directory: Path, demo: bool) -> None:
         fail(f"could not create the office folder {directory}: {exc.strerror or exc}. Check that the "
              "folder above it exists and is writable, then run again")
     console.print(f"Office folder ready: {result.office}", markup=False)
-    console.print(f"  settings:        {result.config}")
-    console.print(f"  blank workbooks: {result.office / 'blank-workbooks'}")
+    console.print(f"  settings:        {result.config}", markup=False)  # a folder may be named "[2026]"
+    console.print(f"  blank workbooks: {result.office / 'blank-workbooks'}", markup=False)
     if result.demo_files:
-        console.print(f"  demo inbox:      {len(result.demo_files)} workbooks in {result.office / 'inbox'}")
+        console.print(f"  demo inbox:      {len(result.demo_files)} workbooks in {result.office / 'inbox'}", markup=False)
     # As this command was called, so that pasting it works (".venv/bin/billing-batch" when that is how).
     console.print(f"Next: {program()} run --config {shlex.quote(str(result.config))}", markup=False)
 
@@ -236,7 +237,7 @@ def _print_summary(settings: Settings, result) -> None:
                       f"{settings.rejected if not result.dry_run else result.report_path.parent.parent / 'rejected'}"
                       " and drop them back in the inbox:")
         for p in errors[:15]:  # the cell, never its value (the console may go to a log)
-            console.print(f"  - {p.text(values=False)}", soft_wrap=True)
+            console.print(f"  - {escape(p.text(values=False))}", soft_wrap=True)  # a file may be "log [Oct].xlsx"
         if len(errors) > 15:
             console.print(f"  ... and {len(errors) - 15} more (see the Problems sheet of the aging workbook)")
     warnings = [p for p in result.problems if p.level == "warning"]
@@ -246,7 +247,7 @@ def _print_summary(settings: Settings, result) -> None:
         console.print(f"[yellow]{counted(len(warnings), 'warning')}[/] — {'this row' if one else 'these rows'} "
                       f"{posted} all the same; look at {'it' if one else 'them'}:")
         for p in warnings[:15]:
-            console.print(f"  - {p.text(values=False)}", soft_wrap=True)
+            console.print(f"  - {escape(p.text(values=False))}", soft_wrap=True)
         if len(warnings) > 15:
             console.print(f"  ... and {len(warnings) - 15} more (see the Problems sheet of the aging workbook)")
     if result.finished.anything:
@@ -349,11 +350,11 @@ def check(config_path: Path, files: tuple[Path, ...]) -> None:
         status = "[green]ready[/]" if not errors else f"[yellow]{counted(len(errors), 'problem')}[/]"
         if warnings:
             status += f", [yellow]{counted(len(warnings), 'warning')}[/]"
-        console.print(f"{r.path.name}: {status} — {counted(r.rows_read, 'row')}, {r.would_post} would post, "
+        console.print(f"{escape(r.path.name)}: {status} — {counted(r.rows_read, 'row')}, {r.would_post} would post, "
                       f"{r.already_posted} already posted, {r.rejected} would be rejected")
         for p in r.problems:  # the values are in the problems workbook
             label = "" if p.level == "error" else f"{p.level}: "
-            console.print(f"  - {label}{p.text(values=False)}", soft_wrap=True)
+            console.print(f"  - {label}{escape(p.text(values=False))}", soft_wrap=True)
         if r.problems_workbook:
             console.print(f"  problems workbook: {r.problems_workbook}")
 
@@ -462,7 +463,7 @@ def templates_check(config_path: Path) -> None:
         own = [c.name for c in failed if c.own]
         fail(f"{counted(len(failed), 'template')} cannot be used ({names}); fix {'it' if len(failed) == 1 else 'them'} "
              f"in Word, or start again from a fresh copy of the built-in {'one' if len(failed) == 1 else 'ones'}: "
-             f"`{program()} init {shlex.quote(str(fresh))}` writes them into {fresh / 'templates'}; copy "
+             f"`{program()} init {shlex.quote(str(fresh))}` writes every built-in template into {fresh / 'templates'}; copy "
              f"{'it' if len(failed) == 1 else 'them'} from there into {settings.templates}"
              + (f" (or delete the office's {'copy' if len(own) == 1 else 'copies'} of {', '.join(own)} to use the "
                 f"built-in {'one' if len(own) == 1 else 'ones'})" if own else ""))

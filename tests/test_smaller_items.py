@@ -244,7 +244,7 @@ def test_templates_check_names_a_misspelt_field_in_plain_words_and_the_fresh_cop
     command = re.search(r"`([^`]*init[^`]*)`", err).group(1)
     subprocess.run(shlex.split(command), env=ENV, check=True, capture_output=True, timeout=120)
     fresh = Path(shlex.split(command)[-1]) / "templates"
-    assert f"writes them into {fresh}; copy them from there into {office.root / 'templates'}" in err
+    assert f"writes every built-in template into {fresh}; copy them from there into {office.root / 'templates'}" in err
     for name in ("reminder_individual.docx", "invoice_business.docx"):
         shutil.copyfile(fresh / name, office.root / "templates" / name)
     again = invoke("templates", "check", "--config", office.config)
@@ -293,6 +293,7 @@ def test_init_next_command_runs_as_printed_with_python_m(tmp_path):
     done = subprocess.run([sys.executable, "-m", "billing_batch", "init", "North Clinic's [new] office"], cwd=tmp_path,
                           env=ENV, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    assert "  settings:        North Clinic's [new] office/config.yaml" in done.stdout  # not read as markup
     command = _next_command(done.stdout)
     assert command[-3:] == ["run", "--config", "North Clinic's [new] office/config.yaml"]
     ran = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
@@ -388,3 +389,12 @@ def test_the_inbox_receipt_lists_a_warning_by_its_cell(sqlite_office: Office, tm
     i = lines.index("warnings:        1 (this row posts all the same; look at it)")
     assert lines[i - 1] == "need fixing:     0"
     assert lines[i + 1].startswith("  - ahead.xlsx: Service Log, row 2, Service Date (A2): is after today's business date")
+
+
+def test_check_names_a_file_with_brackets_in_its_name_as_it_is(sqlite_office: Office, tmp_path):
+    drop_office(sqlite_office)
+    run_batch(sqlite_office.settings, D(2026, 3, 31))
+    log = write_workbook(tmp_path / "log [Oct].xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 4, 1), "C001", "ZZ", 1, None, None]]})
+    out = flat(invoke("check", "--config", sqlite_office.config, log).output)
+    assert "log [Oct].xlsx: 1 problem — 1 row" in out
+    assert "- log [Oct].xlsx: Service Log, row 2, Service Code (C2): is not on the rate card" in out
