@@ -4,7 +4,9 @@ and exit codes (0 done, 1 could not run, 2 integrity check failed and rolled bac
 from __future__ import annotations
 
 import logging
+import os
 import shlex
+import shutil
 import sys
 import traceback
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from typing import NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from billing_batch.config import ConfigError, Settings, load_settings
@@ -120,12 +123,29 @@ def init(directory: Path, demo: bool) -> None:
     except OSError as exc:
         fail(f"could not create the office folder {directory}: {exc.strerror or exc}. Check that the "
              "folder above it exists and is writable, then run again")
-    console.print(f"Office folder ready: {result.office}")
-    console.print(f"  settings:        {result.config}")
-    console.print(f"  blank workbooks: {result.office / 'blank-workbooks'}")
+    console.print(f"Office folder ready: {result.office}", markup=False)
+    console.print(f"  settings:        {result.config}", markup=False)  # a folder may be named "[2026]"
+    console.print(f"  blank workbooks: {result.office / 'blank-workbooks'}", markup=False)
     if result.demo_files:
-        console.print(f"  demo inbox:      {len(result.demo_files)} workbooks in {result.office / 'inbox'}")
-    console.print(f"Next: billing-batch run --config {shlex.quote(str(result.config))}")
+        console.print(f"  demo inbox:      {len(result.demo_files)} workbooks in {result.office / 'inbox'}", markup=False)
+    # As this command was called, so that pasting it works (".venv/bin/billing-batch" when that is how).
+    console.print(f"Next: {program()} run --config {shlex.quote(str(result.config))}", markup=False)
+
+
+def program() -> str:
+    """The command that runs billing-batch the way this process was started: `billing-batch` when
+    that name on PATH is this program, else the path as typed, or `python -m billing_batch`."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    on_path = shutil.which("billing-batch")
+    if Path(argv0).name == "billing-batch":  # the installed command
+        if on_path and os.path.abspath(on_path) == os.path.abspath(argv0):
+            return "billing-batch"
+        return shlex.quote(argv0)
+    if Path(argv0).name == "__main__.py" and Path(argv0).parent.name == "billing_batch":  # python -m billing_batch
+        python = next((name for name in ("python", "python3") if (found := shutil.which(name))
+                       and os.path.abspath(found) == os.path.abspath(sys.executable)), shlex.quote(sys.executable))
+        return f"{python} -m billing_batch"
+    return "billing-batch"
 
 
 def _progress_callback(progress: Progress):
@@ -217,9 +237,19 @@ def _print_summary(settings: Settings, result) -> None:
                       f"{settings.rejected if not result.dry_run else result.report_path.parent.parent / 'rejected'}"
                       " and drop them back in the inbox:")
         for p in errors[:15]:  # the cell, never its value (the console may go to a log)
-            console.print(f"  - {p.text(values=False)}", soft_wrap=True)
+            console.print(f"  - {escape(p.text(values=False))}", soft_wrap=True)  # a file may be "log [Oct].xlsx"
         if len(errors) > 15:
             console.print(f"  ... and {len(errors) - 15} more (see the Problems sheet of the aging workbook)")
+    warnings = [p for p in result.problems if p.level == "warning"]
+    if warnings:  # posted all the same, but staff should look (e.g. a service dated after the business date)
+        one = len(warnings) == 1
+        posted = "would be posted" if result.dry_run else ("was posted" if one else "were posted")
+        console.print(f"[yellow]{counted(len(warnings), 'warning')}[/] — {'this row' if one else 'these rows'} "
+                      f"{posted} all the same; look at {'it' if one else 'them'}:")
+        for p in warnings[:15]:
+            console.print(f"  - {escape(p.text(values=False))}", soft_wrap=True)
+        if len(warnings) > 15:
+            console.print(f"  ... and {len(warnings) - 15} more (see the Problems sheet of the aging workbook)")
     if result.finished.anything:
         console.print(_finished_line(result.finished, "  first finished what an earlier run had left: "))
     for line in failure_lines(result.document_failures):
@@ -261,7 +291,8 @@ def _print_email(e: dict, result) -> None:
         console.print(f"  [red]e-mail not sent[/] {f['message']} (client {f['client_id']}, try {f['attempts']}): "
                       f"{f['reason']} (retried on the next run)")
     if e["paper"]:
-        console.print(f"  [yellow]{len(e['paper_documents'])} document(s) go on paper instead of e-mail[/] "
+        n = len(e["paper_documents"])
+        console.print(f"  [yellow]{counted(n, 'document')} {'goes' if n == 1 else 'go'} on paper instead of e-mail[/] "
                       "(see the run report)")
 
 
@@ -315,11 +346,15 @@ def check(config_path: Path, files: tuple[Path, ...]) -> None:
             console.print(f"[yellow]{r.path.name}[/]: {r.waiting}; check it again in a moment")
             continue
         errors = [p for p in r.problems if p.level == "error"]
+        warnings = [p for p in r.problems if p.level == "warning"]
         status = "[green]ready[/]" if not errors else f"[yellow]{counted(len(errors), 'problem')}[/]"
-        console.print(f"{r.path.name}: {status} — {r.rows_read} rows, {r.would_post} would post, "
+        if warnings:
+            status += f", [yellow]{counted(len(warnings), 'warning')}[/]"
+        console.print(f"{escape(r.path.name)}: {status} — {counted(r.rows_read, 'row')}, {r.would_post} would post, "
                       f"{r.already_posted} already posted, {r.rejected} would be rejected")
         for p in r.problems:  # the values are in the problems workbook
-            console.print(f"  - {p.text(values=False)}", soft_wrap=True)
+            label = "" if p.level == "error" else f"{p.level}: "
+            console.print(f"  - {label}{escape(p.text(values=False))}", soft_wrap=True)
         if r.problems_workbook:
             console.print(f"  problems workbook: {r.problems_workbook}")
 
@@ -387,27 +422,51 @@ def templates() -> None:
     """The Word templates in the office's templates folder."""
 
 
+def _no_libreoffice(settings: Settings) -> str:
+    from billing_batch.documents import pdf
+
+    configured = settings.documents.libreoffice
+    return f"LibreOffice was not found at {configured} (documents.libreoffice)" if configured else pdf.NOT_INSTALLED
+
+
 @templates.command("check")
 @config_option
 def templates_check(config_path: Path) -> None:
     """Render every template the run uses (invoices, credit note, statement, letters, coverage notices) with
-    sample data and report any that fails, e.g. after editing one in Word. Exit 1 if one fails."""
-    from billing_batch.documents.samples import check_templates
+    sample data and report any that fails, e.g. after editing one in Word. Each one that renders is left in
+    output/checks/templates/ filled in, as a Word file and (where LibreOffice is installed) a PDF.
+    Exit 1 if one fails."""
+    from billing_batch.documents.samples import check_templates, preview_pdfs
 
     settings = settings_from(config_path)
-    failed = 0
     previews = settings.output / "checks" / "templates"
-    for c in check_templates(settings, previews):
+    with plainly(settings):
+        checks = check_templates(settings, previews)
+        pdfs = preview_pdfs(settings, [previews / c.name for c in checks if not c.error])
+    failed = [c for c in checks if c.error]
+    for c in checks:
         where = "office copy" if c.own else "built-in (no office copy)"
         if c.error:
-            failed += 1
             console.print(f"[red]FAILED[/] {c.name} ({where}): {c.error}")
         else:
             console.print(f"[green]ok[/]     {c.name} ({where})")
-    console.print(f"Previews with sample data (open them in Word): {previews}")
+    made = [p for p, why in pdfs.items() if why is None]
+    console.print(f"Previews with sample data: {previews}", markup=False)
+    console.print(f"  {counted(len(checks) - len(failed), 'Word file')} to open in Word"
+                  + (f", {counted(len(made), 'PDF')} beside {'it' if len(made) == 1 else 'them'}" if made else
+                     "" if pdfs else f" (no PDFs: {_no_libreoffice(settings)})"), markup=False)
+    for line in failure_lines([f"{p.name}: {why}" for p, why in pdfs.items() if why]):
+        console.print(f"[yellow]PDF preview missing[/] {line}")
     if failed:
-        fail(f"{counted(failed, 'template')} cannot be used; fix {'it' if failed == 1 else 'them'} in Word, or start again from a fresh copy of "
-             "the built-in templates: `billing-batch init` into a new folder writes them to its templates/ folder")
+        fresh = settings.output / "checks" / "fresh-copy"
+        names = ", ".join(c.name for c in failed)
+        own = [c.name for c in failed if c.own]
+        fail(f"{counted(len(failed), 'template')} cannot be used ({names}); fix {'it' if len(failed) == 1 else 'them'} "
+             f"in Word, or start again from a fresh copy of the built-in {'one' if len(failed) == 1 else 'ones'}: "
+             f"`{program()} init {shlex.quote(str(fresh))}` writes every built-in template into {fresh / 'templates'}; copy "
+             f"{'it' if len(failed) == 1 else 'them'} from there into {settings.templates}"
+             + (f" (or delete the office's {'copy' if len(own) == 1 else 'copies'} of {', '.join(own)} to use the "
+                f"built-in {'one' if len(own) == 1 else 'ones'})" if own else ""))
 
 
 from billing_batch.cli_schedule import schedule  # noqa: E402 (it imports from this module when run)

@@ -69,39 +69,41 @@ LEGACY_CLIENT = ("Walter Jenkins", "00042")  # account number carried over from 
 BUSINESSES = (  # (name, attention)
     ("Baker & Sons Plumbing", "Tom Baker, Owner"),
     ("Harper & Lane Architects", "Accounts Payable"),
-    ("Cascade Freight Co.", "Maria Gomez, HR Manager"),
+    ("Sangamon Freight Co.", "Maria Gomez, HR Manager"),
     ("Green Valley Landscaping", "Luis Ortega"),
     ("O'Malley's Pub & Grill", "Siobhan O'Malley"),
-    ("Northwest Roofing Inc.", "Safety Officer"),
+    ("Prairie State Roofing Inc.", "Safety Officer"),
     ("Summit Logistics LLC", "Accounts Payable"),
-    ("Rose City Movers", "Dana Whitfield, Office Manager"),
+    ("Capital City Movers", "Dana Whitfield, Office Manager"),
     ("Evergreen Senior Living", "Business Office"),
-    ("Pacific Crest Construction", "Brian Kessler, Safety Director"),
-    ("Bridgetown Bakery & Café", "Amélie Laurent"),
+    ("Lincoln Land Construction", "Brian Kessler, Safety Director"),
+    ("Old Capitol Bakery & Café", "Amélie Laurent"),
     ("Timberline Electric", "Accounts Payable"),
     ("St. Brigid's Community Shelter", "Sister Anne Doyle"),
     ("Alder Street Yoga Studio", "Priya Raman"),
-    ("Columbia Gorge Tours", "Kyle Brandt"),
+    ("Route 66 Heritage Tours", "Kyle Brandt"),
     ("Ironwood Auto Body", "Accounts Payable"),
 )
 TAX_EXEMPT = {"Evergreen Senior Living", "St. Brigid's Community Shelter"}  # non-profits
 
+# One region, the office's own (Springfield, Illinois, in workspace.DEMO_OFFICE): the towns around it,
+# their real ZIP codes, all in area code 217.
 CITIES = (  # (city, state, ZIP, area code)
-    ("Portland", "OR", "97205", "503"), ("Portland", "OR", "97214", "503"),
-    ("Portland", "OR", "97217", "971"), ("Beaverton", "OR", "97005", "503"),
-    ("Lake Oswego", "OR", "97034", "503"), ("Tigard", "OR", "97223", "971"),
-    ("Hillsboro", "OR", "97123", "503"), ("Gresham", "OR", "97030", "971"),
-    ("Milwaukie", "OR", "97222", "503"), ("Vancouver", "WA", "98660", "360"),
+    ("Springfield", "IL", "62701", "217"), ("Springfield", "IL", "62702", "217"),
+    ("Springfield", "IL", "62704", "217"), ("Chatham", "IL", "62629", "217"),
+    ("Rochester", "IL", "62563", "217"), ("Sherman", "IL", "62684", "217"),
+    ("Riverton", "IL", "62561", "217"), ("Jacksonville", "IL", "62650", "217"),
+    ("Petersburg", "IL", "62675", "217"), ("Auburn", "IL", "62615", "217"),
 )
 STREETS = (
-    "SE Hawthorne Blvd", "NE Alberta St", "SW Barbur Blvd", "N Williams Ave", "NW 23rd Ave",
-    "SE Division St", "Main St", "Oak St", "Maple Ave", "Cedar Hills Blvd", "Kruse Way",
-    "Pacific Ave", "NE Broadway", "SW Canyon Rd", "E Burnside St", "Lincoln St",
+    "S MacArthur Blvd", "W Monroe St", "E Adams St", "S Grand Ave W", "Wabash Ave",
+    "W Jefferson St", "Main St", "Oak St", "Maple Ave", "N Dirksen Pkwy", "Chatham Rd",
+    "Stevenson Dr", "W Washington St", "S 6th St", "E Cook St", "Lincoln Ave",
 )
 UNITS = ("Apt 3B", "Apt 12", "Unit 7", "Apt 204", "Suite 200", "Suite 110", "Unit 4")
 
 PAYERS = (  # (payer, member ID prefix, allowed share of list price)
-    ("Blue Shield PPO", "XBS", Decimal("0.80")),
+    ("Blue Cross Blue Shield of Illinois", "XOD", Decimal("0.80")),
     ("Aetna Choice", "W", Decimal("0.72")),
 )
 
@@ -120,7 +122,7 @@ RATE_CARD = (
     ("VACC-FLU", "Flu vaccine incl. administration", "45.00", "dose", False, False, "90686"),
     ("DOT-PHYS", "DOT physical examination", "120.00", "each", False, False, ""),
     ("DRUG-SCR", "Drug screen, 10 panel", "55.00", "each", False, False, "80305"),
-    ("NUTR", "Nutrition counselling", "65.00", "session", False, False, "97802"),
+    ("NUTR", "Nutrition counseling", "65.00", "session", False, False, "97802"),
     ("MASSAGE", "Massage therapy", "90.00", "hour", False, True, ""),
     ("COS-CONS", "Cosmetic consultation", "75.00", "", False, True, ""),
     ("WHITEN", "Teeth whitening, in office", "350.00", "", False, True, "D9972"),
@@ -447,7 +449,7 @@ def _add_notes_sheet(ws: Worksheet, middle_month: tuple[int, int]) -> None:
         f"Office visit (OV-EST) goes from 95.00 to {PRICE_CHANGE[1]} on {change.isoformat()}: "
         "the old row stays, with an Effective To date.",
         "Payer Fees come from the insurers' fee schedules (contracts renewed each January).",
-        "Aetna does not cover nutrition counselling: bill the patient.",
+        "Aetna does not cover nutrition counseling: bill the patient.",
         "Questions: ask Dana at the front desk.",
     )
     for row, line in enumerate(lines, start=3):
@@ -556,7 +558,7 @@ def _quantity(rng: random.Random, code: str, business: bool) -> int | float:
 
 def _description(rng: random.Random, code: str) -> str | None:
     notes = {"LETTER": ("Work note", "Disability form", "Return-to-work letter"),
-             "NOSHOW": ("No-show, no call", "Cancelled same day"),
+             "NOSHOW": ("No-show, no call", "Canceled same day"),
              "DOT-PHYS": ("2-year card",), "OV-EST": ("Follow-up",)}
     if code in notes and rng.random() < 0.6:
         return rng.choice(notes[code])

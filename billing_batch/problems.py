@@ -27,7 +27,7 @@ class Problem:
     where: Where
     message: str  # what is wrong and what to do, in plain words
     value: object = None
-    level: str = "error"  # "error" holds the row back; "note" is information only
+    level: str = "error"  # "error" holds the row back; "warning" (posted, staff should look) and "note" do not
 
     def text(self, values: bool = True) -> str:
         """The problem in one line; `values=False` leaves the cell's value out (console and logs:

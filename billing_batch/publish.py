@@ -54,6 +54,7 @@ from billing_batch.stages.insurance import policy as insurance_policy
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
 from billing_batch.reports.run_report import write_run_report
 from billing_batch.resources import data_path
+from billing_batch.wording import counted
 
 log = logging.getLogger("billing_batch")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -261,8 +262,9 @@ class Publisher:
     def _email_report(self, conn: Connection, run_id: int) -> dict:
         if not self.s.email.on:
             waiting = sum(len(d) for *_, d in Mailer(self.s, self.out, Path(), True).planned(conn, run_id, False))
-            return {"enabled": False, "note": f"e-mail is off (no email.host in config.yaml): {waiting} document(s) "
-                    "for clients whose Delivery is Email or Both were not e-mailed" if waiting else None}
+            return {"enabled": False, "note": f"e-mail is off (no email.host in config.yaml): {counted(waiting, 'document')} "
+                    "for clients whose Delivery is Email or Both "
+                    f"{'was' if waiting == 1 else 'were'} not e-mailed" if waiting else None}
         return {"enabled": True, **emails.run_summary(conn, run_id), "still_open": emails.still_open(conn)}
 
     def paper_to_print(self, conn: Connection, run_id: int | None, done: Published) -> bool:

@@ -47,6 +47,7 @@ from billing_batch.pipeline import AlreadyRunning, CheckResult, IntegrityFailure
     run_batch, run_lock
 from billing_batch.reports.problems_workbook import problems_name
 from billing_batch.reports.run_report import write_run_report
+from billing_batch.wording import counted
 
 log = logging.getLogger("billing_batch.scheduler")
 
@@ -208,6 +209,12 @@ def receipt_text(r: CheckResult, sha256: str, checked_at: datetime, nightly: str
         "",
         "Nothing has been posted yet. Change the file and it is checked again within minutes.",
     ]
+    warnings = [p for p in r.problems if p.level == "warning"]
+    if warnings:  # posted tonight all the same (e.g. a service dated ahead): where, never the value
+        one = len(warnings) == 1
+        lines[8:8] = [f"warnings:        {len(warnings)} ({'this row posts' if one else 'these rows post'} all the "
+                      f"same; look at {'it' if one else 'them'})",
+                      *(f"  - {p.text(values=False)}" for p in warnings)]
     return "\n".join(lines) + "\n"
 
 
@@ -369,10 +376,11 @@ class Scheduler:
         self._attempted.add(day)
         r = result.report
         t = r.get("totals", {})
-        log.info("%s run for %s done (exit status %d): %d file(s), %d waiting; rows read %s, posted %s, "
-                 "already posted %s, rejected %s; %d invoice(s) %s; report %s", trigger, day, result.exit_code,
-                 len(r.get("files", [])), len(r.get("waiting", [])), t.get("rows_read", 0), t.get("posted", 0),
-                 t.get("already_posted", 0), t.get("rejected", 0), len(result.invoices),
+        log.info("%s run for %s done (exit status %d): %s, %d waiting; rows read %s, posted %s, "
+                 "already posted %s, rejected %s; %s %s; report %s", trigger, day, result.exit_code,
+                 counted(len(r.get("files", [])), "file"), len(r.get("waiting", [])), t.get("rows_read", 0),
+                 t.get("posted", 0), t.get("already_posted", 0), t.get("rejected", 0),
+                 counted(len(result.invoices), "invoice"),
                  " ".join(n for n, _ in result.invoices[:5]) + (" ..." if len(result.invoices) > 5 else ""),
                  result.report_path)
         for failure in result.document_failures:
@@ -450,8 +458,8 @@ class Scheduler:
         checked_at = self._jobs.now().astimezone(self.nightly_time.zone)
         _write_text(receipt, receipt_text(result, seen.sha256, checked_at, self.s.schedule.time))
         self._seen[path.name] = seen
-        log.info("inbox check: %s (sha256 %s): %d rows read, %d will post, %d already posted, %d need fixing -> %s%s",
-                 path.name, seen.sha256[:12], result.rows_read, result.would_post, result.already_posted,
+        log.info("inbox check: %s (sha256 %s): %s read, %d will post, %d already posted, %d need fixing -> %s%s",
+                 path.name, seen.sha256[:12], counted(result.rows_read, "row"), result.would_post, result.already_posted,
                  result.rejected, receipt.name,
                  f" + {result.problems_workbook.name}" if result.problems_workbook else "")
         return receipt

@@ -121,7 +121,14 @@ def test_demo_office_every_row_accounted_for(tmp_path):
     assert report2["totals"]["already_posted"] == t["posted"]
 
 
-def test_templates_check_passes_on_the_built_ins_and_names_a_broken_template(sqlite_office: Office):
+def test_templates_check_passes_on_the_built_ins_and_names_a_broken_template(sqlite_office: Office, tmp_path):
+    from tests.fake_soffice import fake_soffice_program  # PDF previews are not the point here (test_smaller_items)
+
+    import yaml
+
+    data = yaml.safe_load(sqlite_office.config.read_text())
+    data["documents"]["libreoffice"] = str(fake_soffice_program(tmp_path / "fake"))
+    sqlite_office.config.write_text(yaml.safe_dump(data, sort_keys=False))
     ok = invoke("templates", "check", "--config", sqlite_office.config)
     assert ok.exit_code == 0
     assert ok.output.count("ok ") == 16  # 2 invoices, credit note, statement, 6 letters, 4 plan letters, 2 notices
@@ -137,7 +144,7 @@ def test_templates_check_passes_on_the_built_ins_and_names_a_broken_template(sql
     assert bad.exit_code == 1
     assert "FAILED reminder_individual.docx (office copy): {{ client.shoe_size }} is not a field of client; the " \
            "fields of client are: " in bad.output
-    assert "`billing-batch init` into a new folder" in bad.output
+    assert "start again from a fresh copy of the built-in one: `billing-batch init " in " ".join(bad.output.split())
     # A previous pass wrote a preview of each template that renders, sample data filled in.
     preview = sqlite_office.root / "output" / "checks" / "templates" / "invoice_individual.docx"
     text = "\n".join(p.text for p in Document(str(preview)).paragraphs)

@@ -323,7 +323,7 @@ def test_service_dated_after_the_run_is_posted_with_a_note_and_billed_once_its_d
     office.drop("april log.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 4, 9), "C003", "TH", 1, None, "Dr. Lee"]]})
     r = run_batch(office.settings, D(2026, 3, 31))
     notes = [p for p in r.problems if p.where.file == "april log.xlsx"]
-    assert [(p.level, p.where.row, p.where.column, p.where.cell) for p in notes] == [("note", 2, "Service Date", "A2")]
+    assert [(p.level, p.where.row, p.where.column, p.where.cell) for p in notes] == [("warning", 2, "Service Date", "A2")]
     assert notes[0].message.startswith("is after today's business date (2026-03-31); the service is posted")
     assert count(office, service_lines) == 8  # the seven of drop_office's log and this one
     assert r.invoice_total == Decimal("487.54")  # 123.99 + 330.05 + 33.50 (no tax here): no April service
@@ -355,6 +355,6 @@ def test_service_dated_more_than_a_year_ahead_is_a_typing_mistake_not_posted(sql
                                                   [D(2027, 3, 31), "C003", "TH", 1, None, "Dr. Lee"]]})
     r = run_batch(office.settings, D(2026, 3, 31))
     mine = [(p.level, p.where.cell) for p in r.problems if p.where.file == "typo log.xlsx"]
-    # 2027-04-02 is 367 days after 2026-03-31: refused; 2027-03-31 (365 days) is a booking, noted.
-    assert mine == [("error", "A2"), ("note", "A3")]
+    # 2027-04-02 is 367 days after 2026-03-31: refused; 2027-03-31 (365 days) is a booking, a warning.
+    assert mine == [("error", "A2"), ("warning", "A3")]
     assert count(office, service_lines) == 8

@@ -20,6 +20,7 @@ from billing_batch.documents.contexts import (
     coverage_notice_context, credit_note_context, invoice_context, letter_context, plan_letter_context,
     statement_context,
 )
+from billing_batch.documents import pdf
 from billing_batch.documents.render import render_docx, write_atomic
 from billing_batch.resources import data_path
 
@@ -108,33 +109,76 @@ def check_templates(settings: Settings, preview_dir: Path | None = None) -> list
             if preview_dir is not None:
                 write_atomic(preview_dir / name, data)
         except UndefinedError as exc:
-            error = unknown_field(path, context) or f"a placeholder names no field ({exc})"
+            error = unknown_field(path, context) or _undefined_words(str(exc))
         except TemplateError as exc:
             error = f"a placeholder or {{% tag %}} is not written correctly ({exc})"
         except Exception:  # a damaged .docx, or another kind of file saved under the name
             error = ("the file is damaged or is not a Word document; save it again from Word as .docx, or start "
                      "from a fresh copy")
+        if error and preview_dir is not None:  # an earlier pass's preview would show what no longer renders
+            for stale in (preview_dir / name, (preview_dir / name).with_suffix(".pdf")):
+                stale.unlink(missing_ok=True)
         results.append(TemplateCheck(name, path, own.exists(), error))
     return results
 
 
+def preview_pdfs(settings: Settings, previews: list[Path]) -> dict[Path, str | None]:
+    """A PDF beside each preview (one LibreOffice call, as the run makes them): {pdf: None, or why
+    not}. Empty when LibreOffice is not installed: the Word previews are then all there is."""
+    if not previews or pdf.soffice(settings.documents.libreoffice) is None:
+        return {}
+    d = settings.documents
+    return pdf.convert([(p, p.with_suffix(".pdf")) for p in previews],
+                       pdf.Limits(d.pdf_timeout_seconds, float(d.pdf_seconds_per_document)), d.libreoffice)
+
+
+def _undefined_words(message: str) -> str:
+    """Jinja's "'dict object' has no attribute 'nme'" / "'nme' is undefined" in the words of the check."""
+    m = re.search(r"has no attribute '([^']+)'|'([^']+)' is undefined", message)
+    name = m and (m.group(1) or m.group(2))
+    return (f"{{{{ … {name} }}}} is not a field; check its spelling in the template" if name
+            else "a placeholder names something that is not a field; check its spelling in the template")
+
+
 _PLACEHOLDER = re.compile(r"{{-?\s*([A-Za-z_][\w.]*)")
-_LOOP = re.compile(r"{%-?\s*(?:tr\s+|p\s+)?for\s+([\w, ]+?)\s+in\s")
+_LOOP = re.compile(r"{%-?\s*(?:tr\s+|p\s+)?for\s+([\w, ]+?)\s+in\s+([A-Za-z_][\w.]*)")
+
+
+def _lookup(context: dict, dotted: str) -> object:
+    here: object = context
+    for part in dotted.split("."):
+        if not isinstance(here, dict) or part not in here:
+            return None
+        here = here[part]
+    return here
 
 
 def unknown_field(template: Path, context: dict) -> str | None:
     """`{{ nme }} is not a field; the fields are: …` for the first placeholder of `template` that the
-    sample context cannot answer (None when the culprit is inside a loop or cannot be told)."""
+    sample context cannot answer; inside `{% for line in lines %}`, `line` stands for one of `lines`
+    (None when the culprit cannot be told)."""
     with zipfile.ZipFile(template) as z:
         text = " ".join(re.sub(r"<[^>]+>", "", z.read(n).decode("utf-8", "replace"))
                         for n in z.namelist() if n.startswith("word/") and n.endswith(".xml"))
-    loop_names = {v.strip() for m in _LOOP.finditer(text) for v in m.group(1).split(",")}
+    # Each loop's opening: where, the names it binds, one element of what it loops over (None: cannot tell).
+    loops: list[tuple[int, list[str], object]] = []
+    for m in _LOOP.finditer(text):
+        names = [v.strip() for v in m.group(1).split(",")]
+        items = _lookup(context, m.group(2))
+        loops.append((m.start(), names, items[0] if isinstance(items, list) and items and len(names) == 1 else None))
     for m in _PLACEHOLDER.finditer(text):
         parts = m.group(1).split(".")
-        if parts[0] in loop_names:
-            continue
         here: object = context
-        for depth, part in enumerate(parts):
+        start = 0
+        if parts[0] == "loop" and "loop" not in context:
+            continue  # Jinja's own loop.index, loop.first ...
+        bound = [first for at, names, first in loops if at < m.start() and parts[0] in names]
+        if bound and parts[0] not in context:
+            here, start = bound[-1], 1  # the nearest loop before it that binds the name
+            if not isinstance(here, dict):
+                continue  # a loop over something the sample cannot show
+        for depth in range(start, len(parts)):
+            part = parts[depth]
             if isinstance(here, dict) and part in here:
                 here = here[part]
                 continue

@@ -398,7 +398,7 @@ class CrossChecks:
                             f"is after today's business date ({self.as_of:%Y-%m-%d}); the service is posted and "
                             "billed on the first billing run on or after that date — if the date is a typing "
                             "mistake, correct it with an Adjustment once it is billed", v["Service Date"],
-                            level="note")]
+                            level="warning")]
         return []
 
     def check(self, sheet: ParsedSheet, row: Row) -> Problem | None:
