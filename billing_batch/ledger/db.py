@@ -192,7 +192,15 @@ def _at_head(conn: Connection) -> bool:
     if head is None:
         return False
     try:
-        versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+        table = "alembic_version"
+        if conn.dialect.name == "postgresql":
+            # The version table of the schema Alembic would use (its default one), never one found
+            # further along the search_path: an office schema not made yet must not look made.
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+            if schema is None:
+                return False
+            table = f"{conn.dialect.identifier_preparer.quote_schema(schema)}.{table}"
+        versions = conn.exec_driver_sql(f"SELECT version_num FROM {table}").scalars().all()
     except SQLAlchemyError:
         versions = []  # no version table yet: a new ledger
     finally:
