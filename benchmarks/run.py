@@ -531,7 +531,8 @@ def _child_run(config: Path, as_of: date, *python_flags: str) -> dict:
            "--as-of", as_of.isoformat()]
     t0 = time.perf_counter()
     child = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = child.stderr.read() if child.stderr else b""
+    with child.stderr or io.BytesIO() as pipe:
+        stderr = pipe.read()
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - t0
     child.returncode = os.waitstatus_to_exitcode(status)
