@@ -172,7 +172,7 @@ def head_revision() -> str | None:
     then Alembic decides, as before."""
     revisions, parents = set(), set()
     for script in (MIGRATIONS / "versions").glob("*.py"):
-        found = dict((k, v) for k, v in _REVISION_LINE.findall(script.read_text(encoding="utf-8")))
+        found = dict(_REVISION_LINE.findall(script.read_text(encoding="utf-8")))
         rev, down = found.get("revision", ""), found.get("down_revision", "")
         quoted = re.fullmatch(r"['\"]([\w.-]+)['\"]", rev)
         if not quoted or not (down == "None" or re.fullmatch(r"['\"][\w.-]+['\"]", down)):
