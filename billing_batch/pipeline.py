@@ -304,7 +304,6 @@ class _Run:
         self.late_problems += self.unpriced(conn, lines, rates)
         if not billing_due(cfg.cycle, self.as_of, runs.last_billed_date(conn, self.as_of)):
             return False, []
-        clients = inputs.client_rows(conn)
         shares: dict[str, list] = {}
         for share in claim_ledger.unbilled_patient_shares(conn, self.as_of):
             shares.setdefault(share["client_id"], []).append(share_line(
@@ -314,6 +313,7 @@ class _Run:
                                    self.s.intake.max_amount, shares)
         if not drafts:
             return True, []
+        clients = inputs.client_rows(conn)  # after the drafts: a quiet night need not read every client
         self.progress("Issuing invoices", 0, len(drafts))
         year = self.as_of.year  # every draft is dated the business date
         first = numbering.reserve_numbers(conn, cfg.invoice_prefix, year, len(drafts))

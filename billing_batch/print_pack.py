@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from openpyxl import Workbook
-from pypdf import PdfReader, PdfWriter
 
 from billing_batch.documents.render import write_atomic
 from billing_batch.ledger.finishing import DOCUMENTS
@@ -68,6 +67,8 @@ def envelopes(pieces: list[Piece]) -> list[Envelope]:
 
 def write_pack(pieces: list[Piece], pack: Path, mailing_list: Path) -> list[Envelope]:
     """Merge the pieces' PDFs into `pack` and write `mailing_list`, each whole or not at all."""
+    from pypdf import PdfReader, PdfWriter  # here: ~0.1 s to import, and most nights make no pack
+
     ordered = envelopes(pieces)
     writer = PdfWriter()
     for env in ordered:

@@ -23,7 +23,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from jinja2 import TemplateError
-from openpyxl.utils import column_index_from_string
 from sqlalchemy import Connection
 
 from billing_batch import faults, print_pack
@@ -540,6 +539,8 @@ def _finding(f: dict) -> Finding:
 
 
 def _problem(p: dict) -> Problem:
+    from openpyxl.utils import column_index_from_string  # openpyxl only once there is a problem to show
+
     column = re.match(r"[A-Z]+", p["cell"] or "")
     return Problem(Where(p["file"], p["sheet"], p["row"], p["column"],
                          column_index_from_string(column.group(0)) if column else None),
