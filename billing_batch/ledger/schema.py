@@ -63,6 +63,14 @@ runs = Table(
     Column("report", Text),  # the JSON run report
 )
 
+# The office this ledger belongs to (one row, ledger/office.py; migration 0006).
+office_identity = Table(
+    "office_identity", metadata,
+    Column("office_id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+)
+
 source_files = Table(
     "source_files", metadata,
     Column("id", Integer, primary_key=True),
