@@ -292,3 +292,94 @@ def test_sqlite_ignores_database_schema_and_records_the_office(tmp_path):
     other = Office.create(tmp_path / "other", f"sqlite:///{tmp_path / 'ledger.sqlite'}", office__name="South Clinic")
     with pytest.raises(OtherOffice, match="belongs to the office 'North Clinic'"):
         run_batch(other.settings, D(2026, 3, 31))
+
+
+# -- the portfolio ------------------------------------------------------------------------------------
+
+def _cells(ws) -> dict[str, object]:
+    return {r[0]: r[1] for r in ws.iter_rows(min_col=1, max_col=2, values_only=True) if r[0]}
+
+
+@pytest.mark.postgres
+def test_the_portfolio_reads_back_two_hand_built_offices(tmp_path, pg):
+    """North: N001 100.00 invoiced 01-31 (due 03-02), N002 200.00 invoiced 03-31 (due 04-30). South:
+    S001 300.00 on 03-31 and 100.00 on 06-15, and one file waiting in rejected/. As of 06-15:
+      North: 91-120 = 100 (105 days), 31-60 = 200 (46 days); A/R 300; over 90 = 100/300 = 33.3 %;
+             invoiced in the 90 days after 03-17 = 200, DSO = 300 / 200 × 90 = 135.0
+      South: 31-60 = 300, Not Yet Due = 100; A/R 400; over 90 0.0 %; DSO = 400 / 400 × 90 = 90.0;
+             1 invoice in June."""
+    north = make_office(tmp_path / "north", "North Clinic", "Northtown", pg("north"))
+    south = make_office(tmp_path / "south", "=South Clinic", "Southville", pg("south"))  # stays text
+    drop_work(north, NORTH_CLIENTS, [[D(2026, 1, 5), "N001", "OV", 1, None, "Dr. N"]])
+    run_batch(north.settings, D(2026, 1, 31))
+    north.drop("march.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 3), "N002", "OV", 2, None, "Dr. N"]]})
+    run_batch(north.settings, D(2026, 3, 31))
+    north_last = run_batch(north.settings, D(2026, 6, 15))
+    drop_work(south, SOUTH_CLIENTS, [[D(2026, 3, 4), "S001", "OV", 3, None, "Dr. S"]])
+    run_batch(south.settings, D(2026, 3, 31))
+    south.drop("june.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 6, 1), "S001", "OV", 1, None, "Dr. S"],
+                                             [D(2026, 6, 1), "NOBODY", "OV", 1, None, "Dr. S"]]})
+    south_last = run_batch(south.settings, D(2026, 6, 15))
+    assert [str(t) for _, t in south_last.invoices] == ["100.00"]
+    letters = {"north": len(north_last.report["letters"]), "south": len(south_last.report["letters"])}
+    before = {s: counts(pg.admin, s) for s in (north.settings.database_schema, south.settings.database_schema)}
+
+    out = tmp_path / "coordinator"
+    result = CliRunner().invoke(main, ["portfolio", "--as-of", "2026-06-15", "--output", str(out),
+                                       str(north.config), str(south.config)])
+    assert result.exit_code == 0, result.output
+    path = out / "portfolio-2026-06-15.xlsx"
+    assert str(path) in result.output.replace("\n", "")
+
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["Portfolio", "North Clinic", "=South Clinic"]
+    ws = wb["Portfolio"]
+    header = [c.value for c in ws[1]]
+    rows = {r[0]: dict(zip(header, r)) for r in ws.iter_rows(min_row=2, max_row=3, values_only=True)}
+    n, s = rows["North Clinic"], rows["=South Clinic"]
+    money = lambda v: Decimal(str(v)).quantize(Decimal("0.01"))  # noqa: E731
+    assert {k: money(n[k]) for k in ("Not Yet Due", "1-30", "31-60", "61-90", "91-120", "Over 120", "A/R")} == {
+        "Not Yet Due": Decimal("0.00"), "1-30": Decimal("0.00"), "31-60": Decimal("200.00"), "61-90": Decimal("0.00"),
+        "91-120": Decimal("100.00"), "Over 120": Decimal("0.00"), "A/R": Decimal("300.00")}
+    assert {k: money(s[k]) for k in ("Not Yet Due", "31-60", "91-120", "A/R")} == {
+        "Not Yet Due": Decimal("100.00"), "31-60": Decimal("300.00"), "91-120": Decimal("0.00"), "A/R": Decimal("400.00")}
+    assert (Decimal(str(n["% Over 90"])), Decimal(str(n["DSO (days)"]))) == (Decimal("33.3"), Decimal("135.0"))
+    assert (Decimal(str(s["% Over 90"])), Decimal(str(s["DSO (days)"]))) == (Decimal("0.0"), Decimal("90.0"))
+    assert (n["Invoices This Month"], s["Invoices This Month"]) == (0, 1)
+    assert (n["Letters This Month"], s["Letters This Month"]) == (letters["north"], letters["south"])
+    assert letters["north"] >= 1  # N001, 105 days past due, was written to on 06-15
+    assert (n["Problems Waiting"], s["Problems Waiting"]) == (0, 1)
+    assert n["Last Run Business Date"].date() == s["Last Run Business Date"].date() == D(2026, 6, 15)
+    assert isinstance(n["Last Successful Run"], dt.datetime)
+    assert ws.cell(3, 1).data_type == "s" and ws.cell(3, 1).value == "=South Clinic"  # a name, not a formula
+    assert ws.cell(2, 1).hyperlink.location == "'North Clinic'!A1" or ws.cell(2, 1).hyperlink.target.endswith(
+        "'North Clinic'!A1")
+    total = [c.value for c in ws[4]]
+    assert money(total[header.index("A/R")]) == Decimal("700.00")
+    assert len(ws._charts) == 1
+    # A sheet per office, linking to its aging workbook.
+    sheet = wb["North Clinic"]
+    link_row = next(r for r in sheet.iter_rows(min_col=1, max_col=2) if r[0].value == "Aging workbook")
+    aging_path = north.root / "output" / "reports" / "aging-latest.xlsx"
+    assert link_row[1].value == str(aging_path) and link_row[1].hyperlink.target == aging_path.resolve().as_uri()
+    assert money(_cells(sheet)["A/R"]) == Decimal("300.00")
+    # Read-only: the ledgers are as they were.
+    assert {s: counts(pg.admin, s) for s in before} == before
+
+
+def test_portfolio_dso_and_over_90_are_pure():
+    from billing_batch.billing.dso import days_sales_outstanding, over_days, percent_of
+    assert days_sales_outstanding(Decimal("300"), Decimal("200")) == Decimal("135.0")
+    assert days_sales_outstanding(Decimal("300"), Decimal("0")) is None
+    totals = {"Not Yet Due": Decimal(1), "1-30": Decimal(2), "31-60": Decimal(4), "61-90": Decimal(8),
+              "91-120": Decimal(16), "Over 120": Decimal(32)}
+    assert over_days(totals, [30, 60, 90, 120]) == Decimal(48)
+    assert over_days({"61-120": Decimal(5), "Over 120": Decimal(7)}, [60, 120]) == Decimal(7)
+    assert percent_of(Decimal(1), Decimal(3)) == Decimal("33.3") and percent_of(Decimal(1), Decimal(0)) is None
+
+
+def test_portfolio_of_an_office_without_a_ledger_says_so(tmp_path):
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    result = CliRunner().invoke(main, ["portfolio", "--output", str(tmp_path), str(office.config)])
+    assert result.exit_code == 1 and "no ledger" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "ledger.sqlite").exists()

@@ -237,6 +237,9 @@ def read_ledger(url: str, connect_timeout: int = 10, statement_timeout: int = 30
     A ledger not yet at this version's schema is refused with what to do."""
     from billing_batch.ledger.office import OfficeFolder
 
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        raise LedgerError(f"there is no ledger at {url[len('sqlite:///'):]} yet; run `billing-batch run` for that "
+                          "office first (or check `database:` in its config.yaml)")
     engine = create_ledger_engine(url, connect_timeout, statement_timeout, schema, read_only=True)
     try:
         if office_folder is not None:
