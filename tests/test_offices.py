@@ -383,3 +383,29 @@ def test_portfolio_of_an_office_without_a_ledger_says_so(tmp_path):
     result = CliRunner().invoke(main, ["portfolio", "--output", str(tmp_path), str(office.config)])
     assert result.exit_code == 1 and "no ledger" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "ledger.sqlite").exists()
+
+
+def test_a_ledger_records_one_office_only(tmp_path):
+    """Two folders recording themselves on one new ledger at once (no run lock between two folders on
+    SQLite): the ledger keeps one row, and the second folder is told whose ledger it is."""
+    from billing_batch.ledger.db import open_ledger
+    from billing_batch.ledger.office import OfficeFolder
+
+    class LookedBeforeNorthWrote(OfficeFolder):
+        looks: list = []
+
+        def _recorded(self, engine):
+            self.looks.append(1)
+            return None if len(self.looks) == 1 else super()._recorded(engine)
+
+    engine = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    try:
+        (tmp_path / "north").mkdir()
+        (tmp_path / "south").mkdir()
+        OfficeFolder(tmp_path / "north", "North").claim(engine)
+        with pytest.raises(OtherOffice, match="belongs to the office 'North'"):
+            LookedBeforeNorthWrote(tmp_path / "south", "South").claim(engine)
+        with engine.connect() as c:
+            assert c.execute(text("SELECT name FROM office_identity")).scalars().all() == ["North"]
+    finally:
+        engine.dispose()

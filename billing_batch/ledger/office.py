@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from billing_batch.files import sync_folder, temp_prefix
 from billing_batch.ledger.db import DEFAULT_SCHEMA, LedgerError, cannot_open, schema_words, where
@@ -112,9 +112,12 @@ class OfficeFolder:
             if recorded is not None:
                 return recorded
             mine = self.read() or self._write()
-            with engine.begin() as conn:
-                conn.execute(office_identity.insert().values(office_id=mine.office_id, name=mine.name or self.name,
-                                                             recorded_at=datetime.now()))
+            try:
+                with engine.begin() as conn:
+                    conn.execute(office_identity.insert().values(slot=1, office_id=mine.office_id,
+                                                                 name=mine.name or self.name, recorded_at=datetime.now()))
+            except IntegrityError:  # another folder recorded itself first (one row only): is it this office?
+                self.check(engine)
             return mine
         except SQLAlchemyError as exc:
             raise cannot_open(engine, exc) from exc

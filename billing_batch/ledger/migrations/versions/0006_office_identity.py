@@ -21,10 +21,12 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('office_identity',
+    sa.Column('slot', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('office_id', sa.String(length=40), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('recorded_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('office_id')
+    sa.CheckConstraint('slot = 1', name='ck_office_identity_one_row'),
+    sa.PrimaryKeyConstraint('slot')
     )
 
 
