@@ -123,9 +123,12 @@ def write_portfolio(path: Path, figures: list[OfficeFigures], as_of: date, limit
                      widths={"Office": fit_width([f.name for f in figures], 18, 40), "Aging Workbook": 50,
                              "Last Successful Run": 20})
     last_run = headers.index("Last Successful Run") + 1
+    tenths = [headers.index("% Over 90") + 1, headers.index("DSO (days)") + 1]
     for r, (f, title) in enumerate(zip(figures, titles), start=2):
         ws.cell(r, 1).hyperlink = "#'" + title.replace("'", "''") + "'!A1"  # the office's own sheet
         ws.cell(r, last_run).number_format = "yyyy-mm-dd hh:mm"
+        for c in tenths:
+            ws.cell(r, c).number_format = "0.0"
         _link(ws.cell(r, len(headers)), f.aging_workbook)
     total_row = len(figures) + 2
     put(ws, total_row, 1, f"All offices, as of {as_of:%Y-%m-%d}").font = Font(bold=True)
@@ -170,7 +173,9 @@ def _office_sheet(ws: Worksheet, f: OfficeFigures, names: list[str], as_of: date
     for r, (label, value, money) in enumerate(lines, start=3):
         put(ws, r, 1, label).font = Font(bold=True)
         cell = put(ws, r, 2, value, money=money)
-        if isinstance(value, datetime):
+        if label in ("% over 90 days", "DSO (days)"):
+            cell.number_format = "0.0"
+        elif isinstance(value, datetime):
             cell.number_format = "yyyy-mm-dd hh:mm"
         elif isinstance(value, date):
             cell.number_format = DATE_FORMAT
