@@ -409,3 +409,14 @@ def test_a_ledger_records_one_office_only(tmp_path):
             assert c.execute(text("SELECT name FROM office_identity")).scalars().all() == ["North"]
     finally:
         engine.dispose()
+
+
+def test_a_full_disk_before_the_first_run_names_office_id_json(sqlite_office, monkeypatch):
+    def full(fd):
+        raise OSError(28, os.strerror(28))
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-03-31"])
+    assert result.exit_code == 1
+    assert f"could not read or write {sqlite_office.root / 'office-id.json'}: No space left on device" in result.output
+    assert [p.name for p in sqlite_office.root.iterdir() if "office-id" in p.name] == []

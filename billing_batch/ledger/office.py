@@ -63,6 +63,18 @@ class OfficeFolder:
         """A new identity, written whole or not at all (a temporary file renamed)."""
         identity = Identity(uuid.uuid4().hex, self.name)
         tmp = self.id_file.with_name(f"{temp_prefix()}{ID_FILE}")
+        try:
+            self._dump(identity, tmp)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            exc.filename = str(self.id_file)  # a full disk names no file; staff see which one
+            raise
+        os.replace(tmp, self.id_file)
+        sync_folder(self.folder)
+        return identity
+
+    @staticmethod
+    def _dump(identity: Identity, tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump({"office_id": identity.office_id, "name": identity.name,
                        "created": datetime.now().isoformat(timespec="seconds"),
@@ -71,9 +83,6 @@ class OfficeFolder:
                       fh, indent=2)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, self.id_file)
-        sync_folder(self.folder)
-        return identity
 
     def _recorded(self, engine: Engine) -> Identity | None:
         with engine.connect() as conn:
@@ -109,15 +118,15 @@ class OfficeFolder:
         next run records the same identity. Called after `check`, under the run lock."""
         try:
             recorded = self._recorded(engine)
-            if recorded is not None:
-                return recorded
-            mine = self.read() or self._write()
-            try:
-                with engine.begin() as conn:
-                    conn.execute(office_identity.insert().values(slot=1, office_id=mine.office_id,
-                                                                 name=mine.name or self.name, recorded_at=datetime.now()))
-            except IntegrityError:  # another folder recorded itself first (one row only): is it this office?
-                self.check(engine)
-            return mine
         except SQLAlchemyError as exc:
             raise cannot_open(engine, exc) from exc
+        if recorded is not None:
+            return recorded
+        mine = self.read() or self._write()
+        try:  # a ledger that refuses the write (read-only, full) stops the run like any other write
+            with engine.begin() as conn:
+                conn.execute(office_identity.insert().values(slot=1, office_id=mine.office_id,
+                                                             name=mine.name or self.name, recorded_at=datetime.now()))
+        except IntegrityError:  # another folder recorded itself first (one row only): is it this office?
+            self.check(engine)
+        return mine
