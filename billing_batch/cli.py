@@ -417,6 +417,27 @@ def statement(config_path: Path, as_of, client_id: str) -> None:
     console.print(f"Statement: {path}")
 
 
+@main.command()
+@as_of_option
+@click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The folder to write portfolio-YYYY-MM-DD.xlsx into.")
+@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
+def portfolio(as_of, output_dir: Path, configs: tuple[Path, ...]) -> None:
+    """One workbook across offices: give each office's config.yaml. A row per office (receivables by
+    bucket, % over 90 days, DSO, invoices and letters this month, problems waiting in rejected/, the
+    last successful run), a chart, and a sheet per office linking to its aging workbook. Each ledger
+    is only read, never changed; an office's run may be in progress meanwhile."""
+    from billing_batch.pipeline import business_today
+    from billing_batch.reports.portfolio_workbook import portfolio as figures_of, write_portfolio
+
+    offices = [settings_from(c) for c in configs]
+    day: date = as_of.date() if as_of else business_today(offices[0])
+    with plainly(offices[0]):
+        figures = figures_of(offices, day)
+        path = write_portfolio(output_dir / f"portfolio-{day:%Y-%m-%d}.xlsx", figures, day, offices[0].aging.buckets)
+    console.print(f"Portfolio of {counted(len(figures), 'office')} as of {day:%Y-%m-%d}: {path}")
+
+
 @main.group()
 def templates() -> None:
     """The Word templates in the office's templates folder."""

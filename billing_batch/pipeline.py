@@ -31,7 +31,7 @@ from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inb
 from billing_batch.ledger import balances, delivery, inputs, issued, numbering, plans, queue, runs
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.ledger.apply import apply_credit_to_new_invoices, apply_money
-from billing_batch.ledger.db import ALREADY_RUNNING, AlreadyRunning, open_ledger, run_session
+from billing_batch.ledger.db import ALREADY_RUNNING, AlreadyRunning, open_ledger, run_session, snapshot
 from billing_batch.ledger.posting import Poster, SheetTally
 from billing_batch.ledger.verify import Verification
 from billing_batch.money import ZERO, to_cents
@@ -411,8 +411,9 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
                 results[path] = CheckResult(path, 0, 0, 0, 0, [], None, str(exc))
     engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
-        with engine.connect() as conn:
-            trans = conn.begin()
+        # A scratch copy of one consistent picture: a check beside a run in progress neither waits for
+        # it nor holds it up (its rows and locks are its own), and is thrown away afterwards.
+        with snapshot(engine, scratch=True) as conn:
             run_id = runs.start_run(conn, business_today(settings), datetime.now())
             file_ids = {f.name: runs.record_file(conn, run_id, f.sha256, f.name, datetime.now())
                         for f in intakes.values()}
@@ -421,7 +422,6 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
             # Remittances and claim adjustments are checked against their claims as the run would.
             for r in run_insurance(conn, run_id, business_today(settings)).refused:
                 poster.refuse(r.kind, r.record, r.column, r.message)
-            trans.rollback()
     finally:
         engine.dispose()
     for path in paths:
@@ -442,7 +442,7 @@ def verify_ledger(settings: Settings, as_of: date | None = None) -> tuple[Reconc
     as_of = as_of or business_today(settings)
     engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
-        with engine.connect() as conn:
+        with snapshot(engine) as conn:
             _, recon, proof = aging_as_of(conn, as_of, settings.aging.buckets)
     finally:
         engine.dispose()
@@ -453,9 +453,9 @@ def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, R
     """`billing-batch report aging`: the aging workbook for any date, from the ledger alone, written as
     reports/aging-report-DATE.xlsx."""
     as_of = as_of or business_today(settings)
-    engine = open_ledger(settings.database_url)
+    engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
-        with engine.connect() as conn:
+        with snapshot(engine) as conn:  # one picture, even while a run is posting; never its lock
             aging, recon, _ = aging_as_of(conn, as_of, settings.aging.buckets)
             clients = inputs.client_rows(conn)
             last_payments = balances.last_payment_dates(conn, as_of)

@@ -197,6 +197,7 @@ def test_a_read_only_ledger_is_one_sentence(sqlite_office, read_only):
 def test_a_full_disk_is_one_sentence(sqlite_office, monkeypatch):
     office = sqlite_office
     drop_office(office)
+    assert cli("finish", "--config", office.config).exit_code == 0  # the office's identity, before the disk fills
     real_fsync = os.fsync
 
     def full(fd):
