@@ -95,7 +95,7 @@ def test_demo_office_every_row_accounted_for(tmp_path):
     assert t["posted"] + t["rejected"] + t["already_posted"] == t["rows_read"]
     assert t["rejected"] == 7  # the demo's seven deliberate mistakes, each holding back its row
     assert report["invoices"]["count"] > 40
-    assert len(list((office / "output" / "invoices").rglob("INV-*.docx"))) == report["invoices"]["count"]
+    assert len(list((office / "output" / "invoices").rglob("*-INV-*.docx"))) == report["invoices"]["count"]
     assert (office / "output" / "reports" / f"aging-{today:%Y-%m-%d}.xlsx").exists()
     # The demo's two plan agreements, made today, cover today's invoices: the Payment Plans sheet is filled.
     assert report["plans"]["agreed"] == [f"PLN-{today.year}-00001", f"PLN-{today.year}-00002"]
