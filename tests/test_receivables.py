@@ -103,16 +103,17 @@ def test_receivables_scenario(office: Office):
     # Statement for C001 as of 04-30: April's payment, credit note and write-off; 230.00 due.
     result = CliRunner().invoke(main, ["statement", "--config", str(office.config), "--as-of", "2026-04-30", "C001"])
     assert result.exit_code == 0, result.output
-    text = docx_text(office.root / "output" / "statements" / "statement-C001-2026-04-30.docx")
+    text = docx_text(office.root / "output" / "statements" / "2026-04-30" / "C001-statement.docx")
     for expected in ("INV-2026-00002", "-$30.05", "-$50.00", "-$20.00", "$230.00", 'Smith & Sons <Ltd> "Trading"',
                      "CN-2026-00002"):
         assert expected in text
     # 00042 holds 6.01 of credit: its statement says so, never "Balance due -$6.01".
     result = CliRunner().invoke(main, ["statement", "--config", str(office.config), "--as-of", "2026-04-30", "00042"])
     assert result.exit_code == 0, result.output
-    text = docx_text(office.root / "output" / "statements" / "statement-00042-2026-04-30.docx")
+    text = docx_text(office.root / "output" / "statements" / "2026-04-30" / "00042-statement.docx")
     assert "Credit balance\n$6.01" in text and "Credit Balance" in text  # the totals and the facts
-    assert "Credit balance — no payment due $6.01" in text  # how to pay
+    assert "Credit balance — no payment due: $6.01 is yours on account" in text  # no slip: nothing to pay
+    assert "Please detach" not in text
     assert "-$6.01" not in text.replace("Unapplied credit\n-$6.01", "") and "Balance due" not in text
 
 

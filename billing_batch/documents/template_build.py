@@ -485,8 +485,14 @@ def _build_header_footer(doc, continuation: str) -> None:
     for run in draft.runs:
         run.bold, run.font.color.rgb = True, RGBColor(0xC0, 0x00, 0x00)
 
-    for y in FOLD_MARKS_CM:
-        _fold_mark(section.first_page_header, y)
+    # One mark before the DRAFT line and one after it, then an empty paragraph: LibreOffice merges two
+    # framed paragraphs that are next to each other, and drops the frame of a header's last paragraph.
+    header = section.first_page_header
+    draft_line = header.paragraphs[0]
+    _fold_mark(header, FOLD_MARKS_CM[0])
+    draft_line._p.addprevious(header.paragraphs[-1]._p)
+    _fold_mark(header, FOLD_MARKS_CM[1])
+    _para(header, "", "Header")
 
     cont = _para(
         section.header,
@@ -652,7 +658,7 @@ def _define_invoice_styles(doc) -> None:
 
 def _define_slip_styles(doc) -> None:
     _paragraph_style(doc, "Slip Cut", size=8, italic=True, color=GREY, align=WD_ALIGN_PARAGRAPH.CENTER,
-                     space_before=14, space_after=6, keep_with_next=True)
+                     space_before=10, space_after=4, keep_with_next=True)
     _paragraph_style(doc, "Slip Heading", size=10, bold=True, color=NAVY, space_after=3, keep_with_next=True)
     _paragraph_style(doc, "Slip Text", size=10, keep_with_next=True)
 
@@ -751,7 +757,7 @@ INVOICE_PAY_LINES = [
     ("{% if plan.show %}Please write your account number {{ client.id }} and plan number {{ plan.id }} on your "
      "payment: it pays your plan's installments due first, then this invoice.{% else %}Please write the invoice "
      "number on your payment.{% endif %}", "Box Text"),
-    ("Invoice {{ invoice.number }} · Balance due {{ invoice.balance_due }} by "
+    ("Invoice {{ invoice.number }} · Amount due {{ invoice.balance_due }} by "
      "{{ invoice.due_date }}", "Box Strong"),
 ]
 
@@ -762,14 +768,22 @@ def _build_how_to_pay(doc, reference_lines: list[tuple[str, str]] = INVOICE_PAY_
 
     ``reference_lines`` follow the payment instructions: what to write on the payment and the
     amount due, as (text, style) paragraphs. ``slip`` (the invoices and the statement): the remittance
-    slip's (label, value) facts; the remit-to address then goes on the slip instead of in the box, and
-    the box is kept with what comes before it and with the slip, so it never sits alone on a page."""
-    keep = slip is not None
-    for _ in range(2):
-        _para(doc, "", "Spacer").paragraph_format.keep_with_next = keep or None
+    slip's (label, value) facts. The box and the slip then sit in one row of a borderless table that never
+    splits, so neither is ever alone on a page, and the remit-to address goes on the slip instead."""
+    _para(doc, "", "Spacer")
+    spacer = _para(doc, "", "Spacer")
+    container = doc
+    if slip is not None:
+        spacer.paragraph_format.keep_with_next = True
+        outer = _add_table(doc, [TEXT_WIDTH_CM], 1)
+        _set_table_borders(outer)
+        _set_cell_margins(outer, left=0, right=0)
+        _set_row(outer.rows[0])
+        container = outer.rows[0].cells[0]
+        container.paragraphs[0].style = "Spacer"
     remit_width = 6.5
-    widths = [TEXT_WIDTH_CM] if keep else [TEXT_WIDTH_CM - remit_width, remit_width]
-    table = _add_table(doc, widths, 1)
+    widths = [TEXT_WIDTH_CM] if slip is not None else [TEXT_WIDTH_CM - remit_width, remit_width]
+    table = _add_table(container, widths, 1)
     _set_table_borders(table, top=(4, RULE_GREY), bottom=(4, RULE_GREY), left=(4, RULE_GREY),
                        right=(4, RULE_GREY))
     _set_cell_margins(table, top=0.25, bottom=0.25, left=0.3, right=0.3)
@@ -782,7 +796,7 @@ def _build_how_to_pay(doc, reference_lines: list[tuple[str, str]] = INVOICE_PAY_
         *reference_lines,
     ]
     _cell_paragraphs(pay, items)
-    if not keep:
+    if slip is None:
         _cell_paragraphs(row.cells[1], [
             ("Remit to", "Box Heading"),
             ("{%p for line in office.remit_to_lines %}", "Box Text"),
@@ -791,34 +805,31 @@ def _build_how_to_pay(doc, reference_lines: list[tuple[str, str]] = INVOICE_PAY_
         ])
     for cell in row.cells:
         _set_cell_shading(cell, BOX_FILL)
-        if keep:
-            for paragraph in cell.paragraphs:
-                paragraph.paragraph_format.keep_with_next = True
     if slip is not None:
-        _build_slip(doc, slip)
+        _build_slip(container, slip)
     # A document must end with a paragraph, not a table (Word "repairs" it otherwise).
     _para(doc, "", "Spacer")
 
 
-SLIP_CUT = ("- - - - - - - - - - - - - - - - -   ✂   Please detach and return this portion with your "
-            "payment   - - - - - - - - - - - - - - - - -")
+SLIP_CUT = "✂   Please detach and return this portion with your payment"
 
 
-def _build_slip(doc, facts: list[tuple[str, str]]) -> None:
-    """The remittance slip: a cut line, then the office's remit-to address on the left (where a window
-    return envelope shows it) and what the payment is for on the right, ending in an "Amount enclosed"
-    box for the client to fill in. Every row is kept together and with the box above."""
-    cut = _para(doc, SLIP_CUT, "Slip Cut")
+def _build_slip(cell, facts: list[tuple[str, str]]) -> None:
+    """The remittance slip, after the how-to-pay box in ``cell``: a dashed cut line, then the office's
+    remit-to address on the left (where a window return envelope shows it) and what the payment is for
+    on the right, ending in an "Amount enclosed" box for the client to fill in."""
+    cut = cell.paragraphs[-1]  # the paragraph python-docx put after the box
+    cut.style = "Slip Cut"
+    cut.add_run(SLIP_CUT)
     ppr = cut._p.get_or_add_pPr()
     borders = OxmlElement("w:pBdr")
     dashed = _border_element("top", (6, GREY))
     dashed.set(qn("w:val"), "dashed")
     dashed.set(qn("w:space"), "4")
     borders.append(dashed)
-    ppr.find(qn("w:spacing")).addprevious(borders) if ppr.find(qn("w:spacing")) is not None \
-        else ppr.append(borders)
+    ppr.append(borders)  # the paragraph has only its style so far; pBdr follows pStyle
     facts_width = 9.4
-    layout = _add_table(doc, [TEXT_WIDTH_CM - facts_width, facts_width], 1)
+    layout = _add_table(cell, [TEXT_WIDTH_CM - facts_width, facts_width], 1)
     _set_table_borders(layout)
     _set_cell_margins(layout, left=0, right=0)
     row = layout.rows[0]
@@ -830,15 +841,14 @@ def _build_slip(doc, facts: list[tuple[str, str]]) -> None:
         ("{{ line }}", "Slip Text"),
         ("{%p endfor %}", "Slip Text"),
     ])
-    remit.paragraphs[0].paragraph_format.left_indent = ADDRESS_INDENT
-    for paragraph in remit.paragraphs[1:]:
+    for paragraph in remit.paragraphs:
         paragraph.paragraph_format.left_indent = ADDRESS_INDENT
     table = _add_table(right, [3.6, facts_width - 3.6], len(facts) + 1)
     _set_table_borders(table, top=(4, RULE_GREY), bottom=(4, RULE_GREY), insideH=(4, RULE_GREY))
     _set_cell_margins(table, top=0.05, bottom=0.05, left=0.15, right=0.15)
     for r, (label, value) in zip(table.rows, facts):
         _set_row(r)
-        _para(r.cells[0], label, "Table Label", first=True).paragraph_format.keep_with_next = True
+        _para(r.cells[0], label, "Table Label", first=True)
         _set_cell_shading(r.cells[0], HEADER_FILL)
         strong = label.startswith(("Amount due", "{{ statement.balance_title"))
         _para(r.cells[1], value, "Balance Amount" if strong else "Table Number", first=True)
