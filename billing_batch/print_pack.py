@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from openpyxl import Workbook
 from pypdf import PdfReader, PdfWriter
 
+from billing_batch.documents.contexts import mailing_lines
 from billing_batch.documents.render import write_atomic
 from billing_batch.ledger.finishing import DOCUMENTS
 from billing_batch.reports.xlsx import save_atomic, table_sheet
@@ -100,7 +101,7 @@ def write_mailing_list(ordered: list[Envelope], path: Path) -> None:
     rows = []
     for n, env in enumerate(ordered, start=1):
         b = env.bill_to
-        lines = list(b.get("address_lines") or [])
+        lines = mailing_lines(list(b.get("address_lines") or []))  # as in the envelope window: no "USA"
         lines = lines[:3] + [", ".join(lines[3:])] if len(lines) > 4 else lines
         lines += [None] * (4 - len(lines))
         rows.append([n, env.client_id, b.get("name") or None, b.get("attention") or None, *lines,

@@ -21,7 +21,11 @@ from billing_batch.documents import pdf
 from billing_batch.documents.render import render_docx
 from billing_batch.documents.samples import sample_contexts
 from billing_batch.documents.template_build import (
-    ADDRESS_INDENT, LETTERHEAD_HEIGHT, MARGIN, TEMPLATE_BUILDERS, default_output_dir,
+    ADDRESS_INDENT,
+    LETTERHEAD_HEIGHT,
+    MARGIN,
+    TEMPLATE_BUILDERS,
+    default_output_dir,
 )
 from billing_batch.ledger import numbering
 from billing_batch.pipeline import run_batch
@@ -193,7 +197,7 @@ def test_a_dry_runs_documents_say_draft_with_provisional_numbers(sqlite_office: 
     assert [p.name for p in written] == ["B-100-CN-2026-00001.docx", "P7-INV-2026-00004.docx"]
     for path in written:
         doc = Document(str(path))
-        assert [p.text for p in doc.sections[0].first_page_header.paragraphs][0] == "DRAFT — NOT ISSUED (dry run)"
+        assert "".join(p.text for p in doc.sections[0].first_page_header.paragraphs) == "DRAFT — NOT ISSUED (dry run)"
         assert doc.sections[0].header.paragraphs[0].text.startswith("DRAFT — NOT ISSUED (dry run) · ")
     assert "INV-2026-00004 (draft)" in words(dry / "invoices" / "2026-04" / "P7-INV-2026-00004.docx")
     assert "CN-2026-00001 (draft)" in words(dry / "invoices" / "2026-04" / "B-100-CN-2026-00001.docx")
@@ -292,3 +296,25 @@ def test_the_printed_invoice_has_its_slip_and_unbroken_codes(tmp_path):
     assert "Amount enclosed" in last and "$127.00" in last and "INV-2026-00001" in last
     assert "PROD-SKIN" in "".join(pages)  # on one line: not "PROD-\nSKIN"
     assert "PO-7781" in pages[0] and "USA" not in "".join(pages)
+
+
+@pytest.mark.skipif(pdf.soffice() is None, reason="LibreOffice (soffice) is not installed")
+def test_statements_of_mailed_clients_go_into_a_print_pack(tmp_path):
+    import openpyxl
+    from pypdf import PdfReader
+
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}", invoicing__tax_rate=8)
+    run_march(office)
+    run_april(office)
+    config = office.config.read_text().replace("print_pack: false", "print_pack: true")
+    office.config.write_text(config)
+    result = CliRunner().invoke(main, ["statements", "--config", str(office.config), "--as-of", "2026-05-01"])
+    assert result.exit_code == 0, result.output
+    printed = office.root / "output" / "print"
+    assert "Print pack:" in result.output
+    pages = [p.extract_text() for p in PdfReader(printed / "statements-2026-05-01.pdf").pages]
+    assert [n for n, text in enumerate(pages) if "STATEMENT OF ACCOUNT" in text] == [0, 2, 4]  # each on an odd page
+    rows = list(openpyxl.load_workbook(printed / "statements-mailing-list-2026-05-01.xlsx").active.iter_rows(
+        min_row=2, values_only=True))
+    assert [(r[1], r[9]) for r in rows] == [("B-100", "Statement"), ("P7", "Statement"), ("P8", "Statement")]
+    assert all("USA" not in r and "United States" not in r for r in rows)

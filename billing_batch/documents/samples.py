@@ -80,8 +80,8 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
         "statement.docx": statement_context(
             settings, CLIENT, {"as_of": DAY, "period_start": DAY.replace(day=1), "total_open": Decimal("124.45"),
                                "unapplied_credit": Decimal("0"), "balance": Decimal("124.45"),
-                               "movement": Movement(Decimal("50.00"), Decimal("124.45"), Decimal("50.00"),
-                                                    Decimal("0"), Decimal("124.45"))},
+                               "movement": Movement(Decimal("50.00"), Decimal("124.45"), Decimal(50),
+                                                    Decimal(0), Decimal("124.45"))},
             [item], [(DAY, "Payment received", "1001", -5000)], [("31-60", Decimal("124.45"))], plan=PLAN),
     }
     for level in settings.collections.levels:
