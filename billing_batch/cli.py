@@ -369,8 +369,9 @@ def verify_command(config_path: Path, as_of) -> None:
 @as_of_option
 @click.argument("client_id")
 def statement(config_path: Path, as_of, client_id: str) -> None:
-    """Write a Word statement of account for one client: open items, payments and credits this month,
-    the aging of the balance, balance due and how to pay (into output/statements/)."""
+    """Write a Word statement of account for one client: the period's opening balance, charges, payments,
+    credits and closing balance (the previous month on the 1st, else the month to date), open items, the
+    aging of the balance, balance due, how to pay and a remittance slip (into output/statements/DATE/)."""
     from billing_batch.statements import UnknownClient, write_statement
     from billing_batch.pipeline import business_today
 
