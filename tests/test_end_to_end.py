@@ -174,14 +174,14 @@ def test_dry_run_changes_nothing(office: Office):
     assert "".join(p.text for p in section.first_page_header.paragraphs) == "DRAFT — NOT ISSUED (dry run)"
     assert section.header.paragraphs[0].text.startswith("DRAFT — NOT ISSUED (dry run) · ")
     words = "".join(t.text or "" for t in draft.element.body.iter(qn("w:t")))
-    assert words.count("INV-2026-00001 (draft)") == words.count("INV-2026-00001") == 2  # every mention
+    assert words.count("INV-2026-00001 (draft)") == words.count("INV-2026-00001") == 3  # facts, how to pay, slip
     real = run_batch(office.settings, D(2026, 3, 31))  # the real run issues the same numbers
     assert [n for n, _ in real.invoices] == ["INV-2026-00001", "INV-2026-00002", "INV-2026-00003"]
     issued = Document(str(next((office.root / "output" / "invoices" / "2026-03").glob("*-INV-2026-00001.docx"))))
     assert "".join(p.text for p in issued.sections[0].first_page_header.paragraphs) == ""
     assert not issued.sections[0].header.paragraphs[0].text.startswith("DRAFT")
     words = "".join(t.text or "" for t in issued.element.body.iter(qn("w:t")))
-    assert words.count("INV-2026-00001") == 2 and "draft" not in words.lower()
+    assert words.count("INV-2026-00001") == 3 and "draft" not in words.lower()
 
 
 def test_weekly_cycle_waits_for_its_day_and_catches_up_a_missed_one(sqlite_office: Office):

@@ -775,11 +775,13 @@ def _build_how_to_pay(doc, reference_lines: list[tuple[str, str]] = INVOICE_PAY_
     container = doc
     if slip is not None:
         spacer.paragraph_format.keep_with_next = True
-        outer = _add_table(doc, [TEXT_WIDTH_CM], 1)
+        # Two grid columns merged into one cell: no row inside (the slip's are two cells wide) has more
+        # cells than the grid, so docxtpl leaves the grid alone and the fast renderer's in-place path holds.
+        outer = _add_table(doc, [TEXT_WIDTH_CM / 2, TEXT_WIDTH_CM / 2], 1)
         _set_table_borders(outer)
         _set_cell_margins(outer, left=0, right=0)
         _set_row(outer.rows[0])
-        container = outer.rows[0].cells[0]
+        container = outer.rows[0].cells[0].merge(outer.rows[0].cells[1])
         container.paragraphs[0].style = "Spacer"
     remit_width = 6.5
     widths = [TEXT_WIDTH_CM] if slip is not None else [TEXT_WIDTH_CM - remit_width, remit_width]
