@@ -329,7 +329,7 @@ class _Run:
         for draft, number, _ in batch:
             self.findings += review_invoice(draft, number, rates, self.as_of, r.price_override_pct, r.max_quantity,
                                             r.late_entry_days, r.large_invoice)
-        queue.add_outboxes(conn, [("invoice", ids[n], numbering.invoice_path(n, d.invoice_date)) for d, n, _ in batch],
+        queue.add_outboxes(conn, [("invoice", ids[n], numbering.invoice_path(n, d.invoice_date, d.client_id)) for d, n, _ in batch],
                            run_id)
         self.progress("Issuing invoices", len(drafts), len(drafts))
         return True, [(n, d.total) for d, n, _ in batch]

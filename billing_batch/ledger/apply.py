@@ -118,7 +118,7 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str,
             conn, number, cn.kind, cn.invoice_id, adj["client_id"], cn.date, cn.cents, document_note(cn.kind, adj),
             cn.adjustment_id,
             run_id)
-        queue.add_outbox(conn, "credit_note", note_ids[cn.adjustment_id], numbering.credit_note_path(number, cn.date),
+        queue.add_outbox(conn, "credit_note", note_ids[cn.adjustment_id], numbering.credit_note_path(number, cn.date, adj["client_id"]),
                          run_id)
         result.credit_notes.append(note_ids[cn.adjustment_id])
     for out in outcomes.values():

@@ -144,7 +144,7 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
                 letter_id = dunning.insert_letter(conn, client_id, series, level, decision.send.name, as_of,
                                                 situation.overdue_cents, content, run_id)
                 template = f"{decision.send.template}_{'business' if client['type'] == 'Business' else 'individual'}"
-                queue.add_outbox(conn, "letter", letter_id, numbering.letter_path(letter_id, template, as_of), run_id)
+                queue.add_outbox(conn, "letter", letter_id, numbering.letter_path(letter_id, template, as_of, client_id), run_id)
                 dunning.save_collection_state(conn, client_id, series, level, as_of, run_id, state is not None)
                 result.letters.append((letter_id, client_id, decision.send.name))
         if level:
