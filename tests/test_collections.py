@@ -121,6 +121,14 @@ def test_each_suppression_rule_stops_a_letter_and_its_twin_gets_one(office: Offi
     cells = list(ws.iter_rows(values_only=True))
     start = next(i for i, r in enumerate(cells) if r[0] == "Held Back — overdue, but no letter this run")
     assert {r[0]: r[2] for r in cells[start + 2:] if r[0]} == held
+    # ... and until when; the balance beside it (each owes its invoice).
+    assert cells[start + 1][:5] == ("Client ID", "Client Name", "Reason", "Until", "Balance")
+    until = {r[0]: r[3] for r in cells[start + 2:] if r[0]}
+    assert until == {"HOLD": "until the hold is taken off the client list", "PROMISE": dt.datetime(2026, 5, 8),
+                     "DISPUTE": "until the dispute is resolved in the contact log",
+                     "SMALL": "until the overdue balance reaches collections.min_balance"}
+    assert ws.cell(start + 3, 4).number_format == "mm/dd/yyyy" or any(
+        ws.cell(r, 4).number_format == "mm/dd/yyyy" for r in range(start + 3, ws.max_row + 1))
     # The promise lapses after its date plus grace: the next run sends the Reminder.
     assert sent(run_batch(office.settings, D(2026, 5, 9))) == {"PROMISE": "Reminder"}
 

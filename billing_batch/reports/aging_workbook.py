@@ -313,7 +313,7 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
     by_balance = sorted(aging.clients, key=lambda c: (-c.balance, c.client_id))  # largest first
     headers = ["Client ID", "Client Name", "Type", *names, "Unapplied Credit", "Balance", "Oldest Due Date",
                "Last Payment Date", "On Plan", "Collection Level"]
-    ws = book.sheet("Aging by Client", [11, 28, 10, *([11] * len(names)), 11, 12, 11, 11, 7, 15])
+    ws = book.sheet("Aging by Client", [11, 26, 10, *([11] * len(names)), 11, 12, 11, 11, 7, 15])
     n = _table(ws, headers, (
         [c.client_id, clients.get(c.client_id, {}).get("name", ""), clients.get(c.client_id, {}).get("type", ""),
          *(c.buckets[nm] for nm in names), c.unapplied_credit, c.balance, c.oldest_due,
