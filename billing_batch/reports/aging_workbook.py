@@ -132,6 +132,7 @@ def _summary(book: Book, aging: Aging, recon: Reconciliation, counts: dict[str, 
              f"Change since {look.day(month.as_of)}" if month else "Change since last month"]
     for c, h in enumerate(heads):
         ws.put(ws.r, c, h, bold=True, wrap=True)
+    ws.ws.set_row(ws.r, 45)  # the change headers wrap to three lines
     ws.skip()
     first_bucket = ws.r
     shares = bucket_shares(aging.totals)
@@ -162,6 +163,28 @@ def _summary(book: Book, aging: Aging, recon: Reconciliation, counts: dict[str, 
                                   f"{DSO_DAYS}")
         ws.row([f"Invoiced in the last {DSO_DAYS} days", manager.credit_sales], money=(1,))
     ws.skip()
+    top = largest_balances(aging)
+    if top:
+        ws.heading(f"The {len(top)} largest balances")
+        for c, h in enumerate(["Client Name", "Balance", "% of open", f"Over {days} days", "Client ID"]):
+            ws.put(ws.r, c, h, bold=True, indent=2 if c == 4 else 0)
+        ws.skip()
+        clients = book.clients
+        for ca in top:
+            ws.row([clients.get(ca.client_id, {}).get("name", ""), ca.balance, share(ca.balance, aging.open_total),
+                    over_amount(ca.buckets, limits)], money=(1, 3), percent=(2,))
+            ws.put(ws.r - 1, 4, ca.client_id, indent=2)  # not run into the figure beside it
+        ws.skip()
+    trend_at = None
+    if manager is not None and manager.trend:
+        ws.heading("A/R at each month-end (from the ledger as of that date)")
+        for c, h in enumerate(["Month-end", "Total A/R", f"Over {days} days"]):
+            ws.put(ws.r, c, h, bold=True)
+        ws.skip()
+        trend_at = ws.r
+        for day, total, old in manager.trend:
+            ws.row([day, total, old], money=(1, 2))
+        ws.skip()
     if claims:
         _insurance_summary(ws, aging, claims, recon.awaiting)
         ws.skip()
@@ -176,27 +199,6 @@ def _summary(book: Book, aging: Aging, recon: Reconciliation, counts: dict[str, 
     for label, value in counts.items():
         ws.row([label, value])
     ws.skip()
-    top = largest_balances(aging)
-    if top:
-        ws.heading(f"The {len(top)} largest balances")
-        for c, h in enumerate(["Client Name", "Balance", "% of open", f"Over {days} days", "Client ID"]):
-            ws.put(ws.r, c, h, bold=True)
-        ws.skip()
-        clients = book.clients
-        for ca in top:
-            ws.row([clients.get(ca.client_id, {}).get("name", ""), ca.balance, share(ca.balance, aging.open_total),
-                    over_amount(ca.buckets, limits), ca.client_id], money=(1, 3), percent=(2,))
-        ws.skip()
-    trend_at = None
-    if manager is not None and manager.trend:
-        ws.heading("A/R at each month-end (from the ledger as of that date)")
-        for c, h in enumerate(["Month-end", "Total A/R", f"Over {days} days"]):
-            ws.put(ws.r, c, h, bold=True)
-        ws.skip()
-        trend_at = ws.r
-        for day, total, old in manager.trend:
-            ws.row([day, total, old], money=(1, 2))
-        ws.skip()
     ws.put(max(ws.r, 24), 0, recon.line())  # long: it runs across the empty cells to its right
     bars = book.wb.add_chart({"type": "column"})
     bars.add_series({"name": "Open balance", "categories": ["Summary", first_bucket, 0, first_bucket + len(aging.names) - 1, 0],
@@ -211,7 +213,7 @@ def _summary(book: Book, aging: Aging, recon: Reconciliation, counts: dict[str, 
         for col, name in ((1, "Total A/R"), (2, f"Over {days} days")):
             line.add_series({"name": name, "categories": ["Summary", trend_at, 0, last, 0],
                              "values": ["Summary", trend_at, col, last, col], "marker": {"type": "circle"}})
-        line.set_title({"name": f"Total A/R and over {days} days, last {len(manager.trend)} month-ends"})
+        line.set_title({"name": f"A/R at the last {len(manager.trend)} month-ends"})
         line.set_x_axis({"num_format": "mmm yy"})
         line.set_y_axis({"num_format": look.money})
         line.set_legend({"position": "bottom"})
@@ -276,11 +278,11 @@ def _total_row(ws: Sheet, width: int, label: str, sums: dict[int, Decimal]) -> N
 
 
 def _table(ws: Sheet, headers: Sequence[str], rows: Iterable[Sequence[object]], money: Sequence[str] = (),
-           noun: str | None = "row", height: float = 30) -> int:
+           noun: str | None = "row") -> int:
     """Header, rows, and (with a `noun`) a totals row of the money columns, "Total (3 clients)"; returns
     the row count."""
-    ws.header(headers, height)
     cols = [headers.index(h) for h in money]
+    ws.header(headers, right=cols)
     sums = dict.fromkeys(cols, ZERO)
     n = ws.table_rows(rows, cols, sums)
     if noun is not None:
@@ -346,13 +348,13 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
     if claims:
         _insurance_sheet(book, claims, aging.as_of)
     ws = book.sheet("Review", [20, 11, 26, 16, 11, 11, 60])
-    ws.header(["Check", "Client ID", "Client Name", "Invoice Number", "Service Date", "Service Code", "Detail"], 30)
+    ws.header(["Check", "Client ID", "Client Name", "Invoice Number", "Service Date", "Service Code", "Detail"])
     n = ws.table_rows(([f.check, f.client_id, clients.get(f.client_id, {}).get("name", ""), f.invoice or "",
                         f.service_date, f.service_code or "", f.detail] for f in findings), [], {})
     ws.finish(aging.as_of, filter_to=n)
     # Cell references, no values: the values are in the problems workbook, where staff fix them.
     ws = book.sheet("Problems", [26, 14, 7, 16, 7, 70, 11, 34])
-    ws.header(["File", "Sheet", "Row", "Column", "Cell", "Problem", "Reported On", "Status"], 30)
+    ws.header(["File", "Sheet", "Row", "Column", "Cell", "Problem", "Reported On", "Status"])
     n = ws.table_rows([*(
         [p.where.file, p.where.sheet or "", p.where.row, p.where.column or "", p.where.cell or "", p.message,
          aging.as_of, ""] for p in problems), *(
@@ -363,7 +365,7 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
     if runs:
         keys = list(dict.fromkeys(k for run in runs for k in run.counts))
         ws = book.sheet("Runs", [10, *([11] * len(keys))])
-        ws.header(["Run", *keys], 45)
+        ws.header(["Run", *keys])
         ws.table_rows(([run.label, *(run.counts.get(k, 0) for k in keys)] for run in runs), [], {})
         ws.row(["Total", *(sum(run.counts.get(k, 0) for run in runs) for k in keys)], bold=True)
         ws.finish(aging.as_of, filter_to=len(runs), repeat_first_column=True)

@@ -71,6 +71,17 @@ class Look:
         return d.strftime(self.date_format)
 
 
+def _lines(text: str, width: float) -> int:
+    """How many lines `text` wraps to in a column `width` characters wide (by words)."""
+    lines, used = 1, 0
+    for word in text.split():
+        if used and used + 1 + len(word) > width - 1:
+            lines, used = lines + 1, len(word)
+        else:
+            used += (1 if used else 0) + len(word)
+    return lines
+
+
 def _header_text(text: str) -> str:
     """A header/footer section: `&` is a control character there, so doubled; kept short (Excel's 255)."""
     return text.replace("&", "&&")[:70]
@@ -199,12 +210,16 @@ class Sheet:
         self.r = r
         return n
 
-    def header(self, headers: Sequence[str], height: float | None = None) -> int:
-        f = self.book.fmt(bold=True, font_color="#FFFFFF", bg_color=HEADER_BG, text_wrap=True, valign="vcenter")
+    def header(self, headers: Sequence[str], height: float | None = None, right: Iterable[int] = ()) -> int:
+        """The styled header row, wrapped, tall enough for the longest header in its column (`right`:
+        columns of figures, their header aligned over them)."""
+        book, right = self.book, set(right)
+        base = {"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_BG, "text_wrap": True, "valign": "vcenter"}
         for c, h in enumerate(headers):
-            self.ws.write_string(self.r, c, h, f)
-        if height:
-            self.ws.set_row(self.r, height)
+            self.ws.write_string(self.r, c, h, book.fmt(**base, **({"align": "right"} if c in right else {})))
+        lines = max((_lines(h, self.widths[c] if c < len(self.widths) else 8.43) for c, h in enumerate(headers)),
+                    default=1)
+        self.ws.set_row(self.r, height or 15 * lines)
         self.r += 1
         return self.r - 1
 
