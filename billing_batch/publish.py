@@ -448,7 +448,7 @@ class Publisher:
         collections = self._collections(conn, report, clients)
         reports = self.out / "reports"
         path = reports / f"aging-{as_of:%Y-%m-%d}.xlsx"
-        counts = run_counts(report) | {"Review warnings": len(findings)}
+        counts = run_counts(report) | {"Review warnings (the day's)": len(findings)}
         ins = report.get("insurance", {})
         claim_views = claim_ledger.views(conn, as_of, insurance_policy(self.s))
         if claim_views or ins.get("coverage_notices"):

@@ -193,9 +193,9 @@ def test_a_second_run_the_same_day_keeps_review_and_problems_and_unfixed_problem
     assert [(g["Run"], g["Files read"], g["Rows posted"], g["Rows rejected"], g["Invoices issued"]) for g in got] == [
         ("Run 1", 3, 2 + 2 + 1, 1, 1), ("Run 2", 1, 1, 0, 0), ("Total", 4, 6, 1, 1)]
     assert runs.auto_filter.ref.startswith("A1:") and runs.auto_filter.ref.endswith("3")  # the runs, not the total
-    # The Summary's "This run" counts stay this run's; its Review count is the day's.
+    # The Summary's "This run" counts stay this run's; its Review count says it is the day's.
     s = summary_rows(wb["Summary"])
-    assert s["Files read"][0] == 1 and s["Review warnings"][0] == 1
+    assert s["Files read"][0] == 1 and s["Review warnings (the day's)"][0] == 1
 
     # The next day: nothing new, but log1's problems workbook still waits in rejected/: still listed.
     third = run_batch(office.settings, D(2026, 4, 1))
