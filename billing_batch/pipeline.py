@@ -39,7 +39,9 @@ from billing_batch.problems import Problem, Where
 from billing_batch.stages.collections import run_collections
 from billing_batch.stages.insurance import policy as insurance_policy, run_insurance
 from billing_batch.stages.plans import plan_policy, plan_sheet, run_plans
-from billing_batch.publish import Published, Publisher, RunOutputs, aging_as_of, calls_for_report
+from billing_batch.publish import (
+    Published, Publisher, RunOutputs, aging_as_of, calls_for_report, look_of, manager_view,
+)
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
 from billing_batch.reports.run_report import problem_entry
@@ -461,10 +463,12 @@ def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, R
             last_payments = balances.last_payment_dates(conn, as_of)
             plan_rows = plan_sheet(conn, as_of, settings)
             claim_views = claim_ledger.views(conn, as_of, insurance_policy(settings))
+            manager = manager_view(conn, aging)
     finally:
         engine.dispose()
     # Beside the nightly workbook, never over it: that one also holds the run's Review, Problems,
     # Collections and counts, which the ledger alone cannot give back.
     path = settings.output / "reports" / f"aging-report-{as_of:%Y-%m-%d}.xlsx"
-    write_aging_workbook(path, aging, recon, clients, last_payments, {}, [], plans=plan_rows, claims=claim_views)
+    write_aging_workbook(path, aging, recon, clients, last_payments, {}, [], plans=plan_rows, claims=claim_views,
+                         look=look_of(settings), manager=manager)
     return path, recon

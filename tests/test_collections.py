@@ -145,6 +145,14 @@ def test_each_suppression_rule_stops_a_letter_and_its_twin_gets_one(office: Offi
     cells = list(ws.iter_rows(values_only=True))
     start = next(i for i, r in enumerate(cells) if r[0] == "Held Back — overdue, but no letter this run")
     assert {r[0]: r[2] for r in cells[start + 2:] if r[0]} == held
+    # ... and until when; the balance beside it (each owes its invoice).
+    assert cells[start + 1][:5] == ("Client ID", "Client Name", "Reason", "Until", "Balance")
+    until = {r[0]: r[3] for r in cells[start + 2:] if r[0]}
+    assert until == {"HOLD": "until the hold is taken off the client list", "PROMISE": dt.datetime(2026, 5, 8),
+                     "DISPUTE": "until the dispute is resolved in the contact log",
+                     "SMALL": "until the overdue balance reaches collections.min_balance"}
+    assert ws.cell(start + 3, 4).number_format == "mm/dd/yyyy" or any(
+        ws.cell(r, 4).number_format == "mm/dd/yyyy" for r in range(start + 3, ws.max_row + 1))
     # The promise lapses after its date plus grace: the next run sends the Reminder.
     assert sent(run_batch(office.settings, D(2026, 5, 9))) == {"PROMISE": "Reminder"}
 
@@ -244,13 +252,14 @@ def test_call_list_and_dry_run(sqlite_office: Office):
     assert sent(real) == sent(dry)
     ws = openpyxl.load_workbook(real.aging_path)["Collections"]
     header = [c.value for c in ws[1]]
-    rows = [dict(zip(header, r)) for r in itertools.takewhile(lambda r: r[0] is not None,
+    rows = [dict(zip(header, r)) for r in itertools.takewhile(lambda r: r[0] is not None and r[1] is not None,
                                                               ws.iter_rows(min_row=2, values_only=True))]
+    assert ws.cell(len(rows) + 2, 1).value == "Total (2 calls)"  # the totals row right below the calls
     # C002 has no phone; C001 owes 300.00, C003 100.00, both 31 days: by balance.
     assert [(r["Priority"], r["Client ID"], r["Collection Level"]) for r in rows] == [
         (1, "C001", "Second Notice"), (2, "C003", "Second Notice")]
     assert rows[1]["Suggested Action"] == "Set up the payment plan the client asked for"
-    assert rows[1]["Last Contact"] == "2026-05-20 Plan requested"
+    assert rows[1]["Last Contact"] == "05/20/2026 Plan requested"  # the office's date_format
 
 
 def test_a_hardship_case_or_a_client_whose_insurer_still_owes_is_never_referred(sqlite_office: Office):

@@ -129,7 +129,10 @@ def test_nightly_run_end_to_end(office: Office):
     assert open_items["INV-2026-00001"][5:7] == (35, "31-60")
     assert open_items["INV-2026-00001"][2] == "Zoë O'Brien"  # the name beside the ID, for a manager
     # Largest balance first: C001 330.88, C003 143.50, 00042 124.32.
-    assert [r[0] for r in wb["Aging by Client"].iter_rows(min_row=2, values_only=True)] == ["C001", "C003", "00042"]
+    # A totals row below them (outside the filter): 330.88 + 143.50 + 124.32 = 598.70.
+    rows = list(wb["Aging by Client"].iter_rows(min_row=2, values_only=True))
+    assert [r[0] for r in rows] == ["C001", "C003", "00042", "Total (3 clients)"]
+    assert Decimal(str(rows[-1][10])) == Decimal("598.70") and wb["Aging by Client"].auto_filter.ref == "A1:O4"
     # Each bucket as a share of the 598.70 open: 110.00 → 18.4 %, 364.38 → 60.9 %, 124.32 → 20.8 %; none over 90.
     ws = wb["Summary"]
     shares = {r[0].value: r[2].value for r in ws.iter_rows(min_row=5, max_row=10, max_col=3)}

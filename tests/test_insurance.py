@@ -79,12 +79,12 @@ INSURANCE = ["Claim Number", "Client ID", "Payer", "Service Date", "Billed", "Ex
 
 
 def insurance_rows(path) -> list[tuple]:
-    """The Insurance sheet's claim table read back, up to the first blank row."""
+    """The Insurance sheet's claim table read back, up to its totals row."""
     rows = list(openpyxl.load_workbook(path)["Insurance"].iter_rows(values_only=True))
     assert list(rows[0][:len(INSURANCE)]) == INSURANCE
     out = []
     for r in rows[1:]:
-        if r[0] is None:
+        if r[0] is None or str(r[0]).startswith("Total ("):
             break
         out.append(tuple(_plain(v) for v in r[:len(INSURANCE)]))
     return out

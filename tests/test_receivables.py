@@ -87,7 +87,7 @@ def test_receivables_scenario(office: Office):
     assert money(rows["00042"]["Balance"]) == Decimal("-6.01")
     assert rows["00042"]["Last Payment Date"] == dt.datetime(2026, 4, 3)
     items = {r[0]: r for r in wb["Open Items"].iter_rows(min_row=2, values_only=True)}
-    assert set(items) == {"INV-2026-00002", "INV-2026-00004"}
+    assert set(items) == {"INV-2026-00002", "INV-2026-00004", "Total (2 invoices)"}
     assert [money(v) for v in items["INV-2026-00002"][7:11]] == [
         Decimal("330.05"), Decimal("30.05"), Decimal("70.00"), Decimal("230.00")]  # amount, paid, adjusted, balance
 
@@ -141,5 +141,6 @@ def test_accuracy_review_lists_each_kind_of_warning(sqlite_office: Office):
                       ("Price override", "00042"), ("Price override", "C003"), ("Unusual quantity", "00042"),
                       ("Unusual quantity", "C003")]
     wb = openpyxl.load_workbook(r.aging_path)
-    assert wb.sheetnames == ["Summary", "Aging by Client", "Open Items", "Payment Plans", "Collections", "Review", "Problems"]
+    assert wb.sheetnames == ["Summary", "Aging by Client", "Open Items", "Payment Plans", "Collections", "Review", "Problems",
+                             "Runs"]
     assert len(list(wb["Review"].iter_rows(min_row=2))) == 7
