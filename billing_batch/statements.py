@@ -17,6 +17,7 @@ from billing_batch.documents.render import render_docx, write_atomic
 from billing_batch.ledger import balances, inputs, numbering, plans
 from billing_batch.ledger.db import open_ledger
 from billing_batch.resources import data_path
+from billing_batch.wording import counted
 
 
 class UnknownClient(Exception):
@@ -155,7 +156,7 @@ def _print_pack(settings: Settings, as_of: date, mailed: list[tuple[dict, Path]]
     made = pdf.convert(pairs, pdf.Limits(d.pdf_timeout_seconds, float(d.pdf_seconds_per_document)), d.libreoffice)
     missing = [t for t, error in made.items() if error]
     if missing:
-        batch.pack_problem = f"{len(missing)} PDF(s) not made ({made[missing[0]]}); no print pack written"
+        batch.pack_problem = f"{counted(len(missing), 'PDF')} not made ({made[missing[0]]}); no print pack written"
         return
     pieces = [print_pack.Piece(n, "letter", str(p.relative_to(settings.output)), p.with_suffix(".pdf"),
                                bill_to_snapshot(client)) for n, (client, p) in enumerate(mailed)]
