@@ -217,8 +217,9 @@ def test_a_business_is_offered_a_plan_only_when_the_office_says_so(tmp_path, off
 def test_the_salutation_greets_a_person_without_a_job_title(sqlite_office: Office):
     office = sqlite_office
     rows = [client("B001", "Baker & Sons Plumbing", kind="Business"), client("B002", "Harper Lane", kind="Business"),
-            client("B003", "Cascade Freight", kind="Business"), client("C004", "Tom Baker")]
-    rows[0][3], rows[1][3], rows[2][3] = "Tom Baker, Owner", None, "Accounts Payable"
+            client("B003", "Cascade Freight", kind="Business"), client("C004", "Tom Baker"),
+            client("B005", "Roe Logistics", kind="Business")]
+    rows[0][3], rows[1][3], rows[2][3], rows[4][3] = "Tom Baker, Owner", None, "Accounts Payable", "ATTN: Jane Roe, CFO"
     office_with(office, rows, [[D(2026, 3, 2), c[0], "OV", 1, None] for c in rows])
     run_batch(office.settings, DAY[1])
     texts = ["\n".join(docx_paragraphs(p)) for p in (office.root / "output" / "letters" / "2026-05-01").glob("*.docx")]
@@ -227,6 +228,9 @@ def test_the_salutation_greets_a_person_without_a_job_title(sqlite_office: Offic
     assert "Attn: Tom Baker, Owner" in by["Baker & Sons"]  # the envelope still names the job title
     assert "Dear Accounts Payable," in by["Harper Lane"] and "Dear Accounts Payable," in by["Cascade"]
     assert "Dear Tom Baker," in by["Tom Baker\n"]
+    # An Attention typed with its own "Attn:" is printed once, not "Attn: ATTN: Jane Roe, CFO".
+    roe = next(t for t in texts if "Roe Logistics" in t)
+    assert "Dear Jane Roe," in roe and "Attn: Jane Roe, CFO" in roe and "ATTN" not in roe
 
 
 def test_call_list_and_dry_run(sqlite_office: Office):
