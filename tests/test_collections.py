@@ -296,3 +296,33 @@ def test_a_hardship_case_or_a_client_whose_insurer_still_owes_is_never_referred(
     later = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-10.xlsx")
     assert [r[0] for r in later["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
     assert {r[0] for r in later["Needs Review"].iter_rows(min_row=2, values_only=True)} == {"C002", "C003"}
+
+
+def test_no_referral_before_the_day_the_final_notice_named(sqlite_office: Office):
+    """The final notice's day is a promise: an older invoice coming back into dunning (its plan cancelled)
+    after the notice must not bring the referral forward. A (due 04-30) goes on a plan; B (billed 04-30,
+    due 05-30) escalates: Reminder 05-31, Second Notice 06-30, Final Notice 07-30 naming 08-29 (05-30 +
+    91 days). The plan is cancelled from 08-01, so A is 105 days past due on 08-13, 14 days after the
+    notice: still not referred until 08-29."""
+    from tests.test_plans import PLAN_HEADERS
+
+    office = sqlite_office
+    office_with(office, [client("C001")], [[D(2026, 3, 2), "C001", "OV", 1, None]])
+    plan = ["C001", D(2026, 4, 5), Decimal("25"), "Monthly", D(2026, 12, 1), None, "agreed", None]
+    office.drop("plan.xlsx", {"Payment Plans": [PLAN_HEADERS, plan]})
+    run_batch(office.settings, D(2026, 4, 5))
+    office.drop("log2.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 4, 20), "C001", "OV", 1, None]]})
+    run_batch(office.settings, D(2026, 4, 30))
+    assert [sent(run_batch(office.settings, d)) for d in (D(2026, 5, 31), D(2026, 6, 30), D(2026, 7, 30))] == [
+        {"C001": "Reminder"}, {"C001": "Second Notice"}, {"C001": "Final Notice"}]
+    final = "\n".join(docx_paragraphs(next((office.root / "output" / "letters" / "2026-07-30").glob("*.docx"))))
+    assert "may be referred to a collection agency on or after August 29, 2026." in final
+    office.drop("cancel.xlsx", {"Payment Plans": [PLAN_HEADERS, plan[:-1] + [D(2026, 8, 1)]]})
+    run_batch(office.settings, D(2026, 8, 1))
+    reports = office.root / "output" / "reports"
+    for day in (D(2026, 8, 13), D(2026, 8, 28)):
+        run_batch(office.settings, day)
+        assert not (reports / f"referrals-{day:%Y-%m-%d}.xlsx").exists()
+    run_batch(office.settings, D(2026, 8, 29))
+    book = openpyxl.load_workbook(reports / "referrals-2026-08-29.xlsx")
+    assert [r[0] for r in book["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
