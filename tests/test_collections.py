@@ -326,3 +326,24 @@ def test_no_referral_before_the_day_the_final_notice_named(sqlite_office: Office
     run_batch(office.settings, D(2026, 8, 29))
     book = openpyxl.load_workbook(reports / "referrals-2026-08-29.xlsx")
     assert [r[0] for r in book["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
+
+
+def test_a_dispute_or_promise_after_the_referral_takes_the_client_off_the_referral_list(sqlite_office: Office):
+    """Three clients reach the last level on 08-03. On 08-05 C002 disputes the bill and C003 promises to
+    pay on 08-20: from then on they are listed apart as "needs review" (an agency is never sent a disputed
+    account), with the reason; C001 stays on the Referrals sheet."""
+    office = sqlite_office
+    office_with(office, [client("C001"), client("C002"), client("C003")],
+                [[D(2026, 3, 2), c, "OV", 1, None] for c in ("C001", "C002", "C003")])
+    for day in (1, 31, 61, 95):
+        run_batch(office.settings, DAY[day])
+    first = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-03.xlsx")
+    assert [r[0] for r in first["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001", "C002", "C003"]
+    office.drop("calls.xlsx", {"Contact Log": [CONTACT_HEADERS, [D(2026, 8, 5), "C002", "Dispute", None, None],
+                                               [D(2026, 8, 5), "C003", "Promise to pay", D(2026, 8, 20),
+                                                Decimal("100")]]})
+    run_batch(office.settings, D(2026, 8, 10))
+    later = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-10.xlsx")
+    assert [r[0] for r in later["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
+    review = {r[0]: r[-1] for r in later["Needs Review"].iter_rows(min_row=2, values_only=True)}
+    assert review == {"C002": "Open dispute", "C003": "Promise to pay (until 2026-08-25)"}
