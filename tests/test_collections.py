@@ -73,8 +73,9 @@ def test_letters_escalate_one_level_per_run_and_a_missed_week_is_caught_up(offic
     aging = openpyxl.load_workbook(r95.aging_path)["Collections"]
     cols = [c.value for c in aging[1]]
     calls = {r[cols.index("Client ID")]: r for r in aging.iter_rows(min_row=2, values_only=True) if r[0]}
-    assert calls["C001"][cols.index("Suggested Action")] == \
-        "On the referral list: approve the referral, or agree payment before it is sent"
+    assert calls["C001"][cols.index("Suggested Action")] == (
+        "On the referral export (its Referrals or Needs Review sheet): approve or review the referral, "
+        "or agree payment before it is sent")
     engine = create_engine(office.settings.database_url)
     with engine.connect() as c:
         assert c.execute(select(func.count()).select_from(letters)).scalar() == 6  # 3 letter levels × 2, each once
@@ -296,6 +297,14 @@ def test_a_hardship_case_or_a_client_whose_insurer_still_owes_is_never_referred(
     later = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-10.xlsx")
     assert [r[0] for r in later["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
     assert {r[0] for r in later["Needs Review"].iter_rows(min_row=2, values_only=True)} == {"C002", "C003"}
+    # The call list does not tell staff a Needs Review client is "on the referral list".
+    ws = openpyxl.load_workbook(last.aging_path)["Collections"]
+    cols = [c.value for c in ws[1]]
+    actions = {r[cols.index("Client ID")]: r[cols.index("Suggested Action")]
+               for r in ws.iter_rows(min_row=2, values_only=True)
+               if r[cols.index("Client ID")] in ("C001", "C002", "C003")}
+    assert set(actions) == {"C001", "C002", "C003"} and all("Needs Review" in a for a in actions.values())
+    assert not any("referral list" in a for a in actions.values())
 
 
 def test_no_referral_before_the_day_the_final_notice_named(sqlite_office: Office):

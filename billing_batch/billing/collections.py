@@ -119,5 +119,7 @@ def suggested_action(level: int, top: int, contact: dict, promise: date | None, 
     if promise and promise < as_of:
         return f"Promise of {promise:%Y-%m-%d} not kept: call about it"
     if level == top:
-        return "On the referral list: approve the referral, or agree payment before it is sent"
+        # Not "on the referral list": a hardship case or a client whose insurer owes is on Needs Review.
+        return ("On the referral export (its Referrals or Needs Review sheet): approve or review the referral, "
+                "or agree payment before it is sent")
     return "Call about the overdue balance"
