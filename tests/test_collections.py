@@ -356,3 +356,18 @@ def test_a_dispute_or_promise_after_the_referral_takes_the_client_off_the_referr
     assert [r[0] for r in later["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
     review = {r[0]: r[-1] for r in later["Needs Review"].iter_rows(min_row=2, values_only=True)}
     assert review == {"C002": "Open dispute", "C003": "Promise to pay (until 2026-08-25)"}
+
+
+def test_the_run_says_where_the_referrals_to_approve_are(sqlite_office: Office):
+    """The referral stage sends no letter, so the run's summary names the referral export."""
+    from click.testing import CliRunner
+
+    from billing_batch.cli import main
+
+    office_with(sqlite_office, [client("C001")], [[D(2026, 3, 2), "C001", "OV", 1, None]])
+    for day in (1, 31, 61):
+        run_batch(sqlite_office.settings, DAY[day])
+    before = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-07-29"])
+    assert before.exit_code == 0 and "Referrals:" not in before.output
+    out = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-07-30"])
+    assert out.exit_code == 0 and "Referrals:" in out.output and "referrals-2026-07-30.xlsx" in out.output
