@@ -271,6 +271,10 @@ def _print_summary(settings: Settings, result) -> None:
     claims_file = result.aging_path.parent / f"claims-{result.as_of:%Y-%m-%d}.xlsx" if result.aging_path else None
     if r.get("insurance", {}).get("claims") and claims_file and claims_file.exists():
         console.print(f"Claims to submit: {claims_file}")
+    # The referral stage sends no letter: this line is how staff learn there are referrals to approve.
+    referrals_file = result.aging_path.parent / f"referrals-{result.as_of:%Y-%m-%d}.xlsx" if result.aging_path else None
+    if referrals_file and referrals_file.exists():
+        console.print(f"Referrals:       {referrals_file} (for a person to approve or review; no letter is sent)")
 
 
 def _print_email(e: dict, result) -> None:

@@ -45,7 +45,7 @@ from billing_batch.ledger import claims as claim_ledger
 from billing_batch.billing.collections import CallEntry
 from billing_batch.money import ZERO, from_cents
 from billing_batch.ledger.verify import Verification, insurer_open, source_balances, verify
-from billing_batch.stages.collections import CollectionsResult, hardship_cases, levels_of
+from billing_batch.stages.collections import CollectionsResult, hardship_cases, held_cases, levels_of
 from billing_batch.stages.plans import plan_sheet
 from billing_batch.ledger.finishing import DOCUMENTS
 from billing_batch.problems import Problem, Where
@@ -464,6 +464,9 @@ class Publisher:
         if collections.referrals:  # still a hardship case on a later run
             hardship |= hardship_cases(conn, as_of, self.s, collections.referrals)
         review = {c: "Hardship: the monthly budget cannot clear the balance in time" for c in sorted(hardship)}
+        if collections.referrals:  # held since it reached the referral (a hold, a dispute, a promise)
+            for c, why in held_cases(conn, as_of, self.s, collections.referrals).items():
+                review.setdefault(c, why)
         for v in claim_views:
             if v.status not in (PAID, CLOSED):
                 review.setdefault(v.claim.client_id, f"Insurance claim {v.claim.number} still open with the payer ({v.status})")

@@ -1276,6 +1276,9 @@ def test_letter_and_invoice_contexts_carry_the_plan():
     ({"type": "Business", "name": "Baker & Sons", "attention": "Tom Baker, Owner"}, "Tom Baker"),
     ({"type": "Business", "name": "Baker & Sons", "attention": "Attn: Maria Gomez, HR Manager"}, "Maria Gomez"),
     ({"type": "Business", "name": "Baker & Sons", "attention": "Accounts Payable"}, "Accounts Payable"),
+    ({"type": "Business", "name": "Baker & Sons", "attention": "ATTN Maria Gomez"}, "Maria Gomez"),
+    ({"type": "Business", "name": "Baker & Sons", "attention": "Attention - Maria Gomez, CFO"}, "Maria Gomez"),
+    ({"type": "Business", "name": "Attenborough", "attention": "Attenborough Ltd"}, "Attenborough Ltd"),
     ({"type": "Business", "name": "Baker & Sons", "attention": ""}, "Accounts Payable"),
     ({"type": "Business", "name": "Baker & Sons"}, "Accounts Payable"),
 ])

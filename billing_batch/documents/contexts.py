@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -36,8 +37,18 @@ def mailing_lines(lines: list[str]) -> list[str]:
     return [l for l in lines if l.strip().casefold() not in DOMESTIC_COUNTRIES]
 
 
+# A leading "Attn:" / "ATTN" / "Attention -" that staff typed into the Attention column: the templates
+# print their own "Attn:", so it would read "Attn: Attn: Jane Roe".
+_ATTN = re.compile(r"^\s*(?:attn|attention)\b\s*[:.\-\u2013\u2014]?\s*", re.IGNORECASE)
+
+
+def attention_of(bill_to: dict) -> str:
+    """The Attention as the "Attn: …" line and the greeting use it: without a typed "Attn:" prefix."""
+    return _ATTN.sub("", (bill_to.get("attention") or "").strip(), count=1)
+
+
 def client_context(bill_to: dict) -> dict:
-    return {"id": bill_to["client_id"], "name": bill_to["name"], "attention": bill_to.get("attention") or "",
+    return {"id": bill_to["client_id"], "name": bill_to["name"], "attention": attention_of(bill_to),
             "address_lines": mailing_lines(list(bill_to["address_lines"]))}
 
 
@@ -46,11 +57,7 @@ def greeting(bill_to: dict) -> str:
     ("Tom Baker, Owner" -> "Tom Baker", "Attn: Tom Baker" -> "Tom Baker"), else its accounts payable."""
     if bill_to.get("type", "Individual") != "Business":
         return bill_to["name"]
-    attention = (bill_to.get("attention") or "").strip()
-    for prefix in ("attn:", "attn.", "attention:"):
-        if attention.lower().startswith(prefix):
-            attention = attention[len(prefix):].strip()
-    return attention.split(",")[0].strip() or "Accounts Payable"
+    return attention_of(bill_to).split(",")[0].strip() or "Accounts Payable"
 
 
 def letter_client(bill_to: dict) -> dict:
