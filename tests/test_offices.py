@@ -420,3 +420,23 @@ def test_a_full_disk_before_the_first_run_names_office_id_json(sqlite_office, mo
     assert result.exit_code == 1
     assert f"could not read or write {sqlite_office.root / 'office-id.json'}: No space left on device" in result.output
     assert [p.name for p in sqlite_office.root.iterdir() if "office-id" in p.name] == []
+
+
+def test_a_changed_database_setting_does_not_start_a_second_ledger_for_the_office(tmp_path):
+    """An office that has run, then a typo in `database:` (or `database_schema:`): the run must not
+    create a fresh ledger there and bill the office again under invoice numbers already issued."""
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}", office__name="North")
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 3, 2), "N001", "OV", 1, None, "Dr. N"]])
+    assert [n for n, _ in run_batch(office.settings, D(2026, 3, 31)).invoices] == ["INV-2026-00001"]
+    set_keys(office, database=f"sqlite:///{tmp_path / 'ledgr.sqlite'}")
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 4, 2), "N002", "OV", 1, None, "Dr. N"]])
+    result = CliRunner().invoke(main, ["run", "--config", str(office.config), "--as-of", "2026-04-30"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert f"keeps its ledger at sqlite:///{tmp_path / 'ledger.sqlite'}" in message and "set it back" in message
+    assert "Ned" not in message and "Northam" not in message
+    assert not list((office.root / "output" / "invoices").glob("2026-04/*.docx"))
+    assert sorted(p.name for p in office.inbox.iterdir()) == ["clients.xlsx", "log.xlsx", "rates.xlsx"]
+    # Set back: the office's own ledger carries on with the next number.
+    set_keys(office, database=f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    assert [n for n, _ in run_batch(office.settings, D(2026, 4, 30)).invoices] == ["INV-2026-00002"]
