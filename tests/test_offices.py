@@ -440,3 +440,14 @@ def test_a_changed_database_setting_does_not_start_a_second_ledger_for_the_offic
     # Set back: the office's own ledger carries on with the next number.
     set_keys(office, database=f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     assert [n for n, _ in run_batch(office.settings, D(2026, 4, 30)).invoices] == ["INV-2026-00002"]
+
+
+def test_portfolio_names_which_office_s_config_yaml_is_broken(tmp_path):
+    good = Office.create(tmp_path / "north", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    (tmp_path / "south").mkdir()
+    (tmp_path / "south" / "config.yaml").write_text("office:\n  name: [unclosed\n")
+    result = CliRunner().invoke(main, ["portfolio", "--output", str(tmp_path), str(good.config),
+                                       str(tmp_path / "south" / "config.yaml")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"configuration {tmp_path / 'south' / 'config.yaml'} has problems" in result.output.replace("\n", "")
+    assert "line 3" in result.output
