@@ -451,3 +451,27 @@ def test_portfolio_names_which_office_s_config_yaml_is_broken(tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"configuration {tmp_path / 'south' / 'config.yaml'} has problems" in result.output.replace("\n", "")
     assert "line 3" in result.output
+
+
+@pytest.mark.postgres
+def test_a_schema_named_like_the_database_user_is_refused(tmp_path, pg):
+    """PostgreSQL's default search_path is "$user", public: a schema named like the user the offices
+    connect as would be found first by every office left in public."""
+    from sqlalchemy.engine import make_url
+
+    user = make_url(PG_ADMIN).username
+    with pg.admin.connect() as c:
+        if c.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"), {"n": user}).scalar():
+            pytest.skip(f"a schema {user} exists already")
+    pg("unused")  # the fixture's clean-up list
+    office = make_office(tmp_path / "office", "User Clinic", "Userton", user)
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 3, 2), "N001", "OV", 1, None, "Dr. N"]])
+    try:
+        result = CliRunner().invoke(main, ["run", "--config", str(office.config), "--as-of", "2026-03-31"])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "is the name of the database user" in " ".join(result.output.split())
+        with pg.admin.connect() as c:
+            assert not c.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"), {"n": user}).scalar()
+    finally:
+        with pg.admin.connect() as c:
+            c.execute(text(f'DROP SCHEMA IF EXISTS "{user}" CASCADE'))
