@@ -436,7 +436,12 @@ def portfolio(as_of, output_dir: Path, configs: tuple[Path, ...]) -> None:
     from billing_batch.pipeline import business_today
     from billing_batch.reports.portfolio_workbook import portfolio as figures_of, write_portfolio
 
-    offices = [settings_from(c) for c in configs]
+    offices = []
+    for c in configs:  # every office's file is called config.yaml: say which one
+        try:
+            offices.append(load_settings(c))
+        except ConfigError as exc:
+            fail(f"the configuration {c.resolve()} has problems:\n  " + "\n  ".join(exc.messages))
     day: date = as_of.date() if as_of else business_today(offices[0])
     with plainly(offices[0]):
         figures = figures_of(offices, day)

@@ -420,3 +420,58 @@ def test_a_full_disk_before_the_first_run_names_office_id_json(sqlite_office, mo
     assert result.exit_code == 1
     assert f"could not read or write {sqlite_office.root / 'office-id.json'}: No space left on device" in result.output
     assert [p.name for p in sqlite_office.root.iterdir() if "office-id" in p.name] == []
+
+
+def test_a_changed_database_setting_does_not_start_a_second_ledger_for_the_office(tmp_path):
+    """An office that has run, then a typo in `database:` (or `database_schema:`): the run must not
+    create a fresh ledger there and bill the office again under invoice numbers already issued."""
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}", office__name="North")
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 3, 2), "N001", "OV", 1, None, "Dr. N"]])
+    assert [n for n, _ in run_batch(office.settings, D(2026, 3, 31)).invoices] == ["INV-2026-00001"]
+    set_keys(office, database=f"sqlite:///{tmp_path / 'ledgr.sqlite'}")
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 4, 2), "N002", "OV", 1, None, "Dr. N"]])
+    result = CliRunner().invoke(main, ["run", "--config", str(office.config), "--as-of", "2026-04-30"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert f"keeps its ledger at sqlite:///{tmp_path / 'ledger.sqlite'}" in message and "set it back" in message
+    assert "Ned" not in message and "Northam" not in message
+    assert not list((office.root / "output" / "invoices").glob("2026-04/*.docx"))
+    assert sorted(p.name for p in office.inbox.iterdir()) == ["clients.xlsx", "log.xlsx", "rates.xlsx"]
+    # Set back: the office's own ledger carries on with the next number.
+    set_keys(office, database=f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    assert [n for n, _ in run_batch(office.settings, D(2026, 4, 30)).invoices] == ["INV-2026-00002"]
+
+
+def test_portfolio_names_which_office_s_config_yaml_is_broken(tmp_path):
+    good = Office.create(tmp_path / "north", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    (tmp_path / "south").mkdir()
+    (tmp_path / "south" / "config.yaml").write_text("office:\n  name: [unclosed\n")
+    result = CliRunner().invoke(main, ["portfolio", "--output", str(tmp_path), str(good.config),
+                                       str(tmp_path / "south" / "config.yaml")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"configuration {tmp_path / 'south' / 'config.yaml'} has problems" in result.output.replace("\n", "")
+    assert "line 3" in result.output
+
+
+@pytest.mark.postgres
+def test_a_schema_named_like_the_database_user_is_refused(tmp_path, pg):
+    """PostgreSQL's default search_path is "$user", public: a schema named like the user the offices
+    connect as would be found first by every office left in public."""
+    from sqlalchemy.engine import make_url
+
+    user = make_url(PG_ADMIN).username
+    with pg.admin.connect() as c:
+        if c.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"), {"n": user}).scalar():
+            pytest.skip(f"a schema {user} exists already")
+    pg("unused")  # the fixture's clean-up list
+    office = make_office(tmp_path / "office", "User Clinic", "Userton", user)
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 3, 2), "N001", "OV", 1, None, "Dr. N"]])
+    try:
+        result = CliRunner().invoke(main, ["run", "--config", str(office.config), "--as-of", "2026-03-31"])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "is the name of the database user" in " ".join(result.output.split())
+        with pg.admin.connect() as c:
+            assert not c.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"), {"n": user}).scalar()
+    finally:
+        with pg.admin.connect() as c:
+            c.execute(text(f'DROP SCHEMA IF EXISTS "{user}" CASCADE'))

@@ -244,6 +244,15 @@ def migrate(engine: Engine, schema: str = DEFAULT_SCHEMA) -> None:
         with engine.connect() as conn:
             if _at_head(conn):
                 return
+            if engine.dialect.name == "postgresql" and schema != DEFAULT_SCHEMA:
+                user = conn.exec_driver_sql("SELECT current_user").scalar()
+                conn.rollback()
+                if user == schema:  # PostgreSQL's default search_path is "$user", public
+                    raise LedgerError(
+                        f"database_schema: {schema} in config.yaml is the name of the database user the ledger "
+                        f"connects as ({where(engine)}); every office left in public would find this office's tables "
+                        "first and be refused or, worse, share them. Choose another schema name (e.g. "
+                        f"{schema}_office), then run again")
             from alembic import command  # only when the schema changes (see _at_head)
 
             sqlite = engine.dialect.name == "sqlite"

@@ -34,6 +34,7 @@ class OtherOffice(LedgerError):
 class Identity:
     office_id: str
     name: str
+    ledger: str | None = None  # where the folder's first run recorded it (None in files from before)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class OfficeFolder:
         (replacing it would make this folder a stranger to its own ledger)."""
         try:
             data = json.loads(self.id_file.read_text(encoding="utf-8"))
-            return Identity(str(data["office_id"]), str(data.get("name", "")))
+            ledger = data.get("ledger")
+            return Identity(str(data["office_id"]), str(data.get("name", "")), ledger if isinstance(ledger, str) else None)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -59,9 +61,9 @@ class OfficeFolder:
                               "is. Restore it from a backup or from the same office's folder on another machine, "
                               "then run again") from exc
 
-    def _write(self) -> Identity:
+    def _write(self, ledger: str) -> Identity:
         """A new identity, written whole or not at all (a temporary file renamed)."""
-        identity = Identity(uuid.uuid4().hex, self.name)
+        identity = Identity(uuid.uuid4().hex, self.name, ledger)
         tmp = self.id_file.with_name(f"{temp_prefix()}{ID_FILE}")
         try:
             self._dump(identity, tmp)
@@ -76,7 +78,7 @@ class OfficeFolder:
     @staticmethod
     def _dump(identity: Identity, tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"office_id": identity.office_id, "name": identity.name,
+            json.dump({"office_id": identity.office_id, "name": identity.name, "ledger": identity.ledger,
                        "created": datetime.now().isoformat(timespec="seconds"),
                        "note": "Which office this folder is; its ledger records the same. Do not edit. "
                                "A second coordinator's copy of this office's folder needs this file too."},
@@ -122,7 +124,18 @@ class OfficeFolder:
             raise cannot_open(engine, exc) from exc
         if recorded is not None:
             return recorded
-        mine = self.read() or self._write()
+        here = where(engine) + schema_words(engine, self.schema)
+        mine = self.read()
+        if mine is not None and mine.ledger is not None and mine.ledger != here:
+            # The folder has a ledger elsewhere: a typo in database_schema:/database: must not start
+            # a second, empty ledger that bills the office again under invoice numbers already used.
+            raise LedgerError(
+                f"this office folder ({self.folder}) keeps its ledger at {mine.ledger}, but its config.yaml now "
+                f"points at {here}, where no office has run yet; nothing was read or posted. If `database:` or "
+                "`database_schema:` was changed by mistake, set it back. Only if this office really starts a new, "
+                f"empty ledger there (its invoice numbers start again at 1), move {ID_FILE} out of {self.folder} "
+                "and run again")
+        mine = mine or self._write(here)
         try:  # a ledger that refuses the write (read-only, full) stops the run like any other write
             with engine.begin() as conn:
                 conn.execute(office_identity.insert().values(slot=1, office_id=mine.office_id,
