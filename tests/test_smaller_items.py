@@ -251,6 +251,25 @@ def test_templates_check_names_a_misspelt_field_in_plain_words_and_the_fresh_cop
     assert again.exit_code == 0 and again.output.count("ok ") == 16
 
 
+def test_templates_check_names_a_misspelt_field_in_a_part_the_sample_does_not_print(sqlite_office: Office):
+    # The sample business invoice has no credit applied and the office sets no financial assistance, so
+    # both placeholders sit in a branch the sample render skips; the night that takes it would fail.
+    templates = sqlite_office.root / "templates"
+    _add_paragraph(templates / "invoice_business.docx",
+                   "{% if invoice.has_credit %}Credit {{ invoice.credit_aplied }}{% endif %}")
+    _add_paragraph(templates / "reminder_individual.docx",
+                   "{% if office.financial_assistance %}{{ office.financial_asistance }}{% endif %}")
+    result = invoke("templates", "check", "--config", sqlite_office.config)
+    out = flat(result.output)
+    assert result.exit_code == 1
+    assert "FAILED invoice_business.docx (office copy): {{ invoice.credit_aplied }} is not a field of invoice; " \
+           "the fields of invoice are: balance_due, credit_applied," in out
+    assert "FAILED reminder_individual.docx (office copy): {{ office.financial_asistance }} is not a field of " \
+           "office;" in out
+    assert "the sample does not print that part, but a document that does would fail" in out
+    assert not (sqlite_office.root / "output" / "checks" / "templates" / "invoice_business.docx").exists()
+
+
 def test_templates_check_leaves_word_previews_and_says_when_there_are_no_pdfs(sqlite_office: Office):
     set_config(sqlite_office, "documents", "libreoffice", "no-such-soffice")
     result = invoke("templates", "check", "--config", sqlite_office.config)
