@@ -188,8 +188,10 @@ def test_a_log_with_both_keeps_its_service_code_and_ignores_cpt_with_a_note(sqli
                                               ["L3908", D(2026, 4, 3), "C003", "TH", "99213"]]})
     r = run_batch(office.settings, D(2026, 4, 30))
     mine = [(p.level, p.where.column, p.message) for p in r.problems if p.where.file == "both.xlsx"]
-    assert mine == [("note", "HCPCS", "is not a column billing-batch uses; it is ignored"),
-                    ("note", "CPT", "is not a column billing-batch uses; it is ignored")]
+    # Not "not a column billing-batch uses": staff are told which column is read as the Service Code.
+    also = "is another name for Service Code, which is read from column D (Service Code); this column is " \
+           "ignored (a code keyed only here is not read)"
+    assert mine == [("note", "HCPCS", also), ("note", "CPT", also)]
     assert _posted_codes(office, "both.xlsx") == ["TH"]
 
 
