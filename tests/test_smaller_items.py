@@ -165,7 +165,8 @@ def test_dry_run_says_the_dated_ahead_row_would_be_posted(sqlite_office: Office)
 # --------------------------------------------------------------------------- 3. CPT / HCPCS
 
 
-@pytest.mark.parametrize("header", ["CPT", "HCPCS", "CPT Code", "HCPCS Code", "hcpcs"])
+@pytest.mark.parametrize("header", ["CPT", "HCPCS", "CPT Code", "HCPCS Code", "hcpcs", "CPT/HCPCS", "HCPCS/CPT Code",
+                                    "CPT-4"])
 def test_cpt_or_hcpcs_is_the_service_code_of_a_log_without_one(sqlite_office: Office, header):
     office = sqlite_office
     drop_office(office)
