@@ -196,6 +196,22 @@ def test_a_log_with_both_keeps_its_service_code_and_ignores_cpt_with_a_note(sqli
     assert _posted_codes(office, "both.xlsx") == ["TH"]
 
 
+def test_a_cpt_code_keyed_in_the_log_names_the_service_code_it_is_billed_as(sqlite_office: Office):
+    # A log keyed in CPT codes (99213) against a rate card whose Service Codes are the office's own (EXAM):
+    # "is not on the rate card" would be false, since 99213 is on it, as EXAM's Billing Code.
+    office = sqlite_office
+    drop_office(office)
+    office.drop("cpt rates.xlsx", {"Rates": [["Service Code", "Description", "Unit Price", "Billing Code"],
+                                             ["EXAM", "Exam", 90, "99213"]]})
+    run_batch(office.settings, D(2026, 3, 31))
+    office.drop("codes.xlsx", {"Service Log": [["Date of Service", "Patient ID", "CPT", "Units"],
+                                               [D(2026, 4, 2), "C003", "99213", 1]]})
+    [checked] = check_files(office.settings, [office.inbox / "codes.xlsx"])
+    assert [(p.where.cell, p.message) for p in checked.problems] == [
+        ("C2", "is the Billing Code (CPT/HCPCS) of EXAM on the rate card, not a Service Code; the service log "
+               "needs the rate card's Service Code: put EXAM in this cell and drop the file again")]
+
+
 def _posted_codes(office: Office, file: str) -> list[str]:
     from billing_batch.ledger.schema import source_files
 
