@@ -128,19 +128,20 @@ def init(directory: Path, demo: bool) -> None:
     console.print(f"  blank workbooks: {result.office / 'blank-workbooks'}", markup=False)
     if result.demo_files:
         console.print(f"  demo inbox:      {len(result.demo_files)} workbooks in {result.office / 'inbox'}", markup=False)
-    # As this command was called, so that pasting it works (".venv/bin/billing-batch" when that is how).
-    console.print(f"Next: {program()} run --config {shlex.quote(str(result.config))}", markup=False)
+    # As this command was called, with absolute paths, so that pasting it works from any folder (a new
+    # terminal, or after `cd` into the office): ".venv/bin/billing-batch" typed is printed as its full path.
+    console.print(f"Next: {program()} run --config {shlex.quote(os.path.abspath(result.config))}", markup=False)
 
 
 def program() -> str:
     """The command that runs billing-batch the way this process was started: `billing-batch` when
-    that name on PATH is this program, else the path as typed, or `python -m billing_batch`."""
+    that name on PATH is this program, else its full path, or `python -m billing_batch`."""
     argv0 = sys.argv[0] if sys.argv else ""
     on_path = shutil.which("billing-batch")
     if Path(argv0).name == "billing-batch":  # the installed command
         if on_path and os.path.abspath(on_path) == os.path.abspath(argv0):
             return "billing-batch"
-        return shlex.quote(argv0)
+        return shlex.quote(os.path.abspath(argv0))
     if Path(argv0).name == "__main__.py" and Path(argv0).parent.name == "billing_batch":  # python -m billing_batch
         python = next((name for name in ("python", "python3") if (found := shutil.which(name))
                        and os.path.abspath(found) == os.path.abspath(sys.executable)), shlex.quote(sys.executable))

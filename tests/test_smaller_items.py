@@ -333,8 +333,10 @@ def test_init_next_command_runs_as_printed_with_python_m(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "  settings:        North Clinic's [new] office/config.yaml" in done.stdout  # not read as markup
     command = _next_command(done.stdout)
-    assert command[-3:] == ["run", "--config", "North Clinic's [new] office/config.yaml"]
-    ran = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    office = tmp_path / "North Clinic's [new] office"
+    assert command[-3:] == ["run", "--config", str(office / "config.yaml")]
+    # Pasted after `cd` into the new office (or in a new terminal): it still finds its settings.
+    ran = subprocess.run(command, cwd=office, env=ENV, capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "Run complete" in ran.stdout
 
@@ -348,8 +350,8 @@ def test_init_next_command_runs_as_printed_with_the_installed_command(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     command = _next_command(done.stdout)
-    assert command == [relative, "run", "--config", "office/config.yaml"]
-    ran = subprocess.run(command, cwd=tmp_path, env={**ENV, "PATH": "/usr/bin:/bin"}, capture_output=True,
+    assert command == [os.path.abspath(tmp_path / relative), "run", "--config", str(tmp_path / "office" / "config.yaml")]
+    ran = subprocess.run(command, cwd=tmp_path / "office", env={**ENV, "PATH": "/usr/bin:/bin"}, capture_output=True,
                          text=True, timeout=300)
     assert ran.returncode == 0 and "Run complete" in ran.stdout, ran.stdout + ran.stderr
 
@@ -358,7 +360,11 @@ def test_program_is_called_as_billing_batch_was(monkeypatch, tmp_path):
     script = tmp_path / "venv" / "bin" / "billing-batch"
     monkeypatch.setattr(sys, "argv", [str(script), "init", "x"])
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert cli.program() == shlex.quote(str(script))  # not on PATH: its path, as typed
+    assert cli.program() == shlex.quote(str(script))  # not on PATH: its full path
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["venv/bin/billing-batch", "init", "x"])
+    assert cli.program() == shlex.quote(str(script))  # typed relative: still the full path, for any folder
+    monkeypatch.setattr(sys, "argv", [str(script), "init", "x"])
     monkeypatch.setattr(shutil, "which", lambda name: str(script) if name == "billing-batch" else None)
     assert cli.program() == "billing-batch"  # on PATH (a venv activated, pipx): the short name
     monkeypatch.setattr(sys, "argv", [str(REPO / "billing_batch" / "__main__.py")])
