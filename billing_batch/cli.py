@@ -442,7 +442,11 @@ def templates_check(config_path: Path) -> None:
     settings = settings_from(config_path)
     previews = settings.output / "checks" / "templates"
     with plainly(settings):
-        checks = check_templates(settings, previews)
+        try:
+            checks = check_templates(settings, previews)
+        except OSError as exc:  # not plainly's "the next run finishes it": a check has nothing to finish
+            fail(f"could not write the previews into {previews}: {exc.strerror or exc}. Check that the folder "
+                 "is a folder, writable, and the disk has room, then run templates check again")
         pdfs = preview_pdfs(settings, [previews / c.name for c in checks if not c.error])
     failed = [c for c in checks if c.error]
     for c in checks:

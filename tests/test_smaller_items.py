@@ -289,6 +289,17 @@ def test_templates_check_names_a_misspelt_field_in_a_part_the_sample_does_not_pr
     assert not (sqlite_office.root / "output" / "checks" / "templates" / "invoice_business.docx").exists()
 
 
+def test_templates_check_says_plainly_when_its_previews_folder_cannot_be_written(sqlite_office: Office):
+    checks = sqlite_office.root / "output" / "checks"
+    checks.mkdir(parents=True, exist_ok=True)
+    (checks / "templates").write_text("a file where the previews folder goes")  # tests may run as root
+    result = invoke("templates", "check", "--config", sqlite_office.config)
+    out = flat(result.output)
+    assert result.exit_code == 1 and "Traceback" not in out
+    assert f"could not write the previews into {checks / 'templates'}: Not a directory." in out
+    assert "finish" not in out  # a check leaves nothing for a run to finish
+
+
 def test_templates_check_leaves_word_previews_and_says_when_there_are_no_pdfs(sqlite_office: Office):
     set_config(sqlite_office, "documents", "libreoffice", "no-such-soffice")
     result = invoke("templates", "check", "--config", sqlite_office.config)
