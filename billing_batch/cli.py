@@ -197,13 +197,14 @@ def _print_summary(settings: Settings, result) -> None:
     would = "would be " if result.dry_run else ""  # a dry run posts and issues nothing
     console.print(f"  rows read: {t['rows_read']}   {'would post' if result.dry_run else 'posted'}: {t['posted']}   "
                   f"already posted: {t['already_posted']}   {would}rejected: {t['rejected']}")
+    that = "that would be " if result.dry_run else ""
     console.print(f"  invoices {'that would be issued' if result.dry_run else 'issued'}: {len(result.invoices)}   total: "
-                  f"{fmt_money(result.invoice_total, settings.currency_symbol)}   credit notes: {r['credit_notes']}"
-                  f"   payments applied: {r['payments_applied']}")
+                  f"{fmt_money(result.invoice_total, settings.currency_symbol)}   credit notes {that}issued: "
+                  f"{r['credit_notes']}   payments {that}applied: {r['payments_applied']}")
     by_level: dict[str, int] = {}
     for letter in r["letters"]:
         by_level[letter["level"]] = by_level.get(letter["level"], 0) + 1
-    console.print(f"  letters: {len(r['letters'])}" + "".join(f"   {k}: {v}" for k, v in by_level.items())
+    console.print(f"  letters {'that would be sent' if result.dry_run else 'sent'}: {len(r['letters'])}" + "".join(f"   {k}: {v}" for k, v in by_level.items())
                   + (f"   held back: {len(r['held_back'])}" if r["held_back"] else "")
                   + (f"   review warnings: {len(r['review'])}" if r["review"] else ""))
     plans = r.get("plans")
@@ -271,6 +272,10 @@ def _print_summary(settings: Settings, result) -> None:
     claims_file = result.aging_path.parent / f"claims-{result.as_of:%Y-%m-%d}.xlsx" if result.aging_path else None
     if r.get("insurance", {}).get("claims") and claims_file and claims_file.exists():
         console.print(f"Claims to submit: {claims_file}")
+    # The referral stage sends no letter: this line is how staff learn there are referrals to approve.
+    referrals_file = result.aging_path.parent / f"referrals-{result.as_of:%Y-%m-%d}.xlsx" if result.aging_path else None
+    if referrals_file and referrals_file.exists():
+        console.print(f"Referrals:       {referrals_file} (for a person to approve or review; no letter is sent)")
 
 
 def _print_email(e: dict, result) -> None:
@@ -404,8 +409,9 @@ def verify_command(config_path: Path, as_of) -> None:
 @as_of_option
 @click.argument("client_id")
 def statement(config_path: Path, as_of, client_id: str) -> None:
-    """Write a Word statement of account for one client: open items, payments and credits this month,
-    the aging of the balance, balance due and how to pay (into output/statements/)."""
+    """Write a Word statement of account for one client: the period's opening balance, charges, payments,
+    credits and closing balance (the previous month on the 1st, else the month to date), open items, the
+    aging of the balance, balance due, how to pay and a remittance slip (into output/statements/DATE/)."""
     from billing_batch.statements import UnknownClient, write_statement
     from billing_batch.pipeline import business_today
 
@@ -416,6 +422,62 @@ def statement(config_path: Path, as_of, client_id: str) -> None:
         except UnknownClient as exc:
             fail(str(exc))
     console.print(f"Statement: {path}")
+
+
+@main.command()
+@as_of_option
+@click.option("--output", "output_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The folder to write portfolio-YYYY-MM-DD.xlsx into.")
+@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
+def portfolio(as_of, output_dir: Path, configs: tuple[Path, ...]) -> None:
+    """One workbook across offices: give each office's config.yaml. A row per office (receivables by
+    bucket, % over 90 days, DSO, invoices and letters this month, problems waiting in rejected/, the
+    last successful run), a chart, and a sheet per office linking to its aging workbook. Each ledger
+    is only read, never changed; an office's run may be in progress meanwhile."""
+    from billing_batch.pipeline import business_today
+    from billing_batch.reports.portfolio_workbook import portfolio as figures_of, write_portfolio
+
+    offices = [settings_from(c) for c in configs]
+    day: date = as_of.date() if as_of else business_today(offices[0])
+    with plainly(offices[0]):
+        figures = figures_of(offices, day)
+        path = write_portfolio(output_dir / f"portfolio-{day:%Y-%m-%d}.xlsx", figures, day, offices[0].aging.buckets)
+    console.print(f"Portfolio of {counted(len(figures), 'office')} as of {day:%Y-%m-%d}: {path}")
+
+
+@main.command()
+@config_option
+@as_of_option
+@click.option("--min-balance", default="0", show_default=True, metavar="AMOUNT",
+              help="Skip clients whose balance (owed or in credit) is below this amount, e.g. 5.00.")
+def statements(config_path: Path, as_of, min_balance: str) -> None:
+    """Write a statement of account for every client with a balance (previous month when run on the 1st,
+    otherwise month to date) into output/statements/DATE/, and a print pack of the mailed ones."""
+    from decimal import Decimal, InvalidOperation
+
+    from billing_batch.pipeline import business_today
+    from billing_batch.statements import statement_period, write_statements
+
+    try:  # money is never a float
+        minimum = Decimal(min_balance.replace("$", "").replace(",", "").strip() or "0")
+    except InvalidOperation:
+        minimum = Decimal(-1)
+    if not minimum.is_finite() or minimum < 0:
+        fail(f"--min-balance {min_balance!r} is not an amount: give one like 5.00 (or leave it out)")
+    settings = settings_from(config_path)
+    day = as_of.date() if as_of else business_today(settings)
+    with plainly(settings):
+        batch = write_statements(settings, day, minimum)
+    start, end = statement_period(day)
+    n = len(batch.written)
+    console.print(f"Statements for {start:%Y-%m-%d} to {end:%Y-%m-%d}: {n} written"
+                  f"{f' to {settings.output / batch.written[0].parent.relative_to(settings.output)}' if n else ''}"
+                  f"; {batch.skipped} client{'s' if batch.skipped != 1 else ''} with no balance or below the minimum")
+    if batch.pack:
+        console.print(f"Print pack: {batch.pack}")
+    if batch.pack_problem:
+        console.print(f"Print pack not made: {batch.pack_problem}. The Word files are written; "
+                      "install LibreOffice or print them from Word.")
 
 
 @main.group()

@@ -210,6 +210,9 @@ class Settings(_Section):
     timezone: str = "America/New_York"
     date_format: str = "%m/%d/%Y"
     database: str | None = None
+    # PostgreSQL: the schema holding this office's tables, so several offices share one database
+    # (SPEC §8). SQLite has no schemas and ignores it (a file per office already keeps them apart).
+    database_schema: str = "public"
     database_timeouts: DatabaseTimeouts = DatabaseTimeouts()
     folders: Folders = Folders()
     invoicing: Invoicing = Invoicing()
@@ -229,6 +232,16 @@ class Settings(_Section):
     @classmethod
     def _tz(cls, v: str) -> str:
         return _check_zone(v)
+
+    @field_validator("database_schema")
+    @classmethod
+    def _schema(cls, v: str) -> str:
+        # Only plain names: the name goes into the connection's search_path and CREATE SCHEMA.
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", v) or v.startswith("pg_") or v == "information_schema":
+            raise ValueError("must be a schema name of lower-case letters, digits and _ starting with a letter, "
+                             "at most 63 characters (e.g. north); names starting pg_ and information_schema are "
+                             "PostgreSQL's own")
+        return v
 
     @field_validator("date_format")
     @classmethod
@@ -276,7 +289,10 @@ class Settings(_Section):
     def ledger_options(self) -> dict:
         """How to open the ledger: `open_ledger(settings.database_url, **settings.ledger_options)`."""
         t = self.database_timeouts
-        return {"connect_timeout": t.connect_seconds, "statement_timeout": t.statement_seconds}
+        return {"connect_timeout": t.connect_seconds, "statement_timeout": t.statement_seconds,
+                "schema": self.database_schema,
+                # the ledger belongs to one office: it is checked against this folder (ledger/office.py)
+                "office_folder": self.base_dir, "office_name": self.office.name}
 
     @property
     def tz(self) -> ZoneInfo:

@@ -42,6 +42,9 @@ def from_cents(cents: int) -> Decimal:
 
 def fmt_money(value: Decimal | int, symbol: str = "$") -> str:
     """`$1,234.50`, negative as `-$12.00`; ints are cents."""
-    amount = from_cents(value) if isinstance(value, int) else round_cents(value)
+    if isinstance(value, int):  # in integers: the same text, without Decimal (~100,000 a month-end's documents)
+        cents = abs(value)
+        return f"{'-' if value < 0 else ''}{symbol}{cents // 100:,}.{cents % 100:02d}"
+    amount = round_cents(value)
     sign = "-" if amount < 0 else ""
     return f"{sign}{symbol}{abs(amount):,.2f}"

@@ -31,7 +31,7 @@ from billing_batch.intake.inbox import FileIntake, NotReady, read_file, scan_inb
 from billing_batch.ledger import balances, delivery, inputs, issued, numbering, plans, queue, runs
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.ledger.apply import apply_credit_to_new_invoices, apply_money
-from billing_batch.ledger.db import ALREADY_RUNNING, AlreadyRunning, open_ledger, run_session
+from billing_batch.ledger.db import ALREADY_RUNNING, AlreadyRunning, open_ledger, run_session, snapshot
 from billing_batch.ledger.posting import Poster, SheetTally
 from billing_batch.ledger.verify import Verification
 from billing_batch.money import ZERO, to_cents
@@ -39,7 +39,9 @@ from billing_batch.problems import Problem, Where
 from billing_batch.stages.collections import run_collections
 from billing_batch.stages.insurance import policy as insurance_policy, run_insurance
 from billing_batch.stages.plans import plan_policy, plan_sheet, run_plans
-from billing_batch.publish import Published, Publisher, RunOutputs, aging_as_of, calls_for_report
+from billing_batch.publish import (
+    Published, Publisher, RunOutputs, aging_as_of, calls_for_report, look_of, manager_view,
+)
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
 from billing_batch.reports.run_report import problem_entry
@@ -304,7 +306,6 @@ class _Run:
         self.late_problems += self.unpriced(conn, lines, rates)
         if not billing_due(cfg.cycle, self.as_of, runs.last_billed_date(conn, self.as_of)):
             return False, []
-        clients = inputs.client_rows(conn)
         shares: dict[str, list] = {}
         for share in claim_ledger.unbilled_patient_shares(conn, self.as_of):
             shares.setdefault(share["client_id"], []).append(share_line(
@@ -314,6 +315,7 @@ class _Run:
                                    self.s.intake.max_amount, shares)
         if not drafts:
             return True, []
+        clients = inputs.client_rows(conn)  # after the drafts: a quiet night need not read every client
         self.progress("Issuing invoices", 0, len(drafts))
         year = self.as_of.year  # every draft is dated the business date
         first = numbering.reserve_numbers(conn, cfg.invoice_prefix, year, len(drafts))
@@ -329,7 +331,7 @@ class _Run:
         for draft, number, _ in batch:
             self.findings += review_invoice(draft, number, rates, self.as_of, r.price_override_pct, r.max_quantity,
                                             r.late_entry_days, r.large_invoice)
-        queue.add_outboxes(conn, [("invoice", ids[n], numbering.invoice_path(n, d.invoice_date)) for d, n, _ in batch],
+        queue.add_outboxes(conn, [("invoice", ids[n], numbering.invoice_path(n, d.invoice_date, d.client_id)) for d, n, _ in batch],
                            run_id)
         self.progress("Issuing invoices", len(drafts), len(drafts))
         return True, [(n, d.total) for d, n, _ in batch]
@@ -411,8 +413,9 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
                 results[path] = CheckResult(path, 0, 0, 0, 0, [], None, str(exc))
     engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
-        with engine.connect() as conn:
-            trans = conn.begin()
+        # A scratch copy of one consistent picture: a check beside a run in progress neither waits for
+        # it nor holds it up (its rows and locks are its own), and is thrown away afterwards.
+        with snapshot(engine, scratch=True) as conn:
             run_id = runs.start_run(conn, business_today(settings), datetime.now())
             file_ids = {f.name: runs.record_file(conn, run_id, f.sha256, f.name, datetime.now())
                         for f in intakes.values()}
@@ -421,7 +424,6 @@ def check_files(settings: Settings, paths: list[Path], out_dir: Path | None = No
             # Remittances and claim adjustments are checked against their claims as the run would.
             for r in run_insurance(conn, run_id, business_today(settings)).refused:
                 poster.refuse(r.kind, r.record, r.column, r.message)
-            trans.rollback()
     finally:
         engine.dispose()
     for path in paths:
@@ -442,7 +444,7 @@ def verify_ledger(settings: Settings, as_of: date | None = None) -> tuple[Reconc
     as_of = as_of or business_today(settings)
     engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
-        with engine.connect() as conn:
+        with snapshot(engine) as conn:
             _, recon, proof = aging_as_of(conn, as_of, settings.aging.buckets)
     finally:
         engine.dispose()
@@ -453,18 +455,20 @@ def aging_report(settings: Settings, as_of: date | None = None) -> tuple[Path, R
     """`billing-batch report aging`: the aging workbook for any date, from the ledger alone, written as
     reports/aging-report-DATE.xlsx."""
     as_of = as_of or business_today(settings)
-    engine = open_ledger(settings.database_url)
+    engine = open_ledger(settings.database_url, **settings.ledger_options)
     try:
-        with engine.connect() as conn:
+        with snapshot(engine) as conn:  # one picture, even while a run is posting; never its lock
             aging, recon, _ = aging_as_of(conn, as_of, settings.aging.buckets)
             clients = inputs.client_rows(conn)
             last_payments = balances.last_payment_dates(conn, as_of)
             plan_rows = plan_sheet(conn, as_of, settings)
             claim_views = claim_ledger.views(conn, as_of, insurance_policy(settings))
+            manager = manager_view(conn, aging)
     finally:
         engine.dispose()
     # Beside the nightly workbook, never over it: that one also holds the run's Review, Problems,
     # Collections and counts, which the ledger alone cannot give back.
     path = settings.output / "reports" / f"aging-report-{as_of:%Y-%m-%d}.xlsx"
-    write_aging_workbook(path, aging, recon, clients, last_payments, {}, [], plans=plan_rows, claims=claim_views)
+    write_aging_workbook(path, aging, recon, clients, last_payments, {}, [], plans=plan_rows, claims=claim_views,
+                         look=look_of(settings), manager=manager)
     return path, recon

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openpyxl.utils import get_column_letter
-
 
 @dataclass(frozen=True)
 class Where:
@@ -19,6 +17,8 @@ class Where:
     def cell(self) -> str | None:
         if self.row is None or self.col_index is None:
             return None
+        from openpyxl.utils import get_column_letter  # openpyxl (~0.1 s) only when a problem is shown
+
         return f"{get_column_letter(self.col_index)}{self.row}"
 
 

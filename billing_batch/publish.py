@@ -18,17 +18,18 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from jinja2 import TemplateError
-from openpyxl.utils import column_index_from_string
 from sqlalchemy import Connection
 
 from billing_batch import faults, print_pack
 from billing_batch.documents import pdf
-from billing_batch.billing.aging import Aging, age
+from billing_batch.billing.aging import (
+    DSO_DAYS, Aging, age, buckets_from_due_dates, month_ends, over_amount, same_day_last_month,
+)
 from billing_batch.billing.claims import CLOSED, PAID
 from billing_batch.billing.review import Finding
 from billing_batch.config import Settings
@@ -42,13 +43,16 @@ from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_o
 from billing_batch.ledger import balances, delivery, dunning, emails, finishing, inputs, issued, plans as plan_ledger, queue
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.billing.collections import CallEntry
-from billing_batch.money import from_cents
+from billing_batch.money import ZERO, from_cents
 from billing_batch.ledger.verify import Verification, insurer_open, source_balances, verify
-from billing_batch.stages.collections import CollectionsResult, hardship_cases, levels_of
+from billing_batch.stages.collections import CollectionsResult, hardship_cases, held_cases, levels_of
 from billing_batch.stages.plans import plan_sheet
 from billing_batch.ledger.finishing import DOCUMENTS
 from billing_batch.problems import Problem, Where
-from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook, write_referrals
+from billing_batch.reports.aging_workbook import (
+    CarriedProblem, ManagerView, Reconciliation, RunCounts, Snapshot, limits_of, write_aging_workbook, write_referrals,
+)
+from billing_batch.reports.xlsx_stream import Look
 from billing_batch.reports.claims_workbook import write_claims_workbook
 from billing_batch.stages.insurance import policy as insurance_policy
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
@@ -438,24 +442,14 @@ class Publisher:
         aging, recon = aging_with_reconciliation(conn, as_of, self.s.aging.buckets)
         clients = inputs.client_rows(conn)
         last_payments = balances.last_payment_dates(conn, as_of)
-        findings = [_finding(f) for f in report["review"]]
+        # The business date's workbook lists what every run of the date found, not only the last one's.
+        day = [(i, r) for i, r in finishing.day_reports(conn, as_of, report["run_id"]) if i != report["run_id"]]
+        day = [*day, (report["run_id"], report)]
+        findings = list(dict.fromkeys(_finding(f) for _, r in day for f in r["review"]))
         collections = self._collections(conn, report, clients)
         reports = self.out / "reports"
         path = reports / f"aging-{as_of:%Y-%m-%d}.xlsx"
-        t = report["totals"]
-        counts = {"Files read": len(report["files"]), "Rows read": t["rows_read"], "Rows posted": t["posted"],
-                  "Rows already posted": t["already_posted"], "Rows rejected": t["rejected"],
-                  "Invoices issued": report["invoices"]["count"], "Credit notes issued": report["credit_notes"],
-                  "Payments applied": report["payments_applied"], "Letters sent": len(report["letters"])}
-        if "delivery" in report:
-            counts["Documents printed"] = report["delivery"]["printed"]
-        ran = report.get("plans", {})
-        counts |= {"Plans agreed": len(ran.get("agreed", [])), "Plan letters sent": len(ran.get("letters", [])),
-                   "Plans cured": len(ran.get("cured", [])), "Review warnings": len(findings)}
-        if report.get("email", {}).get("enabled"):
-            e, earlier = report["email"], report.get("email_earlier_runs", {})
-            counts |= {"E-mails sent": e["sent"] + earlier.get("sent", 0), "E-mails failed (retried)": e["failed"],
-                       "E-mails waiting": e["waiting"], "E-mails moved to paper": e["paper"] + earlier.get("paper", 0)}
+        counts = run_counts(report) | {"Review warnings (the day's)": len(findings)}
         ins = report.get("insurance", {})
         claim_views = claim_ledger.views(conn, as_of, insurance_policy(self.s))
         if claim_views or ins.get("coverage_notices"):
@@ -465,23 +459,53 @@ class Publisher:
         submitted = claim_ledger.submission_lines(conn, as_of)
         if submitted:  # every claim made on the business date, for staff to key into the payers' portals
             write_claims_workbook(reports / f"claims-{as_of:%Y-%m-%d}.xlsx", submitted, as_of)
-        write_aging_workbook(path, aging, recon, clients, last_payments, counts,
-                             [_problem(p) for p in report["problems"]], findings, collections,
+        # Never referred without a person's look: a hardship case, or a client whose insurer still owes.
+        hardship = {f.client_id for f in findings if f.check == "Hardship"}
+        if collections.referrals:  # still a hardship case on a later run
+            hardship |= hardship_cases(conn, as_of, self.s, collections.referrals)
+        review = {c: "Hardship: the monthly budget cannot clear the balance in time" for c in sorted(hardship)}
+        if collections.referrals:  # held since it reached the referral (a hold, a dispute, a promise)
+            for c, why in held_cases(conn, as_of, self.s, collections.referrals).items():
+                review.setdefault(c, why)
+        for v in claim_views:
+            if v.status not in (PAID, CLOSED):
+                review.setdefault(v.claim.client_id, f"Insurance claim {v.claim.number} still open with the payer ({v.status})")
+        held = [(h["client_id"], h["reason"]) for h in report.get("held_back", [])]
+        held += [(cid, f"Not referred: {why}", "until the payer has answered" if why.startswith("Insurance")
+                  else "until a person has reviewed it") for cid, why in sorted(review.items())
+                 if cid in collections.referrals]
+        problems, carried = self._day_problems(conn, as_of, day)
+        write_aging_workbook(path, aging, recon, clients, last_payments, counts, problems, findings, collections,
                              also=reports / "aging-latest.xlsx" if latest else None,
-                             plans=plan_sheet(conn, as_of, self.s),
-                             held_back=[(h["client_id"], h["reason"]) for h in report.get("held_back", [])],
-                             claims=claim_views)
+                             plans=plan_sheet(conn, as_of, self.s), held_back=held, claims=claim_views,
+                             look=look_of(self.s), manager=manager_view(conn, aging),
+                             runs=[RunCounts(f"Run {n}", run_counts(r)) for n, (_, r) in enumerate(
+                                 [(i, r) for i, r in day if not found_nothing(r)], start=1)],
+                             carried=carried)
         if collections.referrals:
-            # Never referred without a person's look: a hardship case, or a client whose insurer still owes.
-            hardship = {f.client_id for f in findings if f.check == "Hardship"} | hardship_cases(
-                conn, as_of, self.s, collections.referrals)  # still a hardship case on a later run
-            review = {c: "Hardship: the monthly budget cannot clear the balance in time" for c in sorted(hardship)}
-            for v in claim_views:
-                if v.status not in (PAID, CLOSED):
-                    review.setdefault(v.claim.client_id, f"Insurance claim {v.claim.number} still open with the payer ({v.status})")
             write_referrals(reports / f"referrals-{as_of:%Y-%m-%d}.xlsx", collections.referrals, clients, aging,
                             dunning.last_letters(conn), review)
         return path
+
+    def _day_problems(self, conn: Connection, as_of: date, day: list[tuple[int, dict]]
+                      ) -> tuple[list[Problem], list[CarriedProblem]]:
+        """The problems every run of the date reported, each once; then, from earlier dates, the problems of
+        each problems workbook still waiting in rejected/ (staff have not fixed it yet), as last reported."""
+        problems = list(dict.fromkeys(_problem(p) for _, r in day for p in r["problems"]))
+        today = {f["problems_workbook"] for _, r in day for f in r["files"] if f.get("problems_workbook")}
+        carried: list[CarriedProblem] = []
+        waiting = sorted(p.name for p in self.rejected_dir.glob("*.problems.xlsx")) if self.rejected_dir.is_dir() else []
+        for name in waiting:
+            if name in today:
+                continue
+            found = finishing.last_report_with_workbook(conn, name, as_of)
+            if found is None:
+                continue
+            day_of, earlier = found
+            files = {f["name"] for f in earlier["files"] if f.get("problems_workbook") == name}
+            carried += [CarriedProblem(day_of, name, _problem(p)) for p in earlier["problems"]
+                        if p["file"] in files and p["level"] == "error"]
+        return problems, carried
 
     def _collections(self, conn: Connection, report: dict, clients: dict[str, dict]) -> CollectionsResult:
         """Levels and referrals from the ledger's collection state (what the run left), the call
@@ -507,6 +531,52 @@ class Publisher:
         done.failures.append(error)
         if not self.dry_run:
             finishing.mark(conn, row["id"], "failed", error)
+
+
+def run_counts(report: dict) -> dict[str, int]:
+    """A run's counts as the Summary and the Runs sheet show them, from its report."""
+    t = report["totals"]
+    counts = {"Files read": len(report["files"]), "Rows read": t["rows_read"], "Rows posted": t["posted"],
+              "Rows already posted": t["already_posted"], "Rows rejected": t["rejected"],
+              "Invoices issued": report["invoices"]["count"], "Credit notes issued": report["credit_notes"],
+              "Payments applied": report["payments_applied"], "Letters sent": len(report["letters"])}
+    if "delivery" in report:
+        counts["Documents printed"] = report["delivery"]["printed"]
+    ran = report.get("plans", {})
+    counts |= {"Plans agreed": len(ran.get("agreed", [])), "Plan letters sent": len(ran.get("letters", [])),
+               "Plans cured": len(ran.get("cured", []))}
+    if report.get("email", {}).get("enabled"):
+        e, earlier = report["email"], report.get("email_earlier_runs", {})
+        counts |= {"E-mails sent": e["sent"] + earlier.get("sent", 0), "E-mails failed (retried)": e["failed"],
+                   "E-mails waiting": e["waiting"], "E-mails moved to paper": e["paper"] + earlier.get("paper", 0)}
+    return counts
+
+
+def look_of(settings: Settings) -> Look:
+    return Look(settings.office.name, settings.currency_symbol, settings.date_format)
+
+
+def manager_view(conn: Connection, aging: Aging) -> ManagerView:
+    """What the Summary compares the aging with: DSO's credit sales, the previous run of an earlier date
+    (as it reported itself), the same day last month and the last 12 month-ends (from the ledger as of
+    each date)."""
+    as_of, limits = aging.as_of, limits_of(aging.names)
+
+    def from_ledger(day: date) -> Snapshot:
+        totals = buckets_from_due_dates(balances.open_by_due_date(conn, day), day, limits)
+        return Snapshot(day, totals, sum(balances.unapplied_credits(conn, day).values(), ZERO))
+
+    before = finishing.previous_report(conn, as_of)
+    prev = None
+    if before is not None and before[1].get("aging"):
+        a = before[1]["aging"]
+        prev = Snapshot(before[0], {k: Decimal(v) for k, v in a["buckets"].items()}, Decimal(a["unapplied_credit"]))
+    trend = []
+    for day in month_ends(as_of):
+        snap = from_ledger(day)
+        trend.append((day, snap.balance, over_amount(snap.totals, limits)))
+    return ManagerView(balances.credit_sales(conn, as_of - timedelta(days=DSO_DAYS - 1), as_of), prev,
+                       from_ledger(same_day_last_month(as_of)), tuple(trend))
 
 
 def found_nothing(report: dict) -> bool:
@@ -540,6 +610,8 @@ def _finding(f: dict) -> Finding:
 
 
 def _problem(p: dict) -> Problem:
+    from openpyxl.utils import column_index_from_string  # openpyxl only once there is a problem to show
+
     column = re.match(r"[A-Z]+", p["cell"] or "")
     return Problem(Where(p["file"], p["sheet"], p["row"], p["column"],
                          column_index_from_string(column.group(0)) if column else None),

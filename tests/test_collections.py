@@ -73,8 +73,9 @@ def test_letters_escalate_one_level_per_run_and_a_missed_week_is_caught_up(offic
     aging = openpyxl.load_workbook(r95.aging_path)["Collections"]
     cols = [c.value for c in aging[1]]
     calls = {r[cols.index("Client ID")]: r for r in aging.iter_rows(min_row=2, values_only=True) if r[0]}
-    assert calls["C001"][cols.index("Suggested Action")] == \
-        "On the referral list: approve the referral, or agree payment before it is sent"
+    assert calls["C001"][cols.index("Suggested Action")] == (
+        "On the referral export (its Referrals or Needs Review sheet): approve or review the referral, "
+        "or agree payment before it is sent")
     engine = create_engine(office.settings.database_url)
     with engine.connect() as c:
         assert c.execute(select(func.count()).select_from(letters)).scalar() == 6  # 3 letter levels × 2, each once
@@ -145,6 +146,14 @@ def test_each_suppression_rule_stops_a_letter_and_its_twin_gets_one(office: Offi
     cells = list(ws.iter_rows(values_only=True))
     start = next(i for i, r in enumerate(cells) if r[0] == "Held Back — overdue, but no letter this run")
     assert {r[0]: r[2] for r in cells[start + 2:] if r[0]} == held
+    # ... and until when; the balance beside it (each owes its invoice).
+    assert cells[start + 1][:5] == ("Client ID", "Client Name", "Reason", "Until", "Balance")
+    until = {r[0]: r[3] for r in cells[start + 2:] if r[0]}
+    assert until == {"HOLD": "until the hold is taken off the client list", "PROMISE": dt.datetime(2026, 5, 8),
+                     "DISPUTE": "until the dispute is resolved in the contact log",
+                     "SMALL": "until the overdue balance reaches collections.min_balance"}
+    assert ws.cell(start + 3, 4).number_format == "mm/dd/yyyy" or any(
+        ws.cell(r, 4).number_format == "mm/dd/yyyy" for r in range(start + 3, ws.max_row + 1))
     # The promise lapses after its date plus grace: the next run sends the Reminder.
     assert sent(run_batch(office.settings, D(2026, 5, 9))) == {"PROMISE": "Reminder"}
 
@@ -170,7 +179,7 @@ def test_letters_read_back_with_items_total_and_plan_offer(sqlite_office: Office
     assert sent(result) == {"C001": "Reminder", "B002": "Reminder", "W003": "Reminder"}
     letters_dir = office.root / "output" / "letters" / "2026-05-01"
     files = sorted(p.name for p in letters_dir.iterdir())
-    assert len(files) == 3 and all(f.endswith(("reminder_individual.docx", "reminder_business.docx")) for f in files)
+    assert len(files) == 3 and all(f.split("-")[0] in ("C001", "B002", "W003") and "-reminder-" in f for f in files)
     texts = {p: docx_paragraphs(p) for p in letters_dir.glob("*.docx")}
     c001 = next(p for p, t in texts.items() if "Ann & Bob <Smith>" in t)
     text = "\n".join(texts[c001])
@@ -217,8 +226,9 @@ def test_a_business_is_offered_a_plan_only_when_the_office_says_so(tmp_path, off
 def test_the_salutation_greets_a_person_without_a_job_title(sqlite_office: Office):
     office = sqlite_office
     rows = [client("B001", "Baker & Sons Plumbing", kind="Business"), client("B002", "Harper Lane", kind="Business"),
-            client("B003", "Cascade Freight", kind="Business"), client("C004", "Tom Baker")]
-    rows[0][3], rows[1][3], rows[2][3] = "Tom Baker, Owner", None, "Accounts Payable"
+            client("B003", "Cascade Freight", kind="Business"), client("C004", "Tom Baker"),
+            client("B005", "Roe Logistics", kind="Business")]
+    rows[0][3], rows[1][3], rows[2][3], rows[4][3] = "Tom Baker, Owner", None, "Accounts Payable", "ATTN: Jane Roe, CFO"
     office_with(office, rows, [[D(2026, 3, 2), c[0], "OV", 1, None] for c in rows])
     run_batch(office.settings, DAY[1])
     texts = ["\n".join(docx_paragraphs(p)) for p in (office.root / "output" / "letters" / "2026-05-01").glob("*.docx")]
@@ -227,6 +237,9 @@ def test_the_salutation_greets_a_person_without_a_job_title(sqlite_office: Offic
     assert "Attn: Tom Baker, Owner" in by["Baker & Sons"]  # the envelope still names the job title
     assert "Dear Accounts Payable," in by["Harper Lane"] and "Dear Accounts Payable," in by["Cascade"]
     assert "Dear Tom Baker," in by["Tom Baker\n"]
+    # An Attention typed with its own "Attn:" is printed once, not "Attn: ATTN: Jane Roe, CFO".
+    roe = next(t for t in texts if "Roe Logistics" in t)
+    assert "Dear Jane Roe," in roe and "Attn: Jane Roe, CFO" in roe and "ATTN" not in roe
 
 
 def test_call_list_and_dry_run(sqlite_office: Office):
@@ -244,13 +257,14 @@ def test_call_list_and_dry_run(sqlite_office: Office):
     assert sent(real) == sent(dry)
     ws = openpyxl.load_workbook(real.aging_path)["Collections"]
     header = [c.value for c in ws[1]]
-    rows = [dict(zip(header, r)) for r in itertools.takewhile(lambda r: r[0] is not None,
+    rows = [dict(zip(header, r)) for r in itertools.takewhile(lambda r: r[0] is not None and r[1] is not None,
                                                               ws.iter_rows(min_row=2, values_only=True))]
+    assert ws.cell(len(rows) + 2, 1).value == "Total (2 calls)"  # the totals row right below the calls
     # C002 has no phone; C001 owes 300.00, C003 100.00, both 31 days: by balance.
     assert [(r["Priority"], r["Client ID"], r["Collection Level"]) for r in rows] == [
         (1, "C001", "Second Notice"), (2, "C003", "Second Notice")]
     assert rows[1]["Suggested Action"] == "Set up the payment plan the client asked for"
-    assert rows[1]["Last Contact"] == "2026-05-20 Plan requested"
+    assert rows[1]["Last Contact"] == "05/20/2026 Plan requested"  # the office's date_format
 
 
 def test_a_hardship_case_or_a_client_whose_insurer_still_owes_is_never_referred(sqlite_office: Office):
@@ -282,7 +296,7 @@ def test_a_hardship_case_or_a_client_whose_insurer_still_owes_is_never_referred(
         first = {r.client_id: r.id for r in c.execute(select(letters).where(letters.c.level == 1))}
     engine.dispose()
     asked = {cid: any("If you have health insurance we have not billed" in t for t in docx_paragraphs(
-        next((office.root / "output" / "letters" / "2026-05-01").glob(f"{lid:06d}-*.docx")))) for cid, lid in first.items()}
+        next((office.root / "output" / "letters" / "2026-05-01").glob(f"*-{lid:06d}.docx")))) for cid, lid in first.items()}
     assert asked == {"C001": True, "C002": False, "C003": True}
     review = {r[0]: r[-1] for r in book["Needs Review"].iter_rows(min_row=2, values_only=True)}
     assert review == {"C002": "Insurance claim CLM-2026-00001 still open with the payer (No Response)",
@@ -292,3 +306,77 @@ def test_a_hardship_case_or_a_client_whose_insurer_still_owes_is_never_referred(
     later = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-10.xlsx")
     assert [r[0] for r in later["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
     assert {r[0] for r in later["Needs Review"].iter_rows(min_row=2, values_only=True)} == {"C002", "C003"}
+    # The call list does not tell staff a Needs Review client is "on the referral list".
+    ws = openpyxl.load_workbook(last.aging_path)["Collections"]
+    cols = [c.value for c in ws[1]]
+    actions = {r[cols.index("Client ID")]: r[cols.index("Suggested Action")]
+               for r in ws.iter_rows(min_row=2, values_only=True)
+               if r[cols.index("Client ID")] in ("C001", "C002", "C003")}
+    assert set(actions) == {"C001", "C002", "C003"} and all("Needs Review" in a for a in actions.values())
+    assert not any("referral list" in a for a in actions.values())
+
+
+def test_no_referral_before_the_day_the_final_notice_named(sqlite_office: Office):
+    """The final notice's day is a promise: an older invoice coming back into dunning (its plan cancelled)
+    after the notice must not bring the referral forward. A (due 04-30) goes on a plan; B (billed 04-30,
+    due 05-30) escalates: Reminder 05-31, Second Notice 06-30, Final Notice 07-30 naming 08-29 (05-30 +
+    91 days). The plan is cancelled from 08-01, so A is 105 days past due on 08-13, 14 days after the
+    notice: still not referred until 08-29."""
+    from tests.test_plans import PLAN_HEADERS
+
+    office = sqlite_office
+    office_with(office, [client("C001")], [[D(2026, 3, 2), "C001", "OV", 1, None]])
+    plan = ["C001", D(2026, 4, 5), Decimal("25"), "Monthly", D(2026, 12, 1), None, "agreed", None]
+    office.drop("plan.xlsx", {"Payment Plans": [PLAN_HEADERS, plan]})
+    run_batch(office.settings, D(2026, 4, 5))
+    office.drop("log2.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 4, 20), "C001", "OV", 1, None]]})
+    run_batch(office.settings, D(2026, 4, 30))
+    assert [sent(run_batch(office.settings, d)) for d in (D(2026, 5, 31), D(2026, 6, 30), D(2026, 7, 30))] == [
+        {"C001": "Reminder"}, {"C001": "Second Notice"}, {"C001": "Final Notice"}]
+    final = "\n".join(docx_paragraphs(next((office.root / "output" / "letters" / "2026-07-30").glob("*.docx"))))
+    assert "may be referred to a collection agency on or after August 29, 2026." in final
+    office.drop("cancel.xlsx", {"Payment Plans": [PLAN_HEADERS, plan[:-1] + [D(2026, 8, 1)]]})
+    run_batch(office.settings, D(2026, 8, 1))
+    reports = office.root / "output" / "reports"
+    for day in (D(2026, 8, 13), D(2026, 8, 28)):
+        run_batch(office.settings, day)
+        assert not (reports / f"referrals-{day:%Y-%m-%d}.xlsx").exists()
+    run_batch(office.settings, D(2026, 8, 29))
+    book = openpyxl.load_workbook(reports / "referrals-2026-08-29.xlsx")
+    assert [r[0] for r in book["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
+
+
+def test_a_dispute_or_promise_after_the_referral_takes_the_client_off_the_referral_list(sqlite_office: Office):
+    """Three clients reach the last level on 08-03. On 08-05 C002 disputes the bill and C003 promises to
+    pay on 08-20: from then on they are listed apart as "needs review" (an agency is never sent a disputed
+    account), with the reason; C001 stays on the Referrals sheet."""
+    office = sqlite_office
+    office_with(office, [client("C001"), client("C002"), client("C003")],
+                [[D(2026, 3, 2), c, "OV", 1, None] for c in ("C001", "C002", "C003")])
+    for day in (1, 31, 61, 95):
+        run_batch(office.settings, DAY[day])
+    first = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-03.xlsx")
+    assert [r[0] for r in first["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001", "C002", "C003"]
+    office.drop("calls.xlsx", {"Contact Log": [CONTACT_HEADERS, [D(2026, 8, 5), "C002", "Dispute", None, None],
+                                               [D(2026, 8, 5), "C003", "Promise to pay", D(2026, 8, 20),
+                                                Decimal("100")]]})
+    run_batch(office.settings, D(2026, 8, 10))
+    later = openpyxl.load_workbook(office.root / "output" / "reports" / "referrals-2026-08-10.xlsx")
+    assert [r[0] for r in later["Referrals"].iter_rows(min_row=2, values_only=True)] == ["C001"]
+    review = {r[0]: r[-1] for r in later["Needs Review"].iter_rows(min_row=2, values_only=True)}
+    assert review == {"C002": "Open dispute", "C003": "Promise to pay (until 2026-08-25)"}
+
+
+def test_the_run_says_where_the_referrals_to_approve_are(sqlite_office: Office):
+    """The referral stage sends no letter, so the run's summary names the referral export."""
+    from click.testing import CliRunner
+
+    from billing_batch.cli import main
+
+    office_with(sqlite_office, [client("C001")], [[D(2026, 3, 2), "C001", "OV", 1, None]])
+    for day in (1, 31, 61):
+        run_batch(sqlite_office.settings, DAY[day])
+    before = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-07-29"])
+    assert before.exit_code == 0 and "Referrals:" not in before.output
+    out = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-07-30"])
+    assert out.exit_code == 0 and "Referrals:" in out.output and "referrals-2026-07-30.xlsx" in out.output

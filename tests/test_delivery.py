@@ -37,6 +37,8 @@ CLIENTS = [
 ]
 LOG = [[D(2026, 3, 10), c[0], "TH", 1 + i, None, "K. Patel"] for i, c in enumerate(CLIENTS)]
 INVOICE_OF = {"A1": "INV-2026-00001", "B2": "INV-2026-00002", "C3": "INV-2026-00003", "D4": "INV-2026-00004"}
+# Files are named client ID first (ledger/numbering.py).
+FILE_OF = {c: f"{c}-{n}" for c, n in INVOICE_OF.items()}
 MAILED_IN_ORDER = ["D4", "C3", "A1"]
 needs_soffice = pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed")
 
@@ -72,8 +74,8 @@ def test_a_run_prints_mailed_documents_in_postal_order_once(tmp_path):
     assert first.exit_code == 0 and not first.document_failures
     invoices = out / "invoices" / "2026-03"
     # A PDF beside each mailed document's Word file; none for the e-mail-only client (documents.pdf is off).
-    for client, number in INVOICE_OF.items():
-        assert (invoices / f"{number}.pdf").exists() == (client != "B2")
+    for client, name in FILE_OF.items():
+        assert (invoices / f"{name}.pdf").exists() == (client != "B2")
     pack, listing = out / "print" / "print-2026-03-31.pdf", out / "print" / "mailing-list-2026-03-31.xlsx"
     rows = mailing_rows(listing)
     assert [r["Client ID"] for r in rows] == MAILED_IN_ORDER
@@ -84,14 +86,14 @@ def test_a_run_prints_mailed_documents_in_postal_order_once(tmp_path):
     # The pack: each document padded to an even count, in the mailing list's order, each starting on
     # an odd page (1-based) with its own invoice number on it; a padding page is blank.
     reader = PdfReader(pack)
-    expected = [padded(pages_of(invoices / f"{INVOICE_OF[c]}.pdf")) for c in MAILED_IN_ORDER]
+    expected = [padded(pages_of(invoices / f"{FILE_OF[c]}.pdf")) for c in MAILED_IN_ORDER]
     assert len(reader.pages) == sum(expected) == sum(r["Pages"] for r in rows)
     assert [r["Pages"] for r in rows] == expected and [r["Sheets"] for r in rows] == [p // 2 for p in expected]
     start = 0
     for client, count in zip(MAILED_IN_ORDER, expected):
         assert start % 2 == 0  # page start + 1 is odd
         assert INVOICE_OF[client] in reader.pages[start].extract_text()
-        own = pages_of(invoices / f"{INVOICE_OF[client]}.pdf")
+        own = pages_of(invoices / f"{FILE_OF[client]}.pdf")
         for blank in range(start + own, start + count):
             assert reader.pages[blank].extract_text().strip() == ""
             assert "/Contents" not in reader.pages[blank]
@@ -129,10 +131,10 @@ def test_the_pack_pads_each_document_to_an_even_page_count_and_keeps_a_clients_d
                 "address_lines": ["1 Road", "Town, ST " + postal], "delivery": "Mail", "type": "Individual"}
 
     hostile = {**bill_to("A1", "99999"), "name": '=HYPERLINK("http://x")'}
-    pieces = [Piece(5, "letter", "letters/2026-05-20/000001-reminder.docx", pdf(1), bill_to("Z9", "00100")),
-              Piece(2, "invoice", "invoices/2026-05/INV-2026-00002.docx", pdf(3), bill_to("Z9", "00100")),
+    pieces = [Piece(5, "letter", "letters/2026-05-20/Z9-reminder-000001.docx", pdf(1), bill_to("Z9", "00100")),
+              Piece(2, "invoice", "invoices/2026-05/Z9-INV-2026-00002.docx", pdf(3), bill_to("Z9", "00100")),
               Piece(1, "invoice", "invoices/2026-05/INV-2026-00001.docx", pdf(2), hostile),
-              Piece(3, "coverage_notice", "letters/2026-05-20/N000003-coverage_notice.docx", pdf(1),
+              Piece(3, "coverage_notice", "letters/2026-05-20/B1-coverage_notice-N000003.docx", pdf(1),
                     bill_to("B1", "00100"))]
     assert [e.client_id for e in envelopes(pieces)] == ["B1", "Z9", "A1"]  # postal code, then client ID
     ordered = write_pack(pieces, tmp_path / "print" / "print-2026-05-20.pdf", tmp_path / "print" / "list.xlsx")
@@ -207,7 +209,7 @@ def test_a_hanging_libreoffice_is_stopped_in_time_and_the_next_run_makes_the_pdf
     assert second.report["delivery"]["pdfs_missing"] == []
     assert len(list((out / "invoices" / "2026-03").glob("*.pdf"))) == 4
     assert pages_of(out / "print" / "print-2026-03-31.pdf") == sum(
-        padded(pages_of(out / "invoices" / "2026-03" / f"{INVOICE_OF[c]}.pdf")) for c in MAILED_IN_ORDER)
+        padded(pages_of(out / "invoices" / "2026-03" / f"{FILE_OF[c]}.pdf")) for c in MAILED_IN_ORDER)
 
 
 @needs_soffice
@@ -270,8 +272,8 @@ def test_one_night_mail_email_and_both_pdfs_attached_and_printed_once(tmp_path, 
     first = run_batch(office.settings, D(2026, 3, 31))
     invoices = office.root / "output" / "invoices" / "2026-03"
     got = {tuple(to): [(a.get_filename(), a.get_content()) for a in msg.iter_attachments()] for to, msg in handler.got}
-    assert got == {("bob@example.com",): [("INV-2026-00002.pdf", (invoices / "INV-2026-00002.pdf").read_bytes())],
-                   ("c@example.com",): [("INV-2026-00003.pdf", (invoices / "INV-2026-00003.pdf").read_bytes())]}
+    assert got == {("bob@example.com",): [("B2-INV-2026-00002.pdf", (invoices / "B2-INV-2026-00002.pdf").read_bytes())],
+                   ("c@example.com",): [("C3-INV-2026-00003.pdf", (invoices / "C3-INV-2026-00003.pdf").read_bytes())]}
     listing = office.root / "output" / "print" / "mailing-list-2026-03-31.xlsx"
     assert [r["Client ID"] for r in mailing_rows(listing)] == MAILED_IN_ORDER
     assert (first.report["email"]["sent"], first.report["delivery"]["printed"]) == (2, 3)

@@ -109,10 +109,10 @@ def test_email_and_both_clients_get_their_documents_once(tmp_path, smtp):
     for cid in ("E1", "B1"):
         msg = got[(f"{cid.lower()}@clients.example",)]
         files = [(a.get_filename(), a.get_content()) for a in msg.iter_attachments()]
-        assert files == [(f"{numbers[cid]}.docx", (invoice_dir / f"{numbers[cid]}.docx").read_bytes())]
+        assert files == [(f"{cid}-{numbers[cid]}.docx", (invoice_dir / f"{cid}-{numbers[cid]}.docx").read_bytes())]
         assert msg["From"] == "Your Office Name <billing@office.example>"
         body = msg.get_body(("plain",)).get_content()
-        assert f"Dear Name of {cid} & Co," in body and f"Invoice ({numbers[cid]}.docx)" in body  # & stays &
+        assert f"Dear Name of {cid} & Co," in body and f"Invoice ({cid}-{numbers[cid]}.docx)" in body  # & stays &
     # No address and Delivery = Email: a Review warning, and the invoice goes on paper at once.
     assert [(f["check"], f["client_id"]) for f in first.report["review"]] == [("No e-mail address", "N1"),
                                                                                ("No e-mail address", "N2")]
@@ -180,7 +180,7 @@ def test_after_max_attempts_the_documents_go_on_paper(tmp_path):
     second = run_batch(office.settings, D(2026, 4, 1))
     moved = second.report["email_earlier_runs"]  # the first run's message, out of tries in the second
     assert (moved["sent"], moved["paper"]) == (0, 1)
-    assert moved["paper_documents"] == ["invoices/2026-03/INV-2026-00001.docx"]
+    assert moved["paper_documents"] == ["invoices/2026-03/E1-INV-2026-00001.docx"]
     assert "its documents go on paper" in moved["failures"][0]
     reread = __import__("json").loads(first.report_path.read_text())
     assert reread["email"]["failed"] == 1  # the report as written by the first run

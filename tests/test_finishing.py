@@ -25,11 +25,11 @@ from tests.test_letter_templates import make_context
 
 AS_OF = dt.date(2026, 3, 31)
 TEMPLATES = fast_render.Path(__file__).resolve().parent.parent / "letter_templates"
-INVOICES = ["INV-2026-00001.docx", "INV-2026-00002.docx", "INV-2026-00003.docx"]
+INVOICES = ["00042-INV-2026-00001.docx", "C001-INV-2026-00002.docx", "C003-INV-2026-00003.docx"]
 
 
 def invoices_on_disk(office: Office) -> list[str]:
-    return sorted(p.name for p in (office.root / "output" / "invoices").rglob("INV-*.docx"))
+    return sorted(p.name for p in (office.root / "output" / "invoices").rglob("*-INV-*.docx"))
 
 
 def cli(*args):
@@ -66,7 +66,7 @@ def test_a_crash_after_commit_is_finished_with_the_committed_runs_report_and_wor
     reports = sorted((office.root / "output" / "runs").glob("run-2026-03-31-*.json"))
     assert len(reports) == 2
     committed = json.loads(reports[0].read_text())
-    assert committed["invoices"]["numbers"] == [n[:-5] for n in INVOICES]
+    assert committed["invoices"]["numbers"] == [n[:-5].split("-", 1)[1] for n in INVOICES]
     assert committed["totals"]["posted"] == 14 and committed["document_failures"] == []
     # The day's workbook shows what the committed run found, not the second run's nothing.
     summary = {r[0]: r[1] for r in openpyxl.load_workbook(after.aging_path)["Summary"].iter_rows(values_only=True)
@@ -85,7 +85,7 @@ def test_documents_a_failed_run_left_are_written_first_by_the_next_run_or_by_fin
     template.write_bytes(b"not a Word file")  # an office edit gone wrong: those invoices fail
     first = run_batch(office.settings, AS_OF)
     assert first.exit_code == 1 and len(first.document_failures) == 1
-    assert invoices_on_disk(office) == ["INV-2026-00002.docx", "INV-2026-00003.docx"]
+    assert invoices_on_disk(office) == ["C001-INV-2026-00002.docx", "C003-INV-2026-00003.docx"]
     template.write_bytes(good)
     with monkeypatch.context() as m:  # the next run stops at its integrity check (exit 2) ...
         m.setattr(Reconciliation, "ties", property(lambda self: False))

@@ -42,6 +42,6 @@ def test_a_formula_looking_name_is_text_in_every_workbook_and_no_cell_is_a_formu
                         assert cell.data_type == "s"
                         seen_as_text += 1
     aging = openpyxl.load_workbook(result.aging_path)
-    names = [r[1] for r in aging["Aging by Client"].iter_rows(min_row=2, values_only=True)]
+    names = [r[1] for r in aging["Aging by Client"].iter_rows(min_row=2, values_only=True)][:-1]  # less the totals
     assert names == [EVIL]
     assert seen_as_text >= 4  # aging by client, review, problems sheet value, problems workbooks

@@ -19,6 +19,10 @@ from billing_batch.billing.records import OpenItem
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
 from billing_batch.reports.claims_workbook import write_claims_workbook
 from billing_batch.reports.xlsx import DATE_FORMAT, MONEY_FORMAT
+from billing_batch.reports.xlsx_stream import excel_date_format, money_format
+
+# The aging workbook writes money with the office's symbol and dates in its date_format (issue 15).
+AGING_MONEY, AGING_DATE = money_format("$"), excel_date_format("%m/%d/%Y")
 from billing_batch.stages.collections import CollectionsResult
 
 EVIL = '=HYPERLINK("http://example.com","x")'
@@ -322,33 +326,36 @@ def test_insurance_sheet_every_cell_problems_first(tmp_path):
                                         "Appeal Deadline", "Days Outstanding"]
     assert [cells(r) for r in ws.iter_rows(min_row=2, max_row=9, values_only=True)] == INSURANCE_ROWS
     for row in ws.iter_rows(min_row=2, max_row=9):
-        assert all(row[i].number_format == MONEY_FORMAT for i in MONEY_COLS if row[i].value is not None)
-        assert row[3].number_format == DATE_FORMAT
-        assert row[11].value is None or row[11].number_format == DATE_FORMAT
+        assert all(row[i].number_format == AGING_MONEY for i in MONEY_COLS if row[i].value is not None)
+        assert row[3].number_format == AGING_DATE
+        assert row[11].value is None or row[11].number_format == AGING_DATE
     assert ws["C5"].data_type == "s" and ws["C5"].value == EVIL  # the payer named like a formula stays text
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:M9"  # the claims only, not the list below
-    assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+    assert ws.page_setup.orientation == "landscape" and (ws.page_setup.fitToWidth or 1) == 1  # 1 is the default
     assert ws.sheet_properties.pageSetUpPr.fitToPage
 
-    # The negotiation list, a blank row below the claims. Per payer (sorted without case; "=" before letters):
+    # A totals row right below the claims, outside the filter: billed 40+... as summed by the sheet itself.
+    assert ws["A10"].value == "Total (8 claims)" and ws["A10"].font.bold
+    assert Decimal(str(ws["E10"].value)) == sum(Decimal(str(r[4])) for r in INSURANCE_ROWS)
+    # The negotiation list, a blank row below the totals. Per payer (sorted without case; "=" before letters):
     #   EVIL: CLM-3 denied, 90.00 open, deadline 07-19.  Acme Health: CLM-2 underpaid by 40.00, deadline 07-09.
     #   Beta Mutual: CLM-7 underpaid by 30.00 (06-01), CLM-8 denied with 40.00 open (05-30): oldest 05-30.
-    assert all(c.value is None for c in ws[10])
-    assert ws["A11"].value == "Negotiation list" and ws["A11"].font.bold
-    assert [c.value for c in ws[12]][:6] == ["Payer", "Underpaid Claims", "Underpaid Variance", "Denied Claims",
+    assert all(c.value is None for c in ws[11])
+    assert ws["A12"].value == "Negotiation list" and ws["A12"].font.bold
+    assert [c.value for c in ws[13]][:6] == ["Payer", "Underpaid Claims", "Underpaid Variance", "Denied Claims",
                                              "Denied Amount", "Oldest Appeal Deadline"]
     money = lambda v: format(Decimal(str(v)), ".2f")  # noqa: E731
     got = [[r[0], r[1], money(r[2]), r[3], money(r[4]), r[5]]
-           for r in ws.iter_rows(min_row=13, max_row=16, max_col=6, values_only=True)]
+           for r in ws.iter_rows(min_row=14, max_row=17, max_col=6, values_only=True)]
     assert got == [
         [EVIL, 0, "0.00", 1, "90.00", d(2026, 7, 19)],
         ["Acme Health", 1, "40.00", 0, "0.00", d(2026, 7, 9)],
         ["Beta Mutual", 1, "30.00", 1, "40.00", d(2026, 5, 30)],
         ["Total", 2, "70.00", 2, "130.00", d(2026, 5, 30)],
     ]
-    assert ws["A13"].data_type == "s" and ws["A16"].font.bold
-    assert ws["C13"].number_format == MONEY_FORMAT and ws["F14"].number_format == DATE_FORMAT
-    assert ws.max_row == 16
+    assert ws["A14"].data_type == "s" and ws["A17"].font.bold
+    assert ws["C14"].number_format == AGING_MONEY and ws["F15"].number_format == AGING_DATE
+    assert ws.max_row == 17
     for sheet in wb.worksheets:  # no cell anywhere is a formula
         assert not any(c.data_type == "f" for row in sheet.iter_rows() for c in row)
 
@@ -378,7 +385,7 @@ def test_summary_shows_patient_insurance_and_total_ar(tmp_path):
     labels = [ws.cell(r, 1).value for r in range(1, ws.max_row + 1)]
     assert labels.index("Patient A/R") > labels.index("% over 90 days")  # below the bucket table
     assert labels.index("Reconciliation") > labels.index("Closed")
-    assert ws.cell(labels.index("Total A/R") + 1, 2).number_format == MONEY_FORMAT
+    assert ws.cell(labels.index("Total A/R") + 1, 2).number_format == AGING_MONEY
 
 
 @pytest.mark.parametrize("claims", [None, []])
@@ -394,7 +401,8 @@ def test_no_claim_to_negotiate_says_so(tmp_path):
     ws = write(tmp_path, paid)["Insurance"]
     assert [r[0] for r in ws.iter_rows(min_row=2, max_row=3, values_only=True)] == ["CLM-2026-00001",
                                                                                     "CLM-2026-00005"]
-    assert ws["A5"].value == "Negotiation list" and ws["A7"].value == "No claim is underpaid or denied."
+    assert ws["A4"].value == "Total (2 claims)"
+    assert ws["A6"].value == "Negotiation list" and ws["A8"].value == "No claim is underpaid or denied."
     assert ws.auto_filter.ref == "A1:M3"
 
 

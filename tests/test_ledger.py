@@ -28,7 +28,7 @@ def test_opening_twice_is_safe(database_url):
     open_ledger(database_url).dispose()
     engine = open_ledger(database_url)  # already at head: nothing to do, nothing fails
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0006"
     engine.dispose()
 
 
@@ -94,7 +94,7 @@ def test_a_ledger_made_by_0001_keeps_its_rows_and_takes_64_bit_amounts(database_
                                                 alloc_date=dt.date(2026, 4, 1), run_id=1))
     migrate(engine)
     with engine.begin() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0006"
         assert conn.execute(select(invoices.c.number, invoices.c.total_cents)).all() == [("INV-2026-00001",
                                                                                          2_147_483_647)]
         assert conn.execute(select(allocations.c.invoice_id, allocations.c.amount_cents)).all() == [(1, 1)]

@@ -140,6 +140,15 @@ def make_statement_context(*, n_open: int = 45, n_activity: int = 12, attention:
             "unapplied_credit": "-$125.00",
             "has_credit": has_credit,
             "credit_label": "Unapplied credit",
+            "number": "C-1001-20250531",
+            "owes": True,
+            "in_credit": False,
+            "has_movement": True,
+            "opening": "$4,000.00",
+            "charges": "$800.00",
+            "payments": "-$300.00",
+            "credits": "-$125.00",
+            "closing": "$4,375.00",
         },
         "open_items": open_items,
         "activity": activity,
@@ -159,6 +168,9 @@ def make_context(*, attention: str = "Accounts Payable", n_lines: int = 60,
             "quantity": f"{(i % 3) + 1}",
             "unit_price": "$85.00",
             "amount": f"${85 * ((i % 3) + 1):,.2f}",
+            "tax_mark": "T" if i % 2 else "",
+            "provider": f"Dr. Lee <{i}>" if i % 3 else "",
+            "reference": f"PO-{i:05d}" if i % 4 else "",
         }
         for i in range(1, n_lines + 1)
     ]
@@ -177,6 +189,10 @@ def make_context(*, attention: str = "Accounts Payable", n_lines: int = 60,
             "credit_applied": "-$100.00",
             "total": "$10,941.50",
             "balance_due": "$10,841.50",
+            "has_tax": True,
+            "has_previous": True,
+            "previous_balance": "$250.00",
+            "account_balance": "$11,091.50",
         },
         "lines": lines,
         "plan": make_plan(on_plan),
@@ -282,15 +298,18 @@ def test_render_hostile_text_and_many_lines(kind, built, tmp_path):
     assert context["invoice"]["balance_due"] in texts
     assert "Apt <3B> & Annex" in texts
     for line in context["lines"]:
-        assert line["description"] in texts
+        # A business's line names its provider with the description; its PO has a column of its own.
+        provider = f" · Provider: {line['provider']}" if kind == "business" and line["provider"] else ""
+        assert line["description"] + provider in texts
+        assert (line["amount"] + " T" if line["tax_mark"] else line["amount"]) in texts
     assert "Credit applied" in texts
-    assert "Tax (8.25%)" in texts
+    assert "Tax (8.25% on lines marked T)" in texts
     assert "{{" not in joined and "{%" not in joined
 
     # The line table: header row repeats on every page, 60 data rows that never split.
     line_table = next(t for t in document.tables if t.rows[0].cells[0].text == "Date")
     assert [c.text for c in line_table.rows[0].cells] == [
-        "Date", "Code", "Description", "Qty", "Unit Price", "Amount"]
+        "Date", "Code", "Description", *(["Reference"] if kind == "business" else []), "Qty", "Unit Price", "Amount"]
     first_tr_pr = line_table.rows[0]._tr.trPr
     assert first_tr_pr is not None and first_tr_pr.find(qn("w:tblHeader")) is not None
     assert len(line_table.rows) == 1 + 60
@@ -469,8 +488,13 @@ def test_statement_renders_hostile_text_and_every_item(built, tmp_path, attentio
     # Aging: one row per bucket; then the balance block.
     aging = table_with_header(document, "Age", "Amount")
     assert row_texts(aging)[1:] == [[b["name"], b["amount"]] for b in context["aging"]]
-    totals = table_with_header(document, "Total of open items", "$4,500.00")
-    assert row_texts(totals) == [["Total of open items", "$4,500.00"],
+    totals = table_with_header(document, "Opening balance May 1, 2025", "$4,000.00")
+    assert row_texts(totals) == [["Opening balance May 1, 2025", "$4,000.00"],
+                                 ["New charges (invoices)", "$800.00"],
+                                 ["Payments", "-$300.00"],
+                                 ["Credits and adjustments", "-$125.00"],
+                                 ["Closing balance May 31, 2025", "$4,375.00"],
+                                 ["Total of open items", "$4,500.00"],
                                  ["Unapplied credit", "-$125.00"],
                                  ["Balance due", "$4,375.00"]]
     balance_label = totals.rows[-1].cells[0].paragraphs[0]
@@ -1252,6 +1276,9 @@ def test_letter_and_invoice_contexts_carry_the_plan():
     ({"type": "Business", "name": "Baker & Sons", "attention": "Tom Baker, Owner"}, "Tom Baker"),
     ({"type": "Business", "name": "Baker & Sons", "attention": "Attn: Maria Gomez, HR Manager"}, "Maria Gomez"),
     ({"type": "Business", "name": "Baker & Sons", "attention": "Accounts Payable"}, "Accounts Payable"),
+    ({"type": "Business", "name": "Baker & Sons", "attention": "ATTN Maria Gomez"}, "Maria Gomez"),
+    ({"type": "Business", "name": "Baker & Sons", "attention": "Attention - Maria Gomez, CFO"}, "Maria Gomez"),
+    ({"type": "Business", "name": "Attenborough", "attention": "Attenborough Ltd"}, "Attenborough Ltd"),
     ({"type": "Business", "name": "Baker & Sons", "attention": ""}, "Accounts Payable"),
     ({"type": "Business", "name": "Baker & Sons"}, "Accounts Payable"),
 ])

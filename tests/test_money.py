@@ -368,7 +368,7 @@ def test_draft_invoices_one_per_client_in_date_order_with_tax_once():
     assert by_id[4].description == "Consultation"  # from the card when the log gave none
     dec(by_id[5].unit_price, "90.00")
     dec(by_id[5].amount, "90.00")
-    assert by_id[5].description == "Follow-up"
+    assert by_id[5].description == "Consultation — Follow-up"  # with the service's name, never instead
     assert [by_id[i].taxable for i in (4, 2, 5, 3, 1)] == [False, True, False, True, True]
     # 100.00 + 0.35 + 90.00 + 0.35 + 0.35
     dec(c1.subtotal, "191.05")

@@ -145,7 +145,7 @@ def test_six_months_of_payment_plans(office: Office):
     assert letters_of(r) == {}  # nothing overdue yet (due 02-09)
     # B's new invoice (INV-9: eight clients billed on 01-10) shows the plan as it stands: the 02-01
     # installment is due now, nothing paid; and asks for the plan number, not the invoice number.
-    b_invoice = "\n".join(docx_paragraphs(office.root / "output/invoices/2026-02/INV-2026-00009.docx"))
+    b_invoice = "\n".join(docx_paragraphs(next((office.root / "output/invoices/2026-02").glob("*-INV-2026-00009.docx"))))
     assert "Your payment plan PLN-2026-00002: $100.00 every month; next installment due February 5, 2026; paid to " \
            "date $0.00; remaining $300.00" in b_invoice
     assert "plan number PLN-2026-00002 on your payment" in b_invoice
@@ -167,7 +167,7 @@ def test_six_months_of_payment_plans(office: Office):
     assert s["PLN-2026-00004"] == ("M", "On Track", Decimal("100.00"), Decimal("200.00"), 0)
     assert list(plan_rows(late.aging_path))[:2] == ["PLN-2026-00002", "PLN-2026-00003"]  # Late first
     m_letter = office.root / "output" / "letters" / "2026-02-12"
-    m_text = "\n".join(t for f in m_letter.glob("*reminder_individual.docx") for t in docx_paragraphs(f)
+    m_text = "\n".join(t for f in m_letter.glob("*-reminder-*.docx") for t in docx_paragraphs(f)
                        if "PLN-2026-00004" in "\n".join(docx_paragraphs(f)))
     assert "PLN-2026-00004" in m_text and "$100.00" in m_text  # only the massage is overdue; the plan shown
     by_client = {r[0]: r for r in openpyxl.load_workbook(late.aging_path)["Aging by Client"].iter_rows(
@@ -178,7 +178,7 @@ def test_six_months_of_payment_plans(office: Office):
     held = {r[0]: r[2] for r in cells[start + 2:] if r[0]}
     assert held["B"] == "On payment plan PLN-2026-00002 (Late): its items are not dunned"
     assert set(held) == set("ABCMX")
-    b_letter = next(f for f in m_letter.glob("*plan_missed_individual.docx")
+    b_letter = next(f for f in m_letter.glob("*-plan_missed-P*.docx")
                     if "Patient B & <Co>" in docx_paragraphs(f))
     b_text = "\n".join(docx_paragraphs(b_letter))
     assert "PLN-2026-00002" in b_text and "February 1, 2026" in b_text and "$100.00" in b_text
@@ -221,7 +221,7 @@ def test_six_months_of_payment_plans(office: Office):
     # B's 02-05 visit (due 03-07) is dunned as usual; M's massage goes up a level (Reminder was 02-12).
     assert letters_of(ended) == {"C": "Reminder", "B": "Reminder", "M": "Second Notice", "X": "Second Notice",
                                  "RA": "Second Notice", "RL": "Second Notice", "RD": "Second Notice"}
-    c_letter = next(f for f in (office.root / "output/letters/2026-03-12").glob("*plan_ended_individual.docx"))
+    c_letter = next(f for f in (office.root / "output/letters/2026-03-12").glob("*-plan_ended-P*.docx"))
     assert "PLN-2026-00003" in "\n".join(docx_paragraphs(c_letter))
     nxt = run_batch(office.settings, D(2026, 3, 26))
     assert letters_of(nxt)["C"] == "Second Notice" and plan_letters_of(nxt) == []

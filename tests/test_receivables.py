@@ -64,8 +64,8 @@ def test_receivables_scenario(office: Office):
     assert (aging["buckets"]["Not Yet Due"], aging["unapplied_credit"], aging["balance"]) == ("340.00", "6.01", "333.99")
     assert aging["ties"]
     # The credit notes were written; the void one says so.
-    cn1 = docx_text(office.root / "output/invoices/2026-04/CN-2026-00001.docx")
-    cn2 = docx_text(office.root / "output/invoices/2026-04/CN-2026-00002.docx")
+    cn1 = docx_text(next((office.root / "output/invoices/2026-04").glob("*-CN-2026-00001.docx")))
+    cn2 = docx_text(next((office.root / "output/invoices/2026-04").glob("*-CN-2026-00002.docx")))
     assert "VOID NOTICE" in cn1 and "INV-2026-00003" in cn1 and "$33.50" in cn1
     assert "CREDIT NOTE" in cn2 and "$50.00" in cn2 and "$250.00" in cn2  # balance after the credit
     # What the client reads is the Note on document, or a plain line; the internal Reason never prints.
@@ -87,7 +87,7 @@ def test_receivables_scenario(office: Office):
     assert money(rows["00042"]["Balance"]) == Decimal("-6.01")
     assert rows["00042"]["Last Payment Date"] == dt.datetime(2026, 4, 3)
     items = {r[0]: r for r in wb["Open Items"].iter_rows(min_row=2, values_only=True)}
-    assert set(items) == {"INV-2026-00002", "INV-2026-00004"}
+    assert set(items) == {"INV-2026-00002", "INV-2026-00004", "Total (2 invoices)"}
     assert [money(v) for v in items["INV-2026-00002"][7:11]] == [
         Decimal("330.05"), Decimal("30.05"), Decimal("70.00"), Decimal("230.00")]  # amount, paid, adjusted, balance
 
@@ -103,16 +103,17 @@ def test_receivables_scenario(office: Office):
     # Statement for C001 as of 04-30: April's payment, credit note and write-off; 230.00 due.
     result = CliRunner().invoke(main, ["statement", "--config", str(office.config), "--as-of", "2026-04-30", "C001"])
     assert result.exit_code == 0, result.output
-    text = docx_text(office.root / "output" / "statements" / "statement-C001-2026-04-30.docx")
+    text = docx_text(office.root / "output" / "statements" / "2026-04-30" / "C001-statement.docx")
     for expected in ("INV-2026-00002", "-$30.05", "-$50.00", "-$20.00", "$230.00", 'Smith & Sons <Ltd> "Trading"',
                      "CN-2026-00002"):
         assert expected in text
     # 00042 holds 6.01 of credit: its statement says so, never "Balance due -$6.01".
     result = CliRunner().invoke(main, ["statement", "--config", str(office.config), "--as-of", "2026-04-30", "00042"])
     assert result.exit_code == 0, result.output
-    text = docx_text(office.root / "output" / "statements" / "statement-00042-2026-04-30.docx")
+    text = docx_text(office.root / "output" / "statements" / "2026-04-30" / "00042-statement.docx")
     assert "Credit balance\n$6.01" in text and "Credit Balance" in text  # the totals and the facts
-    assert "Credit balance — no payment due $6.01" in text  # how to pay
+    assert "Credit balance — no payment due: $6.01 is yours on account" in text  # no slip: nothing to pay
+    assert "Please detach" not in text
     assert "-$6.01" not in text.replace("Unapplied credit\n-$6.01", "") and "Balance due" not in text
 
 
@@ -140,5 +141,6 @@ def test_accuracy_review_lists_each_kind_of_warning(sqlite_office: Office):
                       ("Price override", "00042"), ("Price override", "C003"), ("Unusual quantity", "00042"),
                       ("Unusual quantity", "C003")]
     wb = openpyxl.load_workbook(r.aging_path)
-    assert wb.sheetnames == ["Summary", "Aging by Client", "Open Items", "Payment Plans", "Collections", "Review", "Problems"]
+    assert wb.sheetnames == ["Summary", "Aging by Client", "Open Items", "Payment Plans", "Collections", "Review", "Problems",
+                             "Runs"]
     assert len(list(wb["Review"].iter_rows(min_row=2))) == 7

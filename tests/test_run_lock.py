@@ -4,6 +4,7 @@ run has written its last file, and a second run is told the same thing on both l
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -57,7 +58,9 @@ def test_a_second_run_on_an_empty_postgres_ledger_is_refused_before_the_schema_i
 @pytest.mark.postgres
 def test_a_postgres_run_holds_the_lock_while_it_writes_documents(tmp_path, pg_url):
     """Issue 10.6: the lock was a transaction lock released at commit, so a second run (another
-    machine, another office folder on the same ledger) slipped in while documents were written."""
+    machine, another office folder on the same ledger) slipped in while documents were written.
+    The second folder is the same office's (a second coordinator's copy: it has the office's
+    office-id.json, issue 16), so only the lock keeps it out."""
     first = Office.create(tmp_path / "first", pg_url)
     second = Office.create(tmp_path / "second", pg_url)
     drop_office(first)
@@ -65,6 +68,7 @@ def test_a_postgres_run_holds_the_lock_while_it_writes_documents(tmp_path, pg_ur
 
     def progress(stage: str, done: int, total: int) -> None:
         if stage == "Writing documents" and not attempts:
+            shutil.copy(first.root / "office-id.json", second.root / "office-id.json")
             try:
                 run_batch(second.settings, dt.date(2026, 3, 31))
                 attempts.append("ran")

@@ -100,3 +100,75 @@ def age(items: Iterable[OpenItem], credits: dict[str, Decimal], as_of: date, lim
             totals[name] += amount
     return Aging(as_of, names, aged, sorted(per_client.values(), key=lambda c: c.client_id),
                  {n: totals[n] for n in names}, sum(credits.values(), ZERO))
+
+
+# -- figures for a manager (the aging workbook's Summary; the portfolio workbook reuses them) ----------
+
+DSO_DAYS = 90
+
+
+def share(part: Decimal, whole: Decimal) -> Decimal:
+    """A fraction of the whole to four places (shown as a percentage), 0 when there is nothing."""
+    return (part / whole).quantize(Decimal("0.0001")) if whole > 0 else ZERO
+
+
+def over_days(limits: list[int]) -> int:
+    """Where "old" starts: the start of the last two buckets (90 days with 30/60/90/120)."""
+    return limits[-2] if len(limits) >= 2 else limits[-1]
+
+
+def bucket_shares(totals: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Each bucket's amount as a fraction of all that is open."""
+    whole = sum(totals.values(), ZERO)
+    return {name: share(amount, whole) for name, amount in totals.items()}
+
+
+def over_amount(totals: dict[str, Decimal], limits: list[int]) -> Decimal:
+    """What is more than `over_days(limits)` days past due."""
+    names = bucket_names(limits)
+    start = names.index(f"{over_days(limits) + 1}-{limits[-1]}") if len(limits) >= 2 else len(names) - 1
+    return sum((totals.get(n, ZERO) for n in names[start:]), ZERO)
+
+
+def dso(receivable: Decimal, credit_sales: Decimal, days: int = DSO_DAYS) -> Decimal | None:
+    """Days sales outstanding: A/R ÷ credit sales of the last `days` days × `days`, to one place;
+    None when nothing was sold on credit in that time (the figure means nothing then)."""
+    if credit_sales <= 0:
+        return None
+    return (receivable / credit_sales * days).quantize(Decimal("0.1"))
+
+
+def buckets_from_due_dates(open_by_due: Iterable[tuple[date, Decimal]], as_of: date,
+                           limits: list[int]) -> dict[str, Decimal]:
+    """Bucket totals from what is open per due date (the ledger sums it per due date for any date)."""
+    totals = dict.fromkeys(bucket_names(limits), ZERO)
+    for due, amount in open_by_due:
+        totals[bucket_for((as_of - due).days, limits)] += amount
+    return totals
+
+
+def largest_balances(aging: Aging, n: int = 10) -> list[ClientAging]:
+    """The `n` clients who owe the most (ties by client ID), for the Summary."""
+    return sorted((c for c in aging.clients if c.balance > 0), key=lambda c: (-c.balance, c.client_id))[:n]
+
+
+def month_ends(as_of: date, count: int = 12) -> list[date]:
+    """The last `count` month-ends on or before `as_of`, oldest first (as_of itself when it is one)."""
+    from calendar import monthrange
+
+    y, m = as_of.year, as_of.month
+    if as_of.day != monthrange(y, m)[1]:
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    out = []
+    for _ in range(count):
+        out.append(date(y, m, monthrange(y, m)[1]))
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return out[::-1]
+
+
+def same_day_last_month(as_of: date) -> date:
+    """03-31 -> 02-28: the same day a month before, clamped to that month's end."""
+    from calendar import monthrange
+
+    y, m = (as_of.year, as_of.month - 1) if as_of.month > 1 else (as_of.year - 1, 12)
+    return date(y, m, min(as_of.day, monthrange(y, m)[1]))

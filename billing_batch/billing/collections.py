@@ -40,6 +40,7 @@ class Situation:
     hold: bool = False
     open_dispute: bool = False
     promise_until: date | None = None  # promise date + grace
+    referral_from: date | None = None  # the day the final notice named: no referral before it
 
     @property
     def overdue_cents(self) -> int:
@@ -91,6 +92,9 @@ def decide(s: Situation, levels: list[Level], as_of: date, min_days_between: int
     why = suppression(s, as_of, min_balance_cents)
     if why is None and s.last_letter is not None and (as_of - s.last_letter).days < min_days_between:
         why = f"Last letter on {s.last_letter:%Y-%m-%d}, less than {min_days_between} days ago"
+    if why is None and s.level + 1 == len(levels) and s.referral_from is not None and as_of < s.referral_from:
+        # An older item back in dunning (a plan ended, say) must not bring forward the day the letter named.
+        why = f"The final notice named {s.referral_from:%Y-%m-%d} as the first day of a referral"
     if why:
         return Decision(s.client_id, qualifies, held_back=why)
     return Decision(s.client_id, qualifies, send=levels[s.level])  # one level up, never a jump
@@ -115,5 +119,7 @@ def suggested_action(level: int, top: int, contact: dict, promise: date | None, 
     if promise and promise < as_of:
         return f"Promise of {promise:%Y-%m-%d} not kept: call about it"
     if level == top:
-        return "On the referral list: approve the referral, or agree payment before it is sent"
+        # Not "on the referral list": a hardship case or a client whose insurer owes is on Needs Review.
+        return ("On the referral export (its Referrals or Needs Review sheet): approve or review the referral, "
+                "or agree payment before it is sent")
     return "Call about the overdue balance"

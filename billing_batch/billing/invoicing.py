@@ -75,7 +75,7 @@ def draft_invoices(
                 unpriced.append(line)
                 continue
             out.append(InvoiceLineDraft(
-                line.id, line.service_date, line.service_code, line.description or rate.description,
+                line.id, line.service_date, line.service_code, line_description(rate.description, line.description),
                 line.quantity, price, amount, rate.taxable, rate.discretionary))
         if not out:
             continue
@@ -87,6 +87,15 @@ def draft_invoices(
             client_id, as_of, as_of + timedelta(days=terms.terms_days), terms.terms_days, tuple(out),
             subtotal, rate_pct, tax_on(taxable, rate_pct) if taxable else ZERO))
     return drafts, unpriced
+
+
+def line_description(service: str, override: str | None) -> str:
+    """The service log's Description goes with the rate card's name, never instead of it (the client must
+    see what the service was); capped at the ledger column's 500 characters."""
+    if not override or override.strip() == service.strip():
+        return service
+    text = f"{service} — {override}"
+    return text if len(text) <= 500 else text[:499] + "…"
 
 
 def share_line(move_id: int, claim_number: str, payer: str, service_date: date, cents: int,

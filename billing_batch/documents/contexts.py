@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -26,9 +27,29 @@ def office_context(settings: Settings) -> dict:
             "payment_instructions": o.payment_instructions, "financial_assistance": o.financial_assistance}
 
 
+# The office mails within the US: a country line naming it is left off the envelope (USPS asks for none).
+DOMESTIC_COUNTRIES = {"us", "usa", "u.s.", "u.s.a.", "united states", "united states of america", "america"}
+
+
+def mailing_lines(lines: list[str]) -> list[str]:
+    """An address as it goes in the envelope window: a domestic country line dropped, so a snapshot taken
+    before this rule prints the same as a new one."""
+    return [l for l in lines if l.strip().casefold() not in DOMESTIC_COUNTRIES]
+
+
+# A leading "Attn:" / "ATTN" / "Attention -" that staff typed into the Attention column: the templates
+# print their own "Attn:", so it would read "Attn: Attn: Jane Roe".
+_ATTN = re.compile(r"^\s*(?:attn|attention)\b\s*[:.\-\u2013\u2014]?\s*", re.IGNORECASE)
+
+
+def attention_of(bill_to: dict) -> str:
+    """The Attention as the "Attn: …" line and the greeting use it: without a typed "Attn:" prefix."""
+    return _ATTN.sub("", (bill_to.get("attention") or "").strip(), count=1)
+
+
 def client_context(bill_to: dict) -> dict:
-    return {"id": bill_to["client_id"], "name": bill_to["name"], "attention": bill_to.get("attention") or "",
-            "address_lines": list(bill_to["address_lines"])}
+    return {"id": bill_to["client_id"], "name": bill_to["name"], "attention": attention_of(bill_to),
+            "address_lines": mailing_lines(list(bill_to["address_lines"]))}
 
 
 def greeting(bill_to: dict) -> str:
@@ -36,11 +57,7 @@ def greeting(bill_to: dict) -> str:
     ("Tom Baker, Owner" -> "Tom Baker", "Attn: Tom Baker" -> "Tom Baker"), else its accounts payable."""
     if bill_to.get("type", "Individual") != "Business":
         return bill_to["name"]
-    attention = (bill_to.get("attention") or "").strip()
-    for prefix in ("attn:", "attn.", "attention:"):
-        if attention.lower().startswith(prefix):
-            attention = attention[len(prefix):].strip()
-    return attention.split(",")[0].strip() or "Accounts Payable"
+    return attention_of(bill_to).split(",")[0].strip() or "Accounts Payable"
 
 
 def letter_client(bill_to: dict) -> dict:
@@ -95,10 +112,17 @@ def plan_context(settings: Settings, summary: dict | None) -> dict:
 
 def invoice_context(settings: Settings, invoice: dict, lines: list[dict], credit_applied_cents: int, *,
                     plan: dict | None = None) -> dict:
-    """`plan`: the client's payment plan (`plan_context`'s summary), None when not on one."""
+    """`plan`: the client's payment plan (`plan_context`'s summary), None when not on one. `invoice`'s
+    `previous_balance_cents` (what the client owed on earlier invoices on its date, `issued.previous_balances`)
+    adds the "Previous balance" and "Total account balance" lines when above zero. `lines` may carry the
+    service log's `provider` and `reference` (None on a claim's share)."""
     sym = settings.currency_symbol
     total = invoice["total_cents"]
+    due = total - credit_applied_cents
+    previous = int(invoice.get("previous_balance_cents") or 0)
     rate = Decimal(invoice["tax_rate"])
+    # Tax shows only when a line is taxed; those lines are marked "T" beside their amount.
+    taxed = rate > 0 and any(l["taxable"] for l in lines)
     return {
         "office": office_context(settings),
         "client": client_context(json.loads(invoice["bill_to"])),
@@ -106,13 +130,17 @@ def invoice_context(settings: Settings, invoice: dict, lines: list[dict], credit
             "number": invoice["number"], "date": fmt_date(invoice["invoice_date"]),
             "due_date": fmt_date(invoice["due_date"]), "terms": f"Net {invoice['terms_days']}",
             "subtotal": fmt_money(invoice["subtotal_cents"], sym), "tax": fmt_money(invoice["tax_cents"], sym),
-            "tax_label": f"{rate.normalize():f}%", "has_credit": credit_applied_cents > 0,
+            "tax_label": f"{rate.normalize():f}%", "has_tax": taxed, "has_credit": credit_applied_cents > 0,
             "credit_applied": fmt_money(-credit_applied_cents, sym), "total": fmt_money(total, sym),
-            "balance_due": fmt_money(total - credit_applied_cents, sym),
+            "balance_due": fmt_money(due, sym),
+            "has_previous": previous > 0, "previous_balance": fmt_money(previous, sym),
+            "account_balance": fmt_money(previous + due, sym),
         },
         "lines": [{"date": f"{l['service_date']:%m/%d/%Y}", "code": l["service_code"],
                    "description": l["description"], "quantity": fmt_quantity(l["quantity"]),
-                   "unit_price": fmt_money(l["unit_price_cents"], sym), "amount": fmt_money(l["amount_cents"], sym)}
+                   "unit_price": fmt_money(l["unit_price_cents"], sym), "amount": fmt_money(l["amount_cents"], sym),
+                   "tax_mark": "T" if taxed and l["taxable"] else "",
+                   "provider": l.get("provider") or "", "reference": l.get("reference") or ""}
                   for l in lines],
         "plan": plan_context(settings, plan),
     }
@@ -136,16 +164,26 @@ def credit_note_context(settings: Settings, credit_note: dict, invoice: dict, ba
 def statement_context(settings: Settings, client: dict, statement: dict, open_items: list, activity: list,
                       aging: list[tuple[str, Decimal]], *, plan: dict | None = None) -> dict:
     """`open_items`: AgedItem; `activity`: (date, description, reference, cents); amounts signed as the
-    client reads them (a payment reduces what they owe: negative)."""
+    client reads them (a payment reduces what they owe: negative). `statement` may hold `period_end` (else the
+    as-of date) and `movement` (statements.Movement: opening, charges, payments, credits, closing)."""
     sym = settings.currency_symbol
+    m = statement.get("movement")
+    moves = {"has_movement": m is not None}
+    if m is not None:
+        moves |= {"opening": signed_balance(m.opening, sym), "charges": fmt_money(m.charges, sym),
+                  "payments": fmt_money(-m.payments, sym), "credits": fmt_money(-m.credits, sym),
+                  "closing": signed_balance(m.closing, sym)}
     return {
         "office": office_context(settings),
         "client": client_context(bill_to_snapshot(client)),
         "statement": {
             "date": fmt_date(statement["as_of"]), "period_start": fmt_date(statement["period_start"]),
-            "period_end": fmt_date(statement["as_of"]),
+            "period_end": fmt_date(statement.get("period_end") or statement["as_of"]), **moves,
             # A credit balance is never "Balance due −$18.00": the client owes nothing.
             "balance_due": fmt_money(abs(statement["balance"]), sym),
+            # Printed on the remittance slip: the client and the date identify the statement.
+            "number": f"{client['client_id']}-{statement['as_of']:%Y%m%d}", "owes": statement["balance"] > 0,
+            "in_credit": statement["balance"] < 0,
             "balance_label": "Balance due" if statement["balance"] >= 0 else "Credit balance — no payment due",
             "balance_title": "Balance due" if statement["balance"] >= 0 else "Credit balance",
             "total_open": fmt_money(statement["total_open"], sym),
@@ -164,6 +202,11 @@ def statement_context(settings: Settings, client: dict, statement: dict, open_it
         "aging": [{"name": name, "amount": fmt_money(amount, sym)} for name, amount in aging],
         "plan": plan_context(settings, plan),
     }
+
+
+def signed_balance(amount: Decimal, sym: str) -> str:
+    """A balance as a line of the account summary: a credit reads "$18.00 credit", never "−$18.00"."""
+    return fmt_money(amount, sym) if amount >= 0 else f"{fmt_money(-amount, sym)} credit"
 
 
 def letter_context(settings: Settings, content: dict) -> dict:

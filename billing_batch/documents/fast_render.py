@@ -14,10 +14,13 @@ is *prepared* once per process:
   tags is rendered once.
 
 Then a document is: render the compiled template; docxtpl's post-processing (listing characters,
-`{_{` escapes); parse the body with lxml (recover=True, as docxtpl's `fix_tables` does) in place
-inside the document element — the tree docxtpl's `map_tree` builds, without moving every node
-between two documents; renumber `wp:docPr` ids (`fix_docpr_ids`); serialise as python-docx does;
-deflate that part; write the zip around the unchanged parts' already-compressed bytes. When a
+`{_{` escapes); parse the body with lxml (strictly: docxtpl's `fix_tables` recovers, which on
+well-formed XML builds the same tree) in place inside the document element — the tree docxtpl's
+`map_tree` builds, without moving every node between two documents; renumber `wp:docPr` ids
+(`fix_docpr_ids`); serialise as python-docx does; deflate that part (zlib level 1: the document's
+parts decompress to the same bytes at any level); write the zip around the unchanged parts'
+already-compressed bytes. A header or footer that renders as for an earlier document reuses that
+document's finished part. When a
 table would be changed by `fix_tables` (a `{%tc %}` column loop), or the XML needed recovering,
 the document takes docxtpl's own steps instead (`_document_exact`). Headers and footers with tags
 go through `XmlPart.load` and python-docx's serialiser as in `map_headers_footers_xml`.
@@ -74,7 +77,12 @@ FOOTNOTES_CT = "application/vnd.openxmlformats-officedocument.wordprocessingml.f
 CORE_PROPERTIES = ("author", "comments", "identifier", "language", "subject", "title")
 JINJA_MARKS = ("{{", "{%", "{#")
 LISTING_CHARS = ("\t", "\a", "\n", "\f")  # what DocxTemplate.resolve_listing rewrites inside <w:t>
-DEFLATE_LEVEL = 6  # zlib's default, as zipfile (hence python-docx) uses
+DEFLATE_LEVEL = 6  # zlib's default, as zipfile (hence python-docx) uses: the parts compressed once
+# The parts compressed for every document (the body, headers with tags): zlib's fastest level. Any
+# deflate level decompresses to the same bytes and Word/LibreOffice read them all; the body is
+# ~25 KB, so the file grows by a few hundred bytes while deflating costs a third of the time.
+DOCUMENT_DEFLATE_LEVEL = 1
+HEADER_CACHE = 64  # rendered headers/footers kept per part (most render the same for every document)
 ZIP_DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01: reproducible output
 ZIP_DOS_TIME = 0
 PARALLEL_MIN_JOBS = 128  # below this (~0.3 s of work), starting worker processes costs more than it saves
@@ -103,8 +111,8 @@ class _Stored:
     size: int
 
 
-def _deflate(name: str, payload: bytes) -> _Stored:
-    c = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+def _deflate(name: str, payload: bytes, level: int = DEFLATE_LEVEL) -> _Stored:
+    c = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
     return _Stored(name.encode("utf-8"), c.compress(payload) + c.flush(), zlib.crc32(payload), len(payload))
 
 
@@ -155,6 +163,9 @@ class PreparedTemplate:
 
         # Headers and footers: compiled when they hold tags, rendered once when they do not.
         self._dynamic: dict[str, object] = {}  # member name -> compiled template
+        # member name -> {rendered source: finished, compressed part}: a header that renders as it did
+        # for an earlier document (the office's name, say) is not parsed, serialised and deflated again.
+        self._rendered: dict[str, dict[str, _Stored]] = {}
         fixed: dict[str, bytes] = {}
         for uri in (DocxTemplate.HEADER_URI, DocxTemplate.FOOTER_URI):
             for _, part in tpl.get_headers_footers(uri):
@@ -181,10 +192,23 @@ class PreparedTemplate:
                     self._entries.append(_deflate(name, fixed.get(name, zf.read(name))))
 
     def render(self, context: dict) -> bytes:
-        parts = {self._document_name: self._document_xml(context)}
+        parts = {self._document_name: _deflate(self._document_name, self._document_xml(context),
+                                               DOCUMENT_DEFLATE_LEVEL)}
         for name, template in self._dynamic.items():
-            parts[name] = _header_bytes(_finish(template.render(context)))
-        return _zip([e if isinstance(e, _Stored) else _deflate(e, parts[e]) for e in self._entries])
+            parts[name] = self._header(name, template.render(context))
+        return _zip([e if isinstance(e, _Stored) else parts[e] for e in self._entries])
+
+    def _header(self, name: str, source: str) -> _Stored:
+        """A header or footer part from its rendered source: the same source always gives the same
+        bytes (a pure function of it), so they are kept for the next document."""
+        seen = self._rendered.setdefault(name, {})
+        part = seen.get(source)
+        if part is None:
+            part = _deflate(name, _header_bytes(_finish(source)), DOCUMENT_DEFLATE_LEVEL)
+            if len(seen) >= HEADER_CACHE:
+                seen.clear()  # a header unique per document (the invoice number): nothing worth keeping
+            seen[source] = part
+        return part
 
     def _document_xml(self, context: dict) -> bytes:
         xml = _finish(self._body.render(context))
@@ -201,15 +225,22 @@ class PreparedTemplate:
         the ones lxml strips when the re-parsed body is moved in), without moving thousands of
         nodes between documents. None when fix_tables would change a table, or the XML needed
         recovering: then the exact path does what docxtpl does."""
-        parser = etree.XMLParser(recover=True)
-        root = etree.fromstring(self._head + xml.encode("utf-8") + self._tail, parser)
+        # A strict parser: on well-formed XML it builds the tree the recovering one would, and a
+        # quarter faster; anything it rejects or warns about takes the exact path.
+        parser = etree.XMLParser()  # docxtpl's options but recover
+        data = self._head + xml.encode("utf-8") + self._tail
+        try:
+            root = etree.fromstring(data, parser)
+        except etree.XMLSyntaxError:
+            return None
         if parser.error_log or len(root) != len(self._root):
             return None
         body = root.find(_W_BODY)
         if body is None or _tables_need_fixing(body):
             return None
-        for n, elt in enumerate(body.iter(_WP_DOCPR), start=1001):
-            elt.attrib["id"] = str(n)  # DocxTemplate.fix_docpr_ids: renumbered from 1000 per render
+        if b"docPr" in data:
+            for n, elt in enumerate(body.iter(_WP_DOCPR), start=1001):
+                elt.attrib["id"] = str(n)  # DocxTemplate.fix_docpr_ids: renumbered from 1000 per render
         return serialize_part_xml(root)
 
     def _document_exact(self, xml: str) -> bytes:
@@ -254,41 +285,32 @@ def _document_frame(root, body_source: str) -> tuple[bytes, bytes, str, str | No
     return head, tail, tag.group(0), bare
 
 
-_SPANS = etree.XPath(".//w:tc/w:tcPr[1]/w:gridSpan[1]", namespaces={"w": _W[1:-1]})
+_NS = {"w": _W[1:-1]}
+_SPANS = etree.XPath(".//w:tc/w:tcPr[1]/w:gridSpan[1]", namespaces=_NS)
+_TABLES = etree.XPath(".//w:tbl", namespaces=_NS)
+_GRID_COLS = etree.XPath("count(w:tblGrid[1]/w:gridCol)", namespaces=_NS)
+# Rows (nested tables' included, as fix_tables' `t.iter("tr")` sees them) with more cells than the
+# grid has columns; rows whose cells, summed as get_cell_len sums them, span the grid.
+_ROW_TOO_WIDE = etree.XPath("boolean(.//w:tr[count(w:tc) > $n])", namespaces=_NS)
+_ROW_SPANS_GRID = etree.XPath("boolean(.//w:tr[count(w:tc[not(w:tcPr[1]/w:gridSpan[1])])"
+                              " + sum(w:tc/w:tcPr[1]/w:gridSpan[1]/@w:val) >= $n])", namespaces=_NS)
 
 
 def _tables_need_fixing(body) -> bool:
     """Whether DocxTemplate.fix_tables would change a table: when a row (nested tables' rows
     included, as its `iter` sees them) has more cells than the grid has columns, or when no row
-    spans the whole grid (it then drops columns). Unusual gridSpan values take the exact path."""
+    spans the whole grid (it then drops columns). Unusual gridSpan values take the exact path.
+    (XPath, so a long invoice's rows are counted in C, not one by one in Python.)"""
     if any(not (s.get(_W + "val") or "").isascii() or not (s.get(_W + "val") or "").isdigit()
            for s in _SPANS(body)):
         return True
-    for t in body.iter(_W + "tbl"):
-        grid = t.find(_W + "tblGrid")
-        if grid is None:
+    for t in _TABLES(body):
+        if t.find(_W + "tblGrid") is None:
             return True
-        n = len(grid.findall(_W + "gridCol"))
-        spans_grid = False
-        for row in t.iter(_W + "tr"):
-            cells = row.findall(_W + "tc")
-            if len(cells) > n:
-                return True
-            if not spans_grid and _span(cells) >= n:
-                spans_grid = True
-        if not spans_grid:
+        n = int(_GRID_COLS(t))
+        if _ROW_TOO_WIDE(t, n=n) or not _ROW_SPANS_GRID(t, n=n):
             return True
     return False
-
-
-def _span(cells) -> int:
-    """DocxTemplate.fix_tables' get_cell_len summed over a row."""
-    total = 0
-    for cell in cells:
-        tc_pr = cell.find(_W + "tcPr")
-        grid_span = None if tc_pr is None else tc_pr.find(_W + "gridSpan")
-        total += 1 if grid_span is None else int(grid_span.get(_W + "val"))
-    return total
 
 
 def _finish(rendered: str) -> str:
@@ -400,8 +422,7 @@ def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:
             errors[i] = cannot_write(exc, files[i][0])
 
     if len(temps) > 1:
-        with ThreadPoolExecutor(min(FSYNC_THREADS, len(temps))) as pool:
-            list(pool.map(sync, list(temps)))
+        list(_fsync_pool().map(sync, list(temps)))
     else:
         for i in temps:
             sync(i)
@@ -419,6 +440,27 @@ def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:
     for folder in folders:
         sync_folder(folder)  # not every platform opens folders; the files themselves are synced
     return errors
+
+
+_fsync_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _fsync_pool() -> ThreadPoolExecutor:
+    """This process's fsync threads, started on its first chunk and kept (a pool per chunk started
+    8 threads a chunk). Keyed by process: a forked worker cannot use its parent's threads."""
+    pid = os.getpid()
+    pool = _fsync_pools.get(pid)
+    if pool is None:
+        _fsync_pools.clear()
+        pool = _fsync_pools[pid] = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="fsync")
+    return pool
+
+
+def _stop_fsync_pool() -> None:
+    """Before forking workers: the run forks with no thread of its own alive (see _pool_context)."""
+    pool = _fsync_pools.pop(os.getpid(), None)
+    if pool is not None:
+        pool.shutdown(wait=True)
 
 
 def _render_chunk(jobs: list[Job]) -> list[Rendered]:
@@ -508,6 +550,7 @@ def iter_render_many(jobs: Iterable[Job], workers: int | None = None) -> Iterato
             prepared(template)  # forked workers inherit the preparation
         except Exception:  # noqa: BLE001 - a template that cannot be read fails its own jobs, below
             pass
+    _stop_fsync_pool()
     with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_die_with_parent,
                              initargs=(os.getpid(),)) as pool:
         # Chunk outcomes in job order: rendered here (a list) or (future, chunk) sent to a worker.

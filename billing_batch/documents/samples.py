@@ -23,6 +23,7 @@ from billing_batch.documents.contexts import (
 from billing_batch.documents import pdf
 from billing_batch.documents.render import render_docx, write_atomic
 from billing_batch.resources import data_path
+from billing_batch.statements import Movement
 
 DAY = date(2026, 3, 14)
 CLIENT = {"client_id": "C0042", "name": 'Sample & Sons <Ltd> "Zoë"', "type": "Business", "attention": "Jane Roe",
@@ -50,7 +51,8 @@ COVERAGE_NOTICE = {"template": "coverage_notice", "bill_to": json.loads(BILL_TO)
                                  "quantity": "1", "amount_cents": 12500}],
                    "total_cents": 21500}
 LINES = [{"service_date": DAY, "service_code": "OV", "description": "Office visit", "quantity": "1",
-          "unit_price_cents": 12345, "amount_cents": 12345}]
+          "unit_price_cents": 12345, "amount_cents": 12345, "taxable": True, "provider": "Dr. Sample",
+          "reference": "PO-1001"}]
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
                        "kind": "credit"}, INVOICE, 10445),
         "statement.docx": statement_context(
             settings, CLIENT, {"as_of": DAY, "period_start": DAY.replace(day=1), "total_open": Decimal("124.45"),
-                               "unapplied_credit": Decimal("0"), "balance": Decimal("124.45")},
+                               "unapplied_credit": Decimal("0"), "balance": Decimal("124.45"),
+                               "movement": Movement(Decimal("50.00"), Decimal("124.45"), Decimal(50),
+                                                    Decimal(0), Decimal("124.45"))},
             [item], [(DAY, "Payment received", "1001", -5000)], [("31-60", Decimal("124.45"))], plan=PLAN),
     }
     # The last level (the referral) sends no letter, so it has no template to check.

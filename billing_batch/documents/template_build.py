@@ -129,11 +129,16 @@ PAGE_HEIGHT = Cm(27.94)
 MARGIN = Cm(2.0)
 TEXT_WIDTH_CM = 21.59 - 2 * 2.0  # 17.59 cm
 
-# Window envelope: the address block starts ~5 cm from the top edge of the page, so the
-# letterhead row above it has an exact height of (5 cm - top margin).
-LETTERHEAD_HEIGHT = Cm(5.0 - 2.0)
+# #10 double-window envelope (letter-folded in thirds): the recipient window starts 2.125 in from the
+# top and 0.875 in from the left edge of the sheet, 4 in wide and 1.125 in high. The letterhead row has
+# an exact height so the address's first line starts 2.2 in (5.6 cm) down, and the address is indented
+# from the 2 cm margin to 2.3 cm (0.906 in); five 10.5 pt lines end inside the window.
+LETTERHEAD_HEIGHT = Cm(5.6 - 2.0)
+ADDRESS_INDENT = Cm(0.3)
 ADDRESS_WIDTH_CM = 9.0
 ADDRESS_MIN_HEIGHT = Cm(3.8)
+# Letter-fold marks in the left margin at a third and two thirds of the page (11 in / 3).
+FOLD_MARKS_CM = (27.94 / 3, 2 * 27.94 / 3)
 
 # Child order inside tblPr / trPr / tcPr from the WordprocessingML schema: Word rejects files
 # whose property children are out of order, so every hand-made element is inserted by this order.
@@ -269,7 +274,7 @@ def _define_styles(doc) -> None:
     _paragraph_style(doc, "Letterhead", size=9, color=GREY)
     _paragraph_style(doc, "Letterhead Right", size=9, color=GREY, align=right)
     _paragraph_style(doc, "Letterhead Small", size=8, color=GREY, align=right, space_before=2)
-    _paragraph_style(doc, "Address", size=10.5)
+    _paragraph_style(doc, "Address", size=10.5).paragraph_format.left_indent = ADDRESS_INDENT
     _paragraph_style(doc, "Document Title", size=20, bold=True, color=NAVY, align=right,
                      space_after=6)
     _paragraph_style(doc, "Notice", size=9.5, italic=True, color=GREY, space_before=10,
@@ -485,6 +490,15 @@ def _build_header_footer(doc, continuation: str) -> None:
     for run in draft.runs:
         run.bold, run.font.color.rgb = True, RGBColor(0xC0, 0x00, 0x00)
 
+    # One mark before the DRAFT line and one after it, then an empty paragraph: LibreOffice merges two
+    # framed paragraphs that are next to each other, and drops the frame of a header's last paragraph.
+    header = section.first_page_header
+    draft_line = header.paragraphs[0]
+    _fold_mark(header, FOLD_MARKS_CM[0])
+    draft_line._p.addprevious(header.paragraphs[-1]._p)
+    _fold_mark(header, FOLD_MARKS_CM[1])
+    _para(header, "", "Header")
+
     cont = _para(
         section.header,
         DRAFT_MARK + "{{ office.name }} · %s · {{ client.name }} (continued)" % continuation,
@@ -506,6 +520,24 @@ def _build_header_footer(doc, continuation: str) -> None:
         paragraph.add_run(" of ")
         _add_field(paragraph, "NUMPAGES")
         _rule_above(paragraph)
+
+
+def _fold_mark(header, y_cm: float) -> None:
+    """A short rule in the left margin at ``y_cm`` from the top of the sheet: an empty paragraph in a
+    page-anchored frame with a top border, which Word and LibreOffice both place exactly."""
+    paragraph = header.add_paragraph(style="Header")
+    ppr = paragraph._p.get_or_add_pPr()
+    frame = OxmlElement("w:framePr")
+    for key, value in (("w", _twips(Cm(0.6))), ("h", _twips(Cm(0.05))), ("hRule", "exact"),
+                       ("hAnchor", "page"), ("vAnchor", "page"), ("x", _twips(Cm(0.5))),
+                       ("y", _twips(Cm(y_cm))), ("wrap", "around")):
+        frame.set(qn(f"w:{key}"), str(value))
+    ppr.insert(1 if ppr.find(qn("w:pStyle")) is not None else 0, frame)
+    borders = OxmlElement("w:pBdr")
+    borders.append(_border_element("top", (6, GREY)))
+    frame.addnext(borders)
+    paragraph.paragraph_format.space_before = Pt(0)
+    paragraph.paragraph_format.space_after = Pt(0)
 
 
 # --------------------------------------------------------------------------- body blocks
@@ -592,15 +624,48 @@ def _build_notice(doc, kind: str) -> None:
         _para(doc, "Questions about this bill? Call us at {{ office.phone }}.", "Notice")
 
 
+# The invoice's line table at 10 pt. Widths hold "03/14/2026", a code such as "PROD-SKIN" or "99213-25"
+# on one line (the code cells do not wrap either), and "$12,345.67 T" (a taxed line's mark).
+AMOUNT_T = "{{ line.amount }}{% if line.tax_mark %} {{ line.tax_mark }}{% endif %}"
+PROVIDER = "{{ line.description }}{% if line.provider %} · Provider: {{ line.provider }}{% endif %}"
 LINE_COLUMNS = [
-    # (header, field, width cm, numeric)
+    # (header, field or template text, width cm, numeric)
     ("Date", "date", 2.1, False),
-    ("Code", "code", 1.9, False),
-    ("Description", "description", TEXT_WIDTH_CM - 2.1 - 1.9 - 1.2 - 2.3 - 2.5, False),
-    ("Qty", "quantity", 1.2, True),
+    ("Code", "code", 2.5, False),
+    ("Description", "description", TEXT_WIDTH_CM - 2.1 - 2.5 - 1.1 - 2.3 - 2.8, False),
+    ("Qty", "quantity", 1.1, True),
     ("Unit Price", "unit_price", 2.3, True),
-    ("Amount", "amount", 2.5, True),
+    ("Amount", AMOUNT_T, 2.8, True),
 ]
+# A business's accounts payable matches each line to its PO or authorisation, and to who gave the service.
+BUSINESS_LINE_COLUMNS = [
+    ("Date", "date", 2.1, False),
+    ("Code", "code", 2.5, False),
+    ("Description", PROVIDER, TEXT_WIDTH_CM - 2.1 - 2.5 - 2.6 - 1.1 - 2.3 - 2.8, False),
+    ("Reference", "reference", 2.6, False),
+    ("Qty", "quantity", 1.1, True),
+    ("Unit Price", "unit_price", 2.3, True),
+    ("Amount", AMOUNT_T, 2.8, True),
+]
+LINE_STYLES = ("Line Header", "Line Header Number", "Line Text", "Line Number")
+
+
+def _define_invoice_styles(doc) -> None:
+    """The invoice line table's 10 pt styles and the remittance slip's (the invoices and statement)."""
+    right = WD_ALIGN_PARAGRAPH.RIGHT
+    _paragraph_style(doc, "Line Header", size=10, bold=True, color=NAVY, space_before=3, space_after=3)
+    _paragraph_style(doc, "Line Header Number", size=10, bold=True, color=NAVY, space_before=3,
+                     space_after=3, align=right)
+    _paragraph_style(doc, "Line Text", size=10, space_before=2, space_after=2)
+    _paragraph_style(doc, "Line Number", size=10, space_before=2, space_after=2, align=right)
+    _define_slip_styles(doc)
+
+
+def _define_slip_styles(doc) -> None:
+    _paragraph_style(doc, "Slip Cut", size=8, italic=True, color=GREY, align=WD_ALIGN_PARAGRAPH.CENTER,
+                     space_before=10, space_after=4, keep_with_next=True)
+    _paragraph_style(doc, "Slip Heading", size=10, bold=True, color=NAVY, space_after=3, keep_with_next=True)
+    _paragraph_style(doc, "Slip Text", size=10, keep_with_next=True)
 
 
 TABLE_STYLES = ("Table Header", "Table Header Number", "Table Text", "Table Number")
@@ -633,12 +698,17 @@ def _build_loop_table(container, columns, item: str, items: str, *, align=None,
 
     _set_row(data)
     for cell, (_title, field, _w, numeric) in zip(data.cells, columns):
-        _para(cell, "{{ %s.%s }}" % (item, field), number if numeric else text, first=True)
+        value = field if "{" in field else "{{ %s.%s }}" % (item, field)
+        _para(cell, value, number if numeric else text, first=True)
     return table
 
 
-def _build_line_table(doc) -> None:
-    _build_loop_table(doc, LINE_COLUMNS, "line", "lines")
+def _build_line_table(doc, kind: str) -> None:
+    columns = BUSINESS_LINE_COLUMNS if kind == "business" else LINE_COLUMNS
+    table = _build_loop_table(doc, columns, "line", "lines", styles=LINE_STYLES)
+    # A code never breaks inside ("PROD-" / "SKIN"): its cells do not wrap.
+    for row in (table.rows[0], table.rows[2]):
+        _set_child(row.cells[1]._tc.get_or_add_tcPr(), "noWrap", _TCPR_ORDER)
 
 
 def _build_totals_table(container, rows: list[tuple[str, str, str]],
@@ -666,17 +736,25 @@ def _build_totals_table(container, rows: list[tuple[str, str, str]],
 
 
 def _build_totals(doc) -> None:
-    """Invoice totals; the credit row exists only when a credit was applied."""
+    """Invoice totals as a patient reads them: the tax row only when a line is taxed (those lines are
+    marked T), the credit row only when a credit was applied, and the account's older balance only when
+    the client still owes on earlier invoices."""
     _para(doc, "", "Spacer")
     _build_totals_table(doc, [
         ("Subtotal", "{{ invoice.subtotal }}", "plain"),
-        ("Tax ({{ invoice.tax_label }})", "{{ invoice.tax }}", "plain"),
+        ("{%tr if invoice.has_tax %}", "", "tag"),
+        ("Tax ({{ invoice.tax_label }} on lines marked T)", "{{ invoice.tax }}", "plain"),
+        ("{%tr endif %}", "", "tag"),
+        ("Invoice total", "{{ invoice.total }}", "total"),
         ("{%tr if invoice.has_credit %}", "", "tag"),
         ("Credit applied", "{{ invoice.credit_applied }}", "plain"),
         ("{%tr endif %}", "", "tag"),
-        ("Total", "{{ invoice.total }}", "total"),
-        ("Balance Due", "{{ invoice.balance_due }}", "balance"),
-    ])
+        ("Amount due", "{{ invoice.balance_due }}", "balance"),
+        ("{%tr if invoice.has_previous %}", "", "tag"),
+        ("Previous balance (earlier invoices)", "{{ invoice.previous_balance }}", "plain"),
+        ("Total account balance", "{{ invoice.account_balance }}", "total"),
+        ("{%tr endif %}", "", "tag"),
+    ], widths=(6.4, 3.2))
 
 
 INVOICE_PAY_LINES = [
@@ -684,42 +762,129 @@ INVOICE_PAY_LINES = [
     ("{% if plan.show %}Please write your account number {{ client.id }} and plan number {{ plan.id }} on your "
      "payment: it pays your plan's installments due first, then this invoice.{% else %}Please write the invoice "
      "number on your payment.{% endif %}", "Box Text"),
-    ("Invoice {{ invoice.number }} · Balance due {{ invoice.balance_due }} by "
+    ("Invoice {{ invoice.number }} · Amount due {{ invoice.balance_due }} by "
      "{{ invoice.due_date }}", "Box Strong"),
 ]
 
 
-def _build_how_to_pay(doc, reference_lines: list[tuple[str, str]] = INVOICE_PAY_LINES) -> None:
+def _build_how_to_pay(doc, reference_lines: list[tuple[str, str]] = INVOICE_PAY_LINES,
+                      slip: list[tuple[str, str]] | None = None) -> None:
     """Shaded box: how to pay on the left, remit-to address on the right; kept on one page.
 
     ``reference_lines`` follow the payment instructions: what to write on the payment and the
-    amount due, as (text, style) paragraphs."""
+    amount due, as (text, style) paragraphs. ``slip`` (the invoices and the statement): the remittance
+    slip's (label, value) facts. The box and the slip then sit in one row of a borderless table that never
+    splits, so neither is ever alone on a page, and the remit-to address goes on the slip instead."""
     _para(doc, "", "Spacer")
-    _para(doc, "", "Spacer")
+    spacer = _para(doc, "", "Spacer")
+    container = doc
+    if slip is not None:
+        spacer.paragraph_format.keep_with_next = True
+        # Two grid columns merged into one cell: no row inside (the slip's are two cells wide) has more
+        # cells than the grid, so docxtpl leaves the grid alone and the fast renderer's in-place path holds.
+        outer = _add_table(doc, [TEXT_WIDTH_CM / 2, TEXT_WIDTH_CM / 2], 1)
+        _set_table_borders(outer)
+        _set_cell_margins(outer, left=0, right=0)
+        _set_row(outer.rows[0])
+        container = outer.rows[0].cells[0].merge(outer.rows[0].cells[1])
+        container.paragraphs[0].style = "Spacer"
     remit_width = 6.5
-    table = _add_table(doc, [TEXT_WIDTH_CM - remit_width, remit_width], 1)
+    widths = [TEXT_WIDTH_CM] if slip is not None else [TEXT_WIDTH_CM - remit_width, remit_width]
+    table = _add_table(container, widths, 1)
     _set_table_borders(table, top=(4, RULE_GREY), bottom=(4, RULE_GREY), left=(4, RULE_GREY),
                        right=(4, RULE_GREY))
     _set_cell_margins(table, top=0.25, bottom=0.25, left=0.3, right=0.3)
     row = table.rows[0]
     _set_row(row)
-    pay, remit = row.cells
+    pay = row.cells[0]
     items = [
         ("How to pay", "Box Heading"),
         ("{{ office.payment_instructions }}", "Box Text"),
         *reference_lines,
     ]
     _cell_paragraphs(pay, items)
-    _cell_paragraphs(remit, [
-        ("Remit to", "Box Heading"),
-        ("{%p for line in office.remit_to_lines %}", "Box Text"),
-        ("{{ line }}", "Box Text"),
-        ("{%p endfor %}", "Box Text"),
-    ])
+    if slip is None:
+        _cell_paragraphs(row.cells[1], [
+            ("Remit to", "Box Heading"),
+            ("{%p for line in office.remit_to_lines %}", "Box Text"),
+            ("{{ line }}", "Box Text"),
+            ("{%p endfor %}", "Box Text"),
+        ])
     for cell in row.cells:
         _set_cell_shading(cell, BOX_FILL)
+    if slip is not None:
+        _build_slip(container, slip)
     # A document must end with a paragraph, not a table (Word "repairs" it otherwise).
     _para(doc, "", "Spacer")
+
+
+SLIP_CUT = "✂   Please detach and return this portion with your payment"
+
+
+def _build_slip(cell, facts: list[tuple[str, str]]) -> None:
+    """The remittance slip, after the how-to-pay box in ``cell``: a dashed cut line, then the office's
+    remit-to address on the left (where a window return envelope shows it) and what the payment is for
+    on the right, ending in an "Amount enclosed" box for the client to fill in."""
+    cut = cell.paragraphs[-1]  # the paragraph python-docx put after the box
+    cut.style = "Slip Cut"
+    cut.add_run(SLIP_CUT)
+    ppr = cut._p.get_or_add_pPr()
+    borders = OxmlElement("w:pBdr")
+    dashed = _border_element("top", (6, GREY))
+    dashed.set(qn("w:val"), "dashed")
+    dashed.set(qn("w:space"), "4")
+    borders.append(dashed)
+    ppr.append(borders)  # the paragraph has only its style so far; pBdr follows pStyle
+    facts_width = 9.4
+    layout = _add_table(cell, [TEXT_WIDTH_CM - facts_width, facts_width], 1)
+    _set_table_borders(layout)
+    _set_cell_margins(layout, left=0, right=0)
+    row = layout.rows[0]
+    _set_row(row)
+    remit, right = row.cells
+    _cell_paragraphs(remit, [
+        ("Make payable to and mail to", "Slip Heading"),
+        ("{%p for line in office.remit_to_lines %}", "Slip Text"),
+        ("{{ line }}", "Slip Text"),
+        ("{%p endfor %}", "Slip Text"),
+    ])
+    for paragraph in remit.paragraphs:
+        paragraph.paragraph_format.left_indent = ADDRESS_INDENT
+    table = _add_table(right, [3.6, facts_width - 3.6], len(facts) + 1)
+    _set_table_borders(table, top=(4, RULE_GREY), bottom=(4, RULE_GREY), insideH=(4, RULE_GREY))
+    _set_cell_margins(table, top=0.05, bottom=0.05, left=0.15, right=0.15)
+    for r, (label, value) in zip(table.rows, facts):
+        _set_row(r)
+        _para(r.cells[0], label, "Table Label", first=True)
+        _set_cell_shading(r.cells[0], HEADER_FILL)
+        strong = label.startswith(("Amount due", "{{ statement.balance_title"))
+        _para(r.cells[1], value, "Balance Amount" if strong else "Table Number", first=True)
+    enclosed = table.rows[-1]
+    _set_row(enclosed, height=Cm(1.0))
+    _para(enclosed.cells[0], "Amount enclosed", "Balance Label", first=True).alignment = WD_ALIGN_PARAGRAPH.LEFT
+    _set_cell_shading(enclosed.cells[0], HEADER_FILL)
+    _para(enclosed.cells[1], "$", "Balance Label", first=True).alignment = WD_ALIGN_PARAGRAPH.LEFT
+    _set_cell_borders(enclosed.cells[1], top=(12, NAVY), bottom=(12, NAVY), left=(12, NAVY), right=(12, NAVY))
+    enclosed.cells[0].vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
+    enclosed.cells[1].vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
+
+
+INVOICE_SLIP = [
+    ("Client ID", "{{ client.id }}"),
+    ("Name", "{{ client.name }}"),
+    ("Invoice Number", "{{ invoice.number }}"),
+    ("Due Date", "{{ invoice.due_date }}"),
+    ("Amount due", "{{ invoice.balance_due }}"),
+]
+
+STATEMENT_SLIP = [
+    ("Client ID", "{{ client.id }}"),
+    ("Name", "{{ client.name }}"),
+    ("Statement", "{{ statement.number }}"),
+    ("Statement Date", "{{ statement.date }}"),
+    ("Due", "Upon receipt"),
+    ("{{ statement.balance_title }}", "{{ statement.balance_due }}"),
+]
 
 
 # --------------------------------------------------------------------------- credit note
@@ -829,23 +994,39 @@ def _build_statement_body(doc) -> None:
     _build_loop_table(aging_cell, AGING_COLUMNS, "b", "aging")
     _para(balance_cell, "Account summary", "Section Heading", first=True)
     balance_cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    # The period's movement (opening + new charges - payments - credits = closing), then what the balance is
+    # made of; a credit balance reads "Credit balance", never a negative balance due.
     _build_totals_table(balance_cell, [
+        ("{%tr if statement.has_movement %}", "", "tag"),
+        ("Opening balance {{ statement.period_start }}", "{{ statement.opening }}", "plain"),
+        ("New charges (invoices)", "{{ statement.charges }}", "plain"),
+        ("Payments", "{{ statement.payments }}", "plain"),
+        ("Credits and adjustments", "{{ statement.credits }}", "plain"),
+        ("Closing balance {{ statement.period_end }}", "{{ statement.closing }}", "total"),
+        ("{%tr endif %}", "", "tag"),
         ("Total of open items", "{{ statement.total_open }}", "plain"),
         ("{%tr if statement.has_credit %}", "", "tag"),
         ("{{ statement.credit_label }}", "{{ statement.unapplied_credit }}", "plain"),
         ("{%tr endif %}", "", "tag"),
         ("{{ statement.balance_title }}", "{{ statement.balance_due }}", "balance"),
-    ], widths=(4.8, 3.2))
+    ], widths=(5.2, 2.8))
     for cell in row.cells:
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
 
     _build_plan_status(doc, PLAN_STATUS)
+    # A client in credit owes nothing: no how-to-pay box and no slip, the balance line says so.
+    _para(doc, "{%p if statement.owes %}", "Spacer")
     _build_how_to_pay(doc, [
         ("{% if plan.show %}Please write your client ID and plan number {{ plan.id }} on your payment."
          "{% else %}Please write your client ID on your payment.{% endif %}", "Box Text"),
         ("Client {{ client.id }} · {{ statement.balance_label }} {{ statement.balance_due }} as of "
          "{{ statement.date }}", "Box Strong"),
-    ])
+    ], slip=STATEMENT_SLIP)
+    _para(doc, "{%p else %}", "Spacer")
+    _para(doc, "{% if statement.in_credit %}{{ statement.balance_label }}: {{ statement.balance_due }} is yours "
+               "on account as of {{ statement.date }}. Call us at {{ office.phone }} if you would like it "
+               "refunded.{% else %}Nothing is due on your account. Thank you.{% endif %}", "Letter Text")
+    _para(doc, "{%p endif %}", "Spacer")
 
 
 # --------------------------------------------------------------------------- collection letters
@@ -1431,6 +1612,7 @@ def build_template_bytes(kind: str) -> bytes:
     doc = _new_document("Invoice {{ invoice.number }}")
     # Only the plan block's style: the invoices take no other letter or account style.
     _plan_status_style(doc)
+    _define_invoice_styles(doc)
     _build_letterhead_and_address(doc, title="INVOICE", attention=(kind == "business"), facts=[
         ("Invoice Number", "{{ invoice.number }}"),
         ("Invoice Date", "{{ invoice.date }}"),
@@ -1439,10 +1621,10 @@ def build_template_bytes(kind: str) -> bytes:
         ("Client ID", "{{ client.id }}"),
     ])
     _build_notice(doc, kind)
-    _build_line_table(doc)
+    _build_line_table(doc, kind)
     _build_totals(doc)
     _build_plan_status(doc, PLAN_STATUS)
-    _build_how_to_pay(doc)
+    _build_how_to_pay(doc, slip=INVOICE_SLIP)
     return _package(doc, f"Invoice template ({kind} client)", "billing-batch invoice")
 
 
@@ -1470,6 +1652,7 @@ def build_statement_bytes() -> bytes:
     """The bytes of ``statement.docx`` (one template for individual and business clients)."""
     doc = _new_document("Statement {{ statement.date }}", account_styles=True)
     _plan_status_style(doc)
+    _define_slip_styles(doc)
     _build_letterhead_and_address(
         doc,
         title="STATEMENT OF ACCOUNT",

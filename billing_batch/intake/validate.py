@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
-
-import pandas as pd
-import pandera.pandas as pa
+from typing import TYPE_CHECKING
 
 from billing_batch.intake.kinds import KINDS_BY_NAME, CellType, Kind
 from billing_batch.intake.sheets import ParsedSheet
 from billing_batch.problems import Problem
+
+if TYPE_CHECKING:  # pandas and pandera take ~0.7 s to import: only a run with rows to check pays for them
+    import pandera.pandas as pa
 
 FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
 _ONE_ADDRESS = re.compile(r"[^\s@,;:<>()\[\]\\\"']+@[^\s@,;:<>()\[\]\\\"'.]+(\.[^\s@,;:<>()\[\]\\\"'.]+)+")
@@ -95,11 +96,15 @@ class Sanity:
 
 
 def _element_check(rule, message: str) -> pa.Check:
+    import pandera.pandas as pa  # here, not at the top: see TYPE_CHECKING above
+
     return pa.Check(lambda v: rule(v), element_wise=True, ignore_na=True, error=message)
 
 
 @cache
 def schema_for(kind_name: str, sanity: Sanity = Sanity()) -> pa.DataFrameSchema:
+    import pandera.pandas as pa  # here, not at the top: see TYPE_CHECKING above
+
     kind: Kind = KINDS_BY_NAME[kind_name]
     columns = {}
     for col in kind.columns:
@@ -129,6 +134,9 @@ def validate(parsed: ParsedSheet, sanity: Sanity = Sanity()) -> list[Problem]:
     """Problems pandera finds in the sheet's typed rows (cells that failed to parse are blank here)."""
     if not parsed.rows:
         return []
+    import pandas as pd  # here, not at the top: see TYPE_CHECKING above
+    import pandera.pandas as pa
+
     kind = parsed.kind
     frame = pd.DataFrame([r.values for r in parsed.rows], index=[r.row for r in parsed.rows],
                          columns=[c.name for c in kind.columns], dtype=object)

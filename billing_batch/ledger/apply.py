@@ -41,10 +41,11 @@ def apply_credit_to_new_invoices(conn: Connection, new: list[tuple[str, int, str
     if not clients:
         return
     accounts = load_accounts(conn, clients)
+    allocs = []  # the accounts are in memory: one insert for them all, in the same order (ids as before)
     for client_id, invoice_id, number, day, due, total in new:
         if client_id in accounts:
-            out = accounts[client_id].new_invoice(Item(invoice_id, number, day, due, total))
-            save_allocations(conn, out.allocations, run_id)
+            allocs += accounts[client_id].new_invoice(Item(invoice_id, number, day, due, total)).allocations
+    save_allocations(conn, allocs, run_id)
 
 
 def document_note(kind: str, adjustment: dict) -> str:
@@ -118,7 +119,7 @@ def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str,
             conn, number, cn.kind, cn.invoice_id, adj["client_id"], cn.date, cn.cents, document_note(cn.kind, adj),
             cn.adjustment_id,
             run_id)
-        queue.add_outbox(conn, "credit_note", note_ids[cn.adjustment_id], numbering.credit_note_path(number, cn.date),
+        queue.add_outbox(conn, "credit_note", note_ids[cn.adjustment_id], numbering.credit_note_path(number, cn.date, adj["client_id"]),
                          run_id)
         result.credit_notes.append(note_ids[cn.adjustment_id])
     for out in outcomes.values():

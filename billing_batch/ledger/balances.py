@@ -105,3 +105,21 @@ def client_activity(conn: Connection, client_id: str, start: date, end: date) ->
             on = f" on invoice {a.invoice_number}" if a.invoice_number else ""
             out.append((a.date, f"Balance written off{on}", "", -a.amount_cents))
     return sorted(out, key=lambda a: a[0])
+
+
+def open_by_due_date(conn: Connection, as_of: date) -> list[tuple[date, Decimal]]:
+    """What invoices dated on or before `as_of` still had open then, summed per due date: the aging's
+    bucket totals for any past date in one aggregate query (the Summary's 12 month-end trend)."""
+    allocated = (select(allocations.c.invoice_id, func.sum(allocations.c.amount_cents).label("cents"))
+                 .where(allocations.c.alloc_date <= as_of).group_by(allocations.c.invoice_id).subquery())
+    q = (select(invoices.c.due_date, func.sum(invoices.c.total_cents - func.coalesce(allocated.c.cents, 0)))
+         .select_from(invoices.outerjoin(allocated, allocated.c.invoice_id == invoices.c.id))
+         .where(invoices.c.invoice_date <= as_of).group_by(invoices.c.due_date))
+    return [(due, from_cents(cents)) for due, cents in conn.execute(q) if cents]
+
+
+def credit_sales(conn: Connection, start: date, end: date) -> Decimal:
+    """Invoiced (sold on credit) with an invoice date in [start, end], at the invoices' totals."""
+    cents = conn.execute(select(func.coalesce(func.sum(invoices.c.total_cents), 0))
+                         .where(invoices.c.invoice_date.between(start, end))).scalar()
+    return from_cents(cents or 0)

@@ -57,6 +57,19 @@ def letter(conn: Connection, letter_id: int) -> dict:
     return dict(conn.execute(select(letters).where(letters.c.id == letter_id)).one()._mapping)
 
 
+def referral_days(conn: Connection) -> dict[str, date]:
+    """Per client, the first day of a referral its latest letter named (a final notice), if it named one."""
+    out: dict[str, date] = {}
+    for r in conn.execute(select(letters.c.client_id, letters.c.content)
+                          .order_by(letters.c.letter_date, letters.c.id)):
+        named = json.loads(r.content).get("referral_date")
+        if named:
+            out[r.client_id] = date.fromisoformat(str(named))
+        else:
+            out.pop(r.client_id, None)
+    return out
+
+
 def last_letters(conn: Connection) -> dict[str, tuple[date, str]]:
     """Per client, the date and level name of the latest letter."""
     out = {}

@@ -55,3 +55,34 @@ def mark(conn: Connection, outbox_id: int, status: str, note: str | None = None)
     conn.execute(outbox.update().where(outbox.c.id == outbox_id).values(
         status=status, attempts=outbox.c.attempts + 1, last_error=note))
     conn.commit()
+
+
+def day_reports(conn: Connection, business_date: date, upto_run_id: int) -> list[tuple[int, dict]]:
+    """(run id, stored report) of every committed run of the business date up to `upto_run_id`, in order:
+    the day's workbook lists them all, whichever run writes it."""
+    return [(r.id, json.loads(r.report)) for r in conn.execute(
+        select(runs.c.id, runs.c.report).where(runs.c.status == "ok", runs.c.business_date == business_date,
+                                               runs.c.id <= upto_run_id).order_by(runs.c.id))]
+
+
+def previous_report(conn: Connection, business_date: date) -> tuple[date, dict] | None:
+    """The business date and stored report of the latest committed run of an earlier business date."""
+    row = conn.execute(select(runs.c.business_date, runs.c.report)
+                       .where(runs.c.status == "ok", runs.c.business_date < business_date)
+                       .order_by(runs.c.business_date.desc(), runs.c.id.desc()).limit(1)).first()
+    return (row.business_date, json.loads(row.report)) if row else None
+
+
+def last_report_with_workbook(conn: Connection, workbook: str, before: date) -> tuple[date, dict] | None:
+    """The latest committed run before the business date whose report names `workbook` as a file's
+    problems workbook (a text search first, so only candidate reports are parsed)."""
+    needle = json.dumps({"problems_workbook": workbook})[1:-1]
+    like = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    for r in conn.execute(select(runs.c.business_date, runs.c.report)
+                          .where(runs.c.status == "ok", runs.c.business_date < before,
+                                 runs.c.report.like(like, escape="\\"))
+                          .order_by(runs.c.id.desc())):
+        report = json.loads(r.report)
+        if any(f.get("problems_workbook") == workbook for f in report.get("files", [])):
+            return r.business_date, report
+    return None

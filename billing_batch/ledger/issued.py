@@ -16,6 +16,7 @@ from billing_batch.ledger.schema import (
     credit_notes,
     invoice_lines,
     invoices,
+    service_lines,
 )
 from billing_batch.money import to_cents
 
@@ -50,7 +51,12 @@ def invoices_for_documents(conn: Connection, invoice_ids: list[int]) -> dict[int
         chunk = invoice_ids[start:start + 500]
         heads = {r.id: dict(r._mapping) for r in conn.execute(select(invoices).where(invoices.c.id.in_(chunk)))}
         lines: dict[int, list[dict]] = defaultdict(list)
-        for r in conn.execute(select(invoice_lines).where(invoice_lines.c.invoice_id.in_(chunk))
+        # The service log's Provider and Reference (a PO or authorisation) print on the line; a claim's share
+        # has no service row, so they are None there.
+        for r in conn.execute(select(invoice_lines, service_lines.c.provider, service_lines.c.reference)
+                              .select_from(invoice_lines.outerjoin(
+                                  service_lines, service_lines.c.id == invoice_lines.c.service_line_id))
+                              .where(invoice_lines.c.invoice_id.in_(chunk))
                               .order_by(invoice_lines.c.invoice_id, invoice_lines.c.line_no)):
             lines[r.invoice_id].append(dict(r._mapping))
         credit = dict(conn.execute(
@@ -59,9 +65,25 @@ def invoices_for_documents(conn: Connection, invoice_ids: list[int]) -> dict[int
             .where(allocations.c.invoice_id.in_(chunk), allocations.c.source == "credit",
                    allocations.c.alloc_date == invoices.c.invoice_date)
             .group_by(allocations.c.invoice_id)).all())
+        previous = previous_balances(conn, chunk)
         for i, head in heads.items():
-            out[i] = (head, lines[i], credit.get(i, 0))
+            out[i] = ({**head, "previous_balance_cents": previous.get(i, 0)}, lines[i], credit.get(i, 0))
     return out
+
+
+def previous_balances(conn: Connection, invoice_ids: list[int]) -> dict[int, int]:
+    """Invoice id -> what its client still owed on their earlier invoices on its invoice date (allocations
+    dated that day or before): the "Previous balance" the invoice prints. Earlier: a lower id (numbers are
+    issued in order), so two invoices of one day each count only the one before."""
+    me, older = invoices.alias("me"), invoices.alias("older")
+    paid = (select(func.coalesce(func.sum(allocations.c.amount_cents), 0))
+            .where(allocations.c.invoice_id == older.c.id, allocations.c.alloc_date <= me.c.invoice_date)
+            .correlate(me, older).scalar_subquery())
+    q = (select(me.c.id, func.sum(older.c.total_cents - paid))
+         .select_from(me.join(older, (older.c.client_id == me.c.client_id) & (older.c.id < me.c.id)
+                              & (older.c.invoice_date <= me.c.invoice_date)))
+         .where(me.c.id.in_(invoice_ids)).group_by(me.c.id))
+    return {i: max(int(cents or 0), 0) for i, cents in conn.execute(q)}
 
 
 def invoice_by_number(conn: Connection, number: str) -> dict | None:

@@ -3,6 +3,7 @@ document's file goes in the output folder: one place, so a number and its file n
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlalchemy import Connection, select
@@ -31,14 +32,28 @@ def document_number(series: str, year: int, n: int) -> str:
     return f"{series}-{year}-{n:05d}"
 
 
-def invoice_path(number: str, invoice_date: date) -> str:
-    return f"invoices/{invoice_date:%Y-%m}/{number}.docx"
+def safe_id(client_id: str) -> str:
+    """A client ID as a file-name part: an ID, never a name, and no path tricks (`/`, `..`, spaces)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", client_id) or "_"
 
 
-def credit_note_path(number: str, issue_date: date) -> str:
-    return f"invoices/{issue_date:%Y-%m}/{number}.docx"
+# Every name starts with the client ID so staff find a client's papers in a folder listing, and holds
+# the document's own unique number (invoice, credit note, letter id) so two can never share a name.
+def invoice_path(number: str, invoice_date: date, client_id: str) -> str:
+    return f"invoices/{invoice_date:%Y-%m}/{safe_id(client_id)}-{number}.docx"
 
 
-def letter_path(letter_id: int, template: str, letter_date: date, series: str = "") -> str:
-    """`series` keeps two kinds of letter numbered apart from each other apart on disk (P: plan letters)."""
-    return f"letters/{letter_date:%Y-%m-%d}/{series}{letter_id:06d}-{template}.docx"
+def credit_note_path(number: str, issue_date: date, client_id: str) -> str:
+    return f"invoices/{issue_date:%Y-%m}/{safe_id(client_id)}-{number}.docx"
+
+
+def letter_path(letter_id: int, template: str, letter_date: date, client_id: str, series: str = "") -> str:
+    """`C1003-reminder-000012.docx`; `series` keeps two kinds of letter numbered apart from each other apart
+    on disk (P: plan letters, N: coverage notices). The client type suffix of the template is left off."""
+    name = template.removesuffix("_individual").removesuffix("_business")
+    return f"letters/{letter_date:%Y-%m-%d}/{safe_id(client_id)}-{name}-{series}{letter_id:06d}.docx"
+
+
+def statement_path(client_id: str, as_of: date) -> str:
+    """One statement per client and date: a re-run for the same date rewrites the same file."""
+    return f"statements/{as_of:%Y-%m-%d}/{safe_id(client_id)}-statement.docx"

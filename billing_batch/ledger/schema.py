@@ -27,8 +27,8 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-    UniqueConstraint,
+    BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table,
+    Text, UniqueConstraint,
 )
 
 from billing_batch.intake.kinds import (
@@ -61,6 +61,17 @@ runs = Table(
     Column("status", String(20), nullable=False),  # ok | failed
     Column("billed", Boolean, nullable=False),  # invoicing ran (cycle day reached)
     Column("report", Text),  # the JSON run report
+)
+
+# The office this ledger belongs to (ledger/office.py; migration 0006). One row: `slot` is always 1,
+# so two folders recording themselves at the same moment cannot both succeed.
+office_identity = Table(
+    "office_identity", metadata,
+    Column("slot", Integer, CheckConstraint("slot = 1", name="ck_office_identity_one_row"), primary_key=True,
+           autoincrement=False),
+    Column("office_id", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
 )
 
 source_files = Table(

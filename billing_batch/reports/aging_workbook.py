@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.chart import BarChart, Reference
-from openpyxl.styles import Alignment, Font
 
 from billing_batch.billing import claims as cl
-from billing_batch.billing.aging import Aging
+from billing_batch.billing.aging import (
+    DSO_DAYS, Aging, bucket_shares, dso, largest_balances, over_amount, over_days, share,
+)
 from billing_batch.billing.claims import ClaimView
 from billing_batch.billing.review import Finding
 from billing_batch.money import ZERO, from_cents
 from billing_batch.problems import Problem
-from billing_batch.reports.xlsx import fit_width, landscape, put, save_atomic, table_sheet
+from billing_batch.reports.xlsx import fit_width, save_atomic, table_sheet
+from billing_batch.reports.xlsx_stream import Book, Look, Sheet
 
 if TYPE_CHECKING:
     from billing_batch.stages.collections import CollectionsResult
@@ -63,80 +65,177 @@ class Reconciliation:
                 f"{self.ledger_balance:,.2f}: {verdict}")
 
 
-def _summary(wb: Workbook, aging: Aging, recon: Reconciliation, counts: dict[str, int],
-             plan_counts: dict[str, int], claims: list[ClaimView]) -> None:
-    ws = wb.active
-    ws.title = "Summary"
-    put(ws, 1, 1, "Accounts receivable aging").font = Font(bold=True, size=14)
-    put(ws, 2, 1, "As of")
-    put(ws, 2, 2, aging.as_of)
-    put(ws, 4, 1, "Bucket").font = Font(bold=True)
-    put(ws, 4, 2, "Amount").font = Font(bold=True)
-    put(ws, 4, 3, "% of open").font = Font(bold=True)
-    for i, name in enumerate(aging.names, start=5):
-        put(ws, i, 1, name)
-        put(ws, i, 2, aging.totals[name], money=True)
-        _percent(put(ws, i, 3, _share(aging.totals[name], aging.open_total)))
-    r = 5 + len(aging.names)
-    rows = [("Total open", aging.open_total), ("Unapplied credit", -aging.unapplied_credit),
-            ("Balance", aging.balance)]
-    for label, amount in rows:
-        put(ws, r, 1, label).font = Font(bold=True)
-        put(ws, r, 2, amount, money=True)
-        r += 1
-    put(ws, r, 1, "Clients with a balance")
-    put(ws, r, 2, len(aging.clients))
-    r += 1
-    # What a manager asks first: how much is old. Over the last bucket's start (90 days by default).
-    old = sum((aging.totals[n] for n in aging.names[-2:]), ZERO) if len(aging.names) > 2 else ZERO
-    put(ws, r, 1, f"% over {int(aging.names[-2].split('-')[0]) - 1} days" if len(aging.names) > 2 else "% old")
-    _percent(put(ws, r, 2, _share(old, aging.open_total)))
-    r += 2
+@dataclass(frozen=True)
+class Snapshot:
+    """The A/R at an earlier date, to show the change since then."""
+    as_of: date
+    totals: dict[str, Decimal]
+    unapplied_credit: Decimal = ZERO
+
+    @property
+    def open_total(self) -> Decimal:
+        return sum(self.totals.values(), ZERO)
+
+    @property
+    def balance(self) -> Decimal:
+        return self.open_total - self.unapplied_credit
+
+
+@dataclass(frozen=True)
+class ManagerView:
+    """What the Summary compares today with (publish.manager_view reads it from the ledger)."""
+    credit_sales: Decimal  # invoiced in the DSO_DAYS days to the as-of date
+    previous: Snapshot | None = None  # as the previous run (an earlier business date) reported it
+    last_month: Snapshot | None = None  # from the ledger as of the same day last month
+    trend: tuple[tuple[date, Decimal, Decimal], ...] = ()  # (month-end, total A/R, over N days), oldest first
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    label: str  # "Run 1", "Run 2", ... of the business date
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class CarriedProblem:
+    """A problem an earlier day's run reported whose problems workbook still waits in rejected/."""
+    reported_on: date
+    workbook: str
+    problem: Problem
+
+
+def held_until(reason: str) -> date | str:
+    """Until when a held-back client stays held, from the reason the collections stage gave."""
+    if m := re.search(r"until (\d{4}-\d{2}-\d{2})", reason):
+        return date.fromisoformat(m.group(1))
+    if m := re.match(r"Last letter on (\d{4}-\d{2}-\d{2}), less than (\d+) days", reason):
+        return date.fromisoformat(m.group(1)) + timedelta(days=int(m.group(2)))
+    for start, until in (("Collections Hold", "until the hold is taken off the client list"),
+                         ("Open dispute", "until the dispute is resolved in the contact log"),
+                         ("Below the minimum", "until the overdue balance reaches collections.min_balance"),
+                         ("Insurance", "until the payer has answered"), ("Hardship", "until a person has reviewed it")):
+        if reason.startswith(start):
+            return until
+    return ""
+
+
+def _summary(book: Book, aging: Aging, recon: Reconciliation, counts: dict[str, int], plan_counts: dict[str, int],
+             claims: list[ClaimView], manager: ManagerView | None, limits: list[int]) -> None:
+    look = book.look
+    ws = book.sheet("Summary", [30, 16, 11, 19, 19, 3, *([8.43] * 9)])
+    ws.heading("Accounts receivable aging", size=14)
+    ws.row(["As of", aging.as_of])
+    ws.skip()
+    prev, month = (manager.previous, manager.last_month) if manager else (None, None)
+    heads = ["Bucket", "Amount", "% of open",
+             f"Change since previous run ({look.day(prev.as_of)})" if prev else "Change since previous run",
+             f"Change since {look.day(month.as_of)}" if month else "Change since last month"]
+    for c, h in enumerate(heads):
+        ws.put(ws.r, c, h, bold=True, wrap=True)
+    ws.ws.set_row(ws.r, 45)  # the change headers wrap to three lines
+    ws.skip()
+    first_bucket = ws.r
+    shares = bucket_shares(aging.totals)
+
+    def change(now: Decimal, then: Snapshot | None, pick) -> Decimal | None:
+        return None if then is None else now - pick(then)
+
+    for name in aging.names:
+        ws.row([name, aging.totals[name], shares[name], change(aging.totals[name], prev, lambda s: s.totals.get(name, ZERO)),
+                change(aging.totals[name], month, lambda s: s.totals.get(name, ZERO))], money=(1, 3, 4), percent=(2,))
+    for label, amount, pick in (("Total open", aging.open_total, lambda s: s.open_total),
+                                ("Unapplied credit", -aging.unapplied_credit, lambda s: -s.unapplied_credit),
+                                ("Balance", aging.balance, lambda s: s.balance)):
+        ws.put(ws.r, 0, label, bold=True)
+        ws.put(ws.r, 1, amount, money=True, bold=True)
+        for c, then in ((3, prev), (4, month)):
+            ws.put(ws.r, c, change(amount, then, pick), money=True, bold=True)
+        ws.skip()
+    ws.row(["Clients with a balance", len(aging.clients)])
+    # What a manager asks first: how much is old (over the last two buckets' start, 90 days by default).
+    days = over_days(limits)
+    over = over_amount(aging.totals, limits)
+    ws.row([f"% over {days} days", share(over, aging.open_total)], percent=(1,))
+    if manager is not None:
+        figure = dso(aging.balance, manager.credit_sales)
+        r = ws.row([f"DSO, days (last {DSO_DAYS} days)", figure if figure is not None else "n/a: nothing invoiced"])
+        ws.ws.write_comment(r, 0, f"Days sales outstanding = A/R balance ÷ invoiced in the last {DSO_DAYS} days × "
+                                  f"{DSO_DAYS}")
+        ws.row([f"Invoiced in the last {DSO_DAYS} days", manager.credit_sales], money=(1,))
+    ws.skip()
+    top = largest_balances(aging)
+    if top:
+        ws.heading(f"The {len(top)} largest balances")
+        for c, h in enumerate(["Client Name", "Balance", "% of open", f"Over {days} days", "Client ID"]):
+            ws.put(ws.r, c, h, bold=True, indent=2 if c == 4 else 0)
+        ws.skip()
+        clients = book.clients
+        for ca in top:
+            ws.row([clients.get(ca.client_id, {}).get("name", ""), ca.balance, share(ca.balance, aging.open_total),
+                    over_amount(ca.buckets, limits)], money=(1, 3), percent=(2,))
+            ws.put(ws.r - 1, 4, ca.client_id, indent=2)  # not run into the figure beside it
+        ws.skip()
+    trend_at = None
+    if manager is not None and manager.trend:
+        ws.heading("A/R at each month-end (from the ledger as of that date)")
+        for c, h in enumerate(["Month-end", "Total A/R", f"Over {days} days"]):
+            ws.put(ws.r, c, h, bold=True)
+        ws.skip()
+        trend_at = ws.r
+        for day, total, old in manager.trend:
+            ws.row([day, total, old], money=(1, 2))
+        ws.skip()
     if claims:
-        r = _insurance_summary(ws, r, aging, claims, recon.awaiting) + 1
-    put(ws, r, 1, "Reconciliation").font = Font(bold=True)
-    put(ws, r, 2, "Ties" if recon.ties else "DOES NOT TIE").font = Font(bold=True, color="006100" if recon.ties else "9C0006")
-    r += 2
-    put(ws, r, 1, "Payment plans").font = Font(bold=True)
+        _insurance_summary(ws, aging, claims, recon.awaiting)
+        ws.skip()
+    ws.put(ws.r, 0, "Reconciliation", bold=True)
+    ws.put(ws.r, 1, "Ties" if recon.ties else "DOES NOT TIE", bold=True, color="#006100" if recon.ties else "#9C0006")
+    ws.skip(2)
+    ws.heading("Payment plans")
     for label, value in plan_counts.items():
-        r += 1
-        put(ws, r, 1, label)
-        put(ws, r, 2, value)
-    r += 2
-    put(ws, r, 1, "This run").font = Font(bold=True)
+        ws.row([label, value])
+    ws.skip()
+    ws.heading("This run")
     for label, value in counts.items():
-        r += 1
-        put(ws, r, 1, label)
-        put(ws, r, 2, value)
-    # Long: it runs across the empty cells to its right, below the chart.
-    put(ws, max(r + 2, 24), 1, recon.line())
-    ws.column_dimensions["A"].width = 28
-    ws.column_dimensions["B"].width = 18
-    ws.freeze_panes = "A4"  # no filter: the Summary is read, not sorted
-    chart = BarChart()
-    chart.title, chart.y_axis.title, chart.legend = "Open balance by age", "Amount", None
-    chart.add_data(Reference(ws, min_col=2, min_row=4, max_row=4 + len(aging.names)), titles_from_data=True)
-    chart.set_categories(Reference(ws, min_col=1, min_row=5, max_row=4 + len(aging.names)))
-    chart.width, chart.height = 15, 7.5
-    ws.add_chart(chart, "E4")
-    landscape(ws)
+        ws.row([label, value])
+    ws.skip()
+    ws.put(max(ws.r, 24), 0, recon.line())  # long: it runs across the empty cells to its right
+    bars = book.wb.add_chart({"type": "column"})
+    bars.add_series({"name": "Open balance", "categories": ["Summary", first_bucket, 0, first_bucket + len(aging.names) - 1, 0],
+                     "values": ["Summary", first_bucket, 1, first_bucket + len(aging.names) - 1, 1]})
+    bars.set_title({"name": "Open balance by age"})
+    bars.set_y_axis({"num_format": look.money, "major_gridlines": {"visible": True}})
+    bars.set_legend({"none": True})
+    ws.ws.insert_chart(3, 6, bars, {"x_scale": 1.0, "y_scale": 1.0})
+    if trend_at is not None and manager is not None:
+        line = book.wb.add_chart({"type": "line"})
+        last = trend_at + len(manager.trend) - 1
+        for col, name in ((1, "Total A/R"), (2, f"Over {days} days")):
+            line.add_series({"name": name, "categories": ["Summary", trend_at, 0, last, 0],
+                             "values": ["Summary", trend_at, col, last, col], "marker": {"type": "circle"}})
+        line.set_title({"name": f"A/R at the last {len(manager.trend)} month-ends"})
+        line.set_x_axis({"num_format": "mmm yy"})
+        line.set_y_axis({"num_format": look.money})
+        line.set_legend({"position": "bottom"})
+        ws.ws.insert_chart(19, 6, line, {"x_scale": 1.0, "y_scale": 1.1})
+    ws.finish(aging.as_of, filter_to=None, title_rows=False)  # no filter: the Summary is read, not sorted
+    ws.ws.freeze_panes(3, 0)
 
 
-def _insurance_summary(ws, r: int, aging: Aging, claims: list[ClaimView], awaiting: Decimal = ZERO) -> int:
+def _insurance_summary(ws: Sheet, aging: Aging, claims: list[ClaimView], awaiting: Decimal = ZERO) -> None:
     """What patients owe, what insurers owe, how old the insurers' part is and where the claims stand.
-    Returns the row after the block. The age labels say "days" so that none reads like an aging bucket.
-    `awaiting`: patients' shares of claims not on an invoice yet (the next billing day bills them)."""
+    The age labels say "days" so that none reads like an aging bucket. `awaiting`: patients' shares of
+    claims not on an invoice yet (the next billing day bills them)."""
     insurance = sum(v.open_cents for v in claims)
     rows = [("Patient A/R", aging.balance), ("Insurance A/R", from_cents(insurance))]
     if awaiting:
         rows.append(("Patient shares to invoice", awaiting))
     for label, amount in (*rows, ("Total A/R", aging.balance + from_cents(insurance) + awaiting)):
-        put(ws, r, 1, label).font = Font(bold=True)
-        put(ws, r, 2, amount, money=True)
-        r += 1
-    r += 1
-    for c, h in enumerate(["Insurance A/R by claim age", "Amount", "Claims"], start=1):
-        put(ws, r, c, h).font = Font(bold=True)
+        ws.put(ws.r, 0, label, bold=True)
+        ws.put(ws.r, 1, amount, money=True, bold=True)
+        ws.skip()
+    ws.skip()
+    ws.row(["Insurance A/R by claim age", "Amount", "Claims"], bold=True)
     labels, limits = claim_age_labels(aging.names)
     by_age = {label: [0, 0] for label in labels}
     for v in claims:
@@ -146,18 +245,11 @@ def _insurance_summary(ws, r: int, aging: Aging, claims: list[ClaimView], awaiti
             by_age[label][0] += v.open_cents
             by_age[label][1] += 1
     for label in labels:
-        r += 1
-        put(ws, r, 1, label)
-        put(ws, r, 2, from_cents(by_age[label][0]), money=True)
-        put(ws, r, 3, by_age[label][1])
-    r += 2
-    put(ws, r, 1, "Claims by status").font = Font(bold=True)
-    put(ws, r, 2, "Claims").font = Font(bold=True)
+        ws.row([label, from_cents(by_age[label][0]), by_age[label][1]], money=(1,))
+    ws.skip()
+    ws.row(["Claims by status", "Claims"], bold=True)
     for status in CLAIM_STATUS_ORDER:
-        r += 1
-        put(ws, r, 1, status)
-        put(ws, r, 2, sum(1 for v in claims if v.status == status))
-    return r + 1
+        ws.row([status, sum(1 for v in claims if v.status == status)])
 
 
 def claim_age_labels(names: list[str]) -> tuple[list[str], list[int]]:
@@ -171,177 +263,196 @@ def claim_age_labels(names: list[str]) -> tuple[list[str], list[int]]:
     return [*labels, f"{names[-1]} days"], limits
 
 
-def _share(part: Decimal, whole: Decimal) -> Decimal:
-    """A fraction of the whole to four places (shown as a percentage), 0 when there is nothing."""
-    return (part / whole).quantize(Decimal("0.0001")) if whole > 0 else ZERO
+def limits_of(names: list[str]) -> list[int]:
+    """[Not Yet Due, 1-30, ..., Over 120] -> [30, 60, 90, 120]."""
+    return [int(n.split("-")[1]) for n in names[1:-1]]
 
 
-def _percent(cell) -> None:
-    cell.number_format = "0.0%"
+def _total_row(ws: Sheet, width: int, label: str, sums: dict[int, Decimal]) -> None:
+    """A bold totals row right below a table, outside its filter (sorting leaves it last)."""
+    ws.put(ws.r, 0, label, bold=True)
+    for c in range(1, width):
+        if c in sums:
+            ws.put(ws.r, c, sums[c], money=True, bold=True)
+    ws.skip()
+
+
+def _table(ws: Sheet, headers: Sequence[str], rows: Iterable[Sequence[object]], money: Sequence[str] = (),
+           noun: str | None = "row") -> int:
+    """Header, rows, and (with a `noun`) a totals row of the money columns, "Total (3 clients)"; returns
+    the row count."""
+    cols = [headers.index(h) for h in money]
+    ws.header(headers, right=cols)
+    sums = dict.fromkeys(cols, ZERO)
+    n = ws.table_rows(rows, cols, sums)
+    if noun is not None:
+        _total_row(ws, len(headers), f"Total ({n:,} {noun if n == 1 else noun + 's'})", sums)
+    return n
 
 
 def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, clients: dict[str, dict],
                          last_payments: dict[str, date], counts: dict[str, int], problems: list[Problem],
                          findings: Sequence[Finding] = (), collections: "CollectionsResult | None" = None,
                          also: Path | None = None, plans: "PlanSheet | None" = None,
-                         held_back: Sequence[tuple[str, str]] = (), claims: list[ClaimView] | None = None) -> None:
+                         held_back: Sequence[tuple] = (), claims: list[ClaimView] | None = None,
+                         look: Look = Look(), manager: ManagerView | None = None,
+                         runs: Sequence[RunCounts] = (), carried: Sequence[CarriedProblem] = ()) -> None:
     """The workbook at `path` (and the same bytes at `also`: aging-latest.xlsx). `claims`: every claim as of
-    the date (None or empty: an office without insurance, no Insurance sheet)."""
+    the date (None or empty: an office without insurance, no Insurance sheet). `held_back`: (client ID,
+    reason[, until]); `runs`: each run of the business date with its counts (a Runs sheet); `carried`:
+    earlier days' problems still waiting in rejected/, listed on Problems below the day's own."""
     from billing_batch.billing.plans import STATUS_ORDER
 
-    wb = Workbook()
+    book = Book(look, title=f"Aging {aging.as_of:%Y-%m-%d}")
+    book.clients = clients
     claims = claims or []
-    _summary(wb, aging, recon, counts, {f"Plans {s.lower()}": plans.count(s) for s in STATUS_ORDER} if plans else {},
-             claims)
+    limits = limits_of(aging.names)
+    _summary(book, aging, recon, counts, {f"Plans {s.lower()}": plans.count(s) for s in STATUS_ORDER} if plans else {},
+             claims, manager, limits)
     on_plan = plans.on_plan if plans else set()
     names = aging.names
     levels = collections.levels if collections else {}
     by_balance = sorted(aging.clients, key=lambda c: (-c.balance, c.client_id))  # largest first
-    table_sheet(
-        wb, "Aging by Client",
-        ["Client ID", "Client Name", "Type", *names, "Unapplied Credit", "Balance", "Oldest Due Date",
-         "Last Payment Date", "On Plan", "Collection Level"],
-        ([c.client_id, clients.get(c.client_id, {}).get("name", ""), clients.get(c.client_id, {}).get("type", ""),
-          *(c.buckets[n] for n in names), c.unapplied_credit, c.balance, c.oldest_due,
-          last_payments.get(c.client_id), "Y" if c.client_id in on_plan else "N", levels.get(c.client_id, "")]
-         for c in by_balance),
-        money_cols=[*names, "Unapplied Credit", "Balance"], widths={"Client Name": 32})
-    table_sheet(
-        wb, "Open Items",
-        ["Invoice Number", "Client ID", "Client Name", "Invoice Date", "Due Date", "Days Past Due", "Bucket", "Amount",
-         "Paid", "Adjusted", "Balance"],
-        ([a.item.invoice_number, a.item.client_id, clients.get(a.item.client_id, {}).get("name", ""),
-          a.item.invoice_date, a.item.due_date, a.days_past_due, a.bucket, a.item.amount, a.item.paid,
-          a.item.adjusted, a.item.balance] for a in aging.items),
-        money_cols=["Amount", "Paid", "Adjusted", "Balance"], widths={"Invoice Number": 18, "Client Name": 30})
+    headers = ["Client ID", "Client Name", "Type", *names, "Unapplied Credit", "Balance", "Oldest Due Date",
+               "Last Payment Date", "On Plan", "Collection Level"]
+    ws = book.sheet("Aging by Client", [11, 26, 10, *([11] * len(names)), 11, 12, 11, 11, 7, 15])
+    n = _table(ws, headers, (
+        [c.client_id, clients.get(c.client_id, {}).get("name", ""), clients.get(c.client_id, {}).get("type", ""),
+         *(c.buckets[nm] for nm in names), c.unapplied_credit, c.balance, c.oldest_due,
+         last_payments.get(c.client_id), "Y" if c.client_id in on_plan else "N", levels.get(c.client_id, "")]
+        for c in by_balance), money=[*names, "Unapplied Credit", "Balance"], noun="client")
+    ws.finish(aging.as_of, filter_to=n, repeat_first_column=True)
+
+    ws = book.sheet("Open Items", [16, 11, 26, 11, 11, 8, 10, 12, 12, 12, 12])
+    n = _table(ws, ["Invoice Number", "Client ID", "Client Name", "Invoice Date", "Due Date", "Days Past Due",
+                    "Bucket", "Amount", "Paid", "Adjusted", "Balance"],
+               ([a.item.invoice_number, a.item.client_id, clients.get(a.item.client_id, {}).get("name", ""),
+                 a.item.invoice_date, a.item.due_date, a.days_past_due, a.bucket, a.item.amount, a.item.paid,
+                 a.item.adjusted, a.item.balance] for a in aging.items),
+               money=["Amount", "Paid", "Adjusted", "Balance"], noun="invoice")
+    ws.finish(aging.as_of, filter_to=n, repeat_first_column=True)
     if plans is not None:
-        _plans_sheet(wb, plans, clients)
+        _plans_sheet(book, plans, clients, aging.as_of)
     if collections is not None:
-        ws = table_sheet(
-            wb, "Collections",
-            ["Priority", "Client ID", "Client Name", "Phone", "Balance", "Days Past Due", "Collection Level",
-             "Last Letter", "Last Contact", "Promise Date", "Suggested Action"],
-            ([n, c.client_id, clients.get(c.client_id, {}).get("name", ""), c.phone, from_cents(c.balance_cents),
-              c.days_past_due, c.level_name, c.last_letter,
-              f"{c.last_contact[0]:%Y-%m-%d} {c.last_contact[1]}" if c.last_contact else "", c.promise_date, c.action]
-             for n, c in enumerate(collections.calls, start=1)),
-            money_cols=["Balance"], widths={"Client Name": 30, "Suggested Action": 50, "Last Contact": 26})
-        _held_back(ws, len(collections.calls), held_back, plans, clients)
+        ws = book.sheet("Collections", [8, 11, 26, 14, 12, 8, 16, 11, 24, 11, 44])
+        calls = collections.calls
+        n = _table(ws, ["Priority", "Client ID", "Client Name", "Phone", "Balance", "Days Past Due", "Collection Level",
+                        "Last Letter", "Last Contact", "Promise Date", "Suggested Action"],
+                   ([i, c.client_id, clients.get(c.client_id, {}).get("name", ""), c.phone, from_cents(c.balance_cents),
+                     c.days_past_due, c.level_name, c.last_letter,
+                     f"{look.day(c.last_contact[0])} {c.last_contact[1]}" if c.last_contact else "", c.promise_date,
+                     c.action] for i, c in enumerate(calls, start=1)),
+                   money=["Balance"], noun="call")
+        _held_back(ws, held_back, plans, clients, aging)
+        ws.finish(aging.as_of, filter_to=n if n else None, repeat_first_column=True)
     if claims:
-        _insurance_sheet(wb, claims)
-    table_sheet(
-        wb, "Review", ["Check", "Client ID", "Client Name", "Invoice Number", "Service Date", "Service Code", "Detail"],
-        ([f.check, f.client_id, clients.get(f.client_id, {}).get("name", ""), f.invoice or "", f.service_date,
-          f.service_code or "", f.detail] for f in findings),
-        widths={"Check": 20, "Client Name": 30, "Detail": 60})
+        _insurance_sheet(book, claims, aging.as_of)
+    ws = book.sheet("Review", [20, 11, 26, 16, 11, 11, 60])
+    ws.header(["Check", "Client ID", "Client Name", "Invoice Number", "Service Date", "Service Code", "Detail"])
+    n = ws.table_rows(([f.check, f.client_id, clients.get(f.client_id, {}).get("name", ""), f.invoice or "",
+                        f.service_date, f.service_code or "", f.detail] for f in findings), [], {})
+    ws.finish(aging.as_of, filter_to=n)
     # Cell references, no values: the values are in the problems workbook, where staff fix them.
-    table_sheet(
-        wb, "Problems", ["File", "Sheet", "Row", "Column", "Cell", "Problem"],
-        ([p.where.file, p.where.sheet or "", p.where.row, p.where.column or "", p.where.cell or "", p.message]
-         for p in problems),
-        widths={"File": 30, "Problem": 90})
-    save_atomic(wb, path, *([also] if also else []))
+    ws = book.sheet("Problems", [26, 14, 7, 16, 7, 70, 11, 34])
+    ws.header(["File", "Sheet", "Row", "Column", "Cell", "Problem", "Reported On", "Status"])
+    n = ws.table_rows([*(
+        [p.where.file, p.where.sheet or "", p.where.row, p.where.column or "", p.where.cell or "", p.message,
+         aging.as_of, ""] for p in problems), *(
+        [c.problem.where.file, c.problem.where.sheet or "", c.problem.where.row, c.problem.where.column or "",
+         c.problem.where.cell or "", c.problem.message, c.reported_on,
+         f"Not fixed yet: {c.workbook} is still waiting in rejected/"] for c in carried)], [], {})
+    ws.finish(aging.as_of, filter_to=n)
+    if runs:
+        keys = list(dict.fromkeys(k for run in runs for k in run.counts))
+        ws = book.sheet("Runs", [10, *([11] * len(keys))])
+        ws.header(["Run", *keys])
+        ws.table_rows(([run.label, *(run.counts.get(k, 0) for k in keys)] for run in runs), [], {})
+        ws.row(["Total", *(sum(run.counts.get(k, 0) for run in runs) for k in keys)], bold=True)
+        ws.finish(aging.as_of, filter_to=len(runs), repeat_first_column=True)
+    book.save(path, *([also] if also else []))
 
 
-def _held_back(ws, calls: int, held_back: Sequence[tuple[str, str]], plans: "PlanSheet | None",
-               clients: dict[str, dict]) -> None:
-    """Below the call list: who is overdue but gets no letter, and why (a disputed client stays in view)."""
-    rows = list(held_back)
+def _held_back(ws: Sheet, held_back: Sequence[tuple], plans: "PlanSheet | None", clients: dict[str, dict],
+               aging: Aging) -> None:
+    """Below the call list: who is overdue but gets no letter, why and until when (a disputed client stays
+    in view)."""
+    rows: list[tuple[str, str, object]] = [(h[0], h[1], h[2] if len(h) > 2 else held_until(h[1])) for h in held_back]
     if plans is not None:
-        rows += [(b.terms.client_id, f"On payment plan {b.terms.number} ({s.status}): its items are not dunned")
+        rows += [(b.terms.client_id, f"On payment plan {b.terms.number} ({s.status}): its items are not dunned",
+                  f"while the plan is kept (next installment {ws.book.look.day(s.next_due)})" if s.next_due
+                  else "while the plan is kept")
                  for b, s in plans.plans if s.good]
-    if calls:  # the filter covers the call list only
-        ws.auto_filter.ref = f"A1:K{1 + calls}"
-    r = calls + 3
-    put(ws, r, 1, "Held Back — overdue, but no letter this run").font = Font(bold=True)
-    r += 1
-    for c, h in enumerate(["Client ID", "Client Name", "Reason"], start=1):
-        put(ws, r, c, h).font = Font(bold=True)
+    balance = {c.client_id: c.balance for c in aging.clients}
+    ws.skip()
+    ws.heading("Held Back — overdue, but no letter this run")
+    ws.row(["Client ID", "Client Name", "Reason", "Until", "Balance"], bold=True)
     if not rows:
-        put(ws, r + 1, 1, "No client is held back.")
-    for cid, reason in sorted(rows):
-        r += 1
-        put(ws, r, 1, cid)
-        put(ws, r, 2, clients.get(cid, {}).get("name", ""))
-        put(ws, r, 3, reason)
+        ws.row(["No client is held back."])
+    for cid, reason, until in sorted(rows, key=lambda r: (r[0], r[1])):
+        ws.row([cid, clients.get(cid, {}).get("name", ""), reason, until, balance.get(cid)], money=(4,))
 
 
-def _insurance_sheet(wb: Workbook, claims: list[ClaimView]) -> None:
-    """SPEC §5's columns, the problems first; below them the negotiation list, per payer, so a coordinator
-    calls the payer with the numbers in hand."""
+def _insurance_sheet(book: Book, claims: list[ClaimView], as_of: date) -> None:
+    """SPEC §5's columns, the problems first, a totals row; below them the negotiation list, per payer, so
+    a coordinator calls the payer with the numbers in hand."""
     rows = cl.sort_for_sheet(claims)
-    ws = table_sheet(
-        wb, "Insurance", INSURANCE_HEADERS,
-        ([v.claim.number, v.claim.client_id, v.claim.payer, v.claim.service_date, from_cents(v.claim.billed_cents),
-          from_cents(v.claim.expected_allowed_cents),
-          None if v.allowed_cents is None else from_cents(v.allowed_cents), from_cents(v.paid_cents),
-          None if v.last_paid_date is None else from_cents(v.variance_cents), v.status, v.reason_code, v.appeal_deadline, v.days_outstanding]
-         for v in rows),
-        money_cols=["Billed", "Expected Allowed", "Allowed", "Paid", "Variance"],
-        widths={"Claim Number": 18, "Client ID": 12, "Payer": fit_width(v.claim.payer for v in rows),
-                "Expected Allowed": 14, "Status": 13, "Reason Code": 10, "Appeal Deadline": 12,
-                "Days Outstanding": 12})
-    ws.row_dimensions[1].height = 30  # narrow columns, headers on two lines: 13 columns fit a page
-    for (cell,) in ws.iter_rows(min_row=2, min_col=10, max_col=10):
-        cell.alignment = Alignment(indent=1)  # Status: not run into the Variance figure beside it
-    # table_sheet's filter covers the claims only: the negotiation list below is not sorted with them.
-    r = len(rows) + 3
-    put(ws, r, 1, "Negotiation list").font = Font(bold=True)
-    r += 1
-    for c, h in enumerate(NEGOTIATION_HEADERS, start=1):
-        cell = put(ws, r, c, h)
-        cell.font, cell.alignment = Font(bold=True), Alignment(wrap_text=True, vertical="top")
-    ws.row_dimensions[r].height = 30  # the wrapped headers, two lines
     payers = cl.negotiation_list(claims)
-    # Column A holds the claim numbers above and the payers here: wide enough for both.
-    ws.column_dimensions["A"].width = fit_width(p.payer for p in payers)
+    # Column A holds the claim numbers above and the payers below: wide enough for both.
+    first = max(16, fit_width((p.payer for p in payers), most=26))
+    ws = book.sheet("Insurance", [first, 11, fit_width((v.claim.payer for v in rows), most=26), 11, 11, 11, 11, 11,
+                                  11, 13, 9, 11, 11])
+    n = _table(ws, INSURANCE_HEADERS,
+               ([v.claim.number, v.claim.client_id, v.claim.payer, v.claim.service_date,
+                 from_cents(v.claim.billed_cents), from_cents(v.claim.expected_allowed_cents),
+                 None if v.allowed_cents is None else from_cents(v.allowed_cents), from_cents(v.paid_cents),
+                 None if v.last_paid_date is None else from_cents(v.variance_cents), v.status, v.reason_code,
+                 v.appeal_deadline, v.days_outstanding] for v in rows),
+               money=["Billed", "Expected Allowed", "Allowed", "Paid", "Variance"], noun="claim")
+    ws.skip()
+    ws.heading("Negotiation list")
+    for c, h in enumerate(NEGOTIATION_HEADERS):
+        ws.put(ws.r, c, h, bold=True, wrap=True)
+    ws.ws.set_row(ws.r, 30)  # the wrapped headers, two lines
+    ws.skip()
     if not payers:
-        put(ws, r + 1, 1, "No claim is underpaid or denied.")
-        return
-    for p in payers:
-        r += 1
-        for c, v in enumerate([p.payer, p.underpaid_claims, from_cents(p.underpaid_variance_cents), p.denied_claims,
-                               from_cents(p.denied_cents), p.oldest_appeal_deadline], start=1):
-            put(ws, r, c, v, money=c in (3, 5))
-    r += 1
-    deadlines = [p.oldest_appeal_deadline for p in payers if p.oldest_appeal_deadline]
-    for c, v in enumerate(["Total", sum(p.underpaid_claims for p in payers),
-                           from_cents(sum(p.underpaid_variance_cents for p in payers)),
-                           sum(p.denied_claims for p in payers), from_cents(sum(p.denied_cents for p in payers)),
-                           min(deadlines) if deadlines else None], start=1):
-        put(ws, r, c, v, money=c in (3, 5)).font = Font(bold=True)
+        ws.row(["No claim is underpaid or denied."])
+    else:
+        for p in payers:
+            ws.row([p.payer, p.underpaid_claims, from_cents(p.underpaid_variance_cents), p.denied_claims,
+                    from_cents(p.denied_cents), p.oldest_appeal_deadline], money=(2, 4))
+        deadlines = [p.oldest_appeal_deadline for p in payers if p.oldest_appeal_deadline]
+        ws.row(["Total", sum(p.underpaid_claims for p in payers),
+                from_cents(sum(p.underpaid_variance_cents for p in payers)), sum(p.denied_claims for p in payers),
+                from_cents(sum(p.denied_cents for p in payers)), min(deadlines) if deadlines else None],
+               money=(2, 4), bold=True)
+    ws.finish(as_of, filter_to=n)
 
 
-def _plans_sheet(wb: Workbook, plans: "PlanSheet", clients: dict[str, dict]) -> None:
-    """SPEC §5's columns; below them, the offers a coordinator can make to clients not on a plan."""
+def _plans_sheet(book: Book, plans: "PlanSheet", clients: dict[str, dict], as_of: date) -> None:
+    """SPEC §5's columns, a totals row; below them, the offers a coordinator can make to clients not on a plan."""
     name = lambda cid: clients.get(cid, {}).get("name", "")  # noqa: E731
-    ws = table_sheet(
-        wb, "Payment Plans", PLAN_HEADERS,
-        ([b.terms.number, b.terms.client_id, name(b.terms.client_id), b.terms.agreement_date, b.terms.frequency,
-          from_cents(b.terms.installment_cents), from_cents(b.terms.amount_cents), from_cents(s.paid_cents),
-          from_cents(s.remaining_cents), s.next_due, s.missed, s.status] for b, s in plans.plans),
-        money_cols=["Installment", "Plan Amount", "Paid to Date", "Remaining"],
-        widths={"Plan ID": 18, "Client Name": 30, "Missed Installments": 20})
-    if plans.plans:  # the filter covers the plans, not the offers below them
-        ws.auto_filter.ref = f"A1:L{1 + len(plans.plans)}"
-    r = len(plans.plans) + 3
-    put(ws, r, 1, "Plan Offers — clients with an overdue balance that can go on a plan").font = Font(bold=True)
-    r += 1
-    for c, h in enumerate(OFFER_HEADERS, start=1):
-        cell = put(ws, r, c, h)
-        cell.font, cell.alignment = Font(bold=True), Alignment(wrap_text=True, vertical="top")
+    ws = book.sheet("Payment Plans", [16, 11, 26, 11, 11, 12, 12, 12, 12, 11, 11, 11])
+    n = _table(ws, PLAN_HEADERS,
+               ([b.terms.number, b.terms.client_id, name(b.terms.client_id), b.terms.agreement_date, b.terms.frequency,
+                 from_cents(b.terms.installment_cents), from_cents(b.terms.amount_cents), from_cents(s.paid_cents),
+                 from_cents(s.remaining_cents), s.next_due, s.missed, s.status] for b, s in plans.plans),
+               money=["Installment", "Plan Amount", "Paid to Date", "Remaining"], noun="plan")
+    ws.skip()
+    ws.heading("Plan Offers — clients with an overdue balance that can go on a plan")
+    for c, h in enumerate(OFFER_HEADERS):
+        ws.put(ws.r, c, h, bold=True, wrap=True)
+    ws.skip()
     if not plans.offers:
-        put(ws, r + 1, 1, "No client not on a plan has an overdue balance that can go on one today.")
+        ws.row(["No client not on a plan has an overdue balance that can go on one today."])
     for cid, o in plans.offers:
-        r += 1
         budget = clients.get(cid, {}).get("monthly_budget_cents")
         note = ("Hardship: the monthly budget cannot clear the balance in time — review before offering a plan"
                 if o.hardship else f"Offer {o.months} monthly installments")
-        for c, v in enumerate([cid, name(cid), from_cents(o.eligible_cents),
-                               from_cents(budget) if budget else None,
-                               None if o.hardship else from_cents(o.installment_cents),
-                               None if o.hardship else o.months, note], start=1):
-            put(ws, r, c, v, money=c in (3, 4, 5))
+        ws.row([cid, name(cid), from_cents(o.eligible_cents), from_cents(budget) if budget else None,
+                None if o.hardship else from_cents(o.installment_cents), None if o.hardship else o.months, note],
+               money=(2, 3, 4))
+    ws.finish(as_of, filter_to=n if n else None, repeat_first_column=True)
+
 
 
 def write_referrals(path: Path, client_ids: list[str], clients: dict[str, dict], aging: Aging,

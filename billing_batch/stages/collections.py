@@ -102,6 +102,7 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
     clients = inputs.client_rows(conn)
     states = dunning.collection_states(conn)
     contacts = dunning.contact_summaries(conn, as_of)
+    referral_days = dunning.referral_days(conn)
     overdue, in_force = overdue_items(conn, as_of, settings)
     result = CollectionsResult(offers=plan_offers(overdue, in_force, clients, settings))
     for client_id in sorted(set(overdue) | {c for c, s in states.items() if s["level"] > 0}):
@@ -112,7 +113,8 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
             client_id, tuple(sorted(overdue.get(client_id, []), key=lambda i: (i.due_date, i.invoice_number))),
             state["level"] if state else 0, state["last_letter_date"] if state else None,
             hold=bool(client["collections_hold"]), open_dispute=bool(contact.get("dispute")),
-            promise_until=promise + timedelta(days=cfg.promise_grace_days) if promise else None)
+            promise_until=promise + timedelta(days=cfg.promise_grace_days) if promise else None,
+            referral_from=referral_days.get(client_id))
         decision = decide(situation, levels, as_of, cfg.min_days_between_letters, to_cents(cfg.min_balance))
         result.decisions.append(decision)
         series = state["series"] if state else 1
@@ -144,7 +146,7 @@ def run_collections(conn: Connection, run_id: int, as_of: date, settings: Settin
                 letter_id = dunning.insert_letter(conn, client_id, series, level, decision.send.name, as_of,
                                                 situation.overdue_cents, content, run_id)
                 template = f"{decision.send.template}_{'business' if client['type'] == 'Business' else 'individual'}"
-                queue.add_outbox(conn, "letter", letter_id, numbering.letter_path(letter_id, template, as_of), run_id)
+                queue.add_outbox(conn, "letter", letter_id, numbering.letter_path(letter_id, template, as_of, client_id), run_id)
                 dunning.save_collection_state(conn, client_id, series, level, as_of, run_id, state is not None)
                 result.letters.append((letter_id, client_id, decision.send.name))
         if level:
@@ -170,3 +172,22 @@ def hardship_cases(conn: Connection, as_of: date, settings: Settings, client_ids
     clients = inputs.client_rows(conn)
     return {c for c in client_ids
             if plan_offer(clients[c], overdue.get(c, []), c in in_force, settings).hardship}
+
+
+def held_cases(conn: Connection, as_of: date, settings: Settings, client_ids: Iterable[str]) -> dict[str, str]:
+    """Of `client_ids` (at the last level), those no letter could be sent to today, with why: a Collections
+    Hold, an open dispute, a promise to pay not yet due. Set after the client reached the referral, they
+    keep it off the referral list (a disputed account is never sent to an agency) until a person looks."""
+    cfg = settings.collections
+    overdue, _ = overdue_items(conn, as_of, settings)
+    clients, contacts = inputs.client_rows(conn), dunning.contact_summaries(conn, as_of)
+    out = {}
+    for c in client_ids:
+        promise = contacts.get(c, {}).get("promise_date")
+        why = suppression(Situation(c, tuple(overdue.get(c, [])), 0, None, hold=bool(clients[c]["collections_hold"]),
+                                    open_dispute=bool(contacts.get(c, {}).get("dispute")),
+                                    promise_until=promise + timedelta(days=cfg.promise_grace_days) if promise else None),
+                          as_of, 0)
+        if why:
+            out[c] = why
+    return out

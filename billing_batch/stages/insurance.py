@@ -125,7 +125,7 @@ def _claims_and_notices(conn: Connection, run_id: int, as_of: date, result: Insu
         notice_id = ledger.insert_notice(conn, client_id, as_of, json.dumps(content), [s["id"] for s in services],
                                          run_id)
         queue.add_outbox(conn, "coverage_notice", notice_id,
-                         numbering.letter_path(notice_id, "coverage_notice", as_of, "N"), run_id)
+                         numbering.letter_path(notice_id, "coverage_notice", as_of, client_id, "N"), run_id)
         result.notices.append(notice_id)
 
 

@@ -60,7 +60,7 @@ def run_plans(conn: Connection, run_id: int, as_of: date, settings: Settings) ->
                             "missed_dates": list(s.missed_dates)}}
         letter_id = plans.insert_letter(conn, t.plan_id, t.client_id, kind, episode, as_of, content, run_id)
         template = f"plan_{kind}_{'business' if client['type'] == 'Business' else 'individual'}"
-        queue.add_outbox(conn, "plan_letter", letter_id, numbering.letter_path(letter_id, template, as_of, "P"), run_id)
+        queue.add_outbox(conn, "plan_letter", letter_id, numbering.letter_path(letter_id, template, as_of, t.client_id, "P"), run_id)
         result.letters.append((letter_id, t.client_id, kind))
     return result
 
