@@ -282,7 +282,7 @@ def test_templates_check_names_a_misspelt_field_in_a_part_the_sample_does_not_pr
     out = flat(result.output)
     assert result.exit_code == 1
     assert "FAILED invoice_business.docx (office copy): {{ invoice.credit_aplied }} is not a field of invoice; " \
-           "the fields of invoice are: balance_due, credit_applied," in out
+           "the fields of invoice are: " in out and "credit_applied" in out
     assert "FAILED reminder_individual.docx (office copy): {{ office.financial_asistance }} is not a field of " \
            "office;" in out
     assert "the sample does not print that part, but a document that does would fail" in out
