@@ -128,19 +128,20 @@ def init(directory: Path, demo: bool) -> None:
     console.print(f"  blank workbooks: {result.office / 'blank-workbooks'}", markup=False)
     if result.demo_files:
         console.print(f"  demo inbox:      {len(result.demo_files)} workbooks in {result.office / 'inbox'}", markup=False)
-    # As this command was called, so that pasting it works (".venv/bin/billing-batch" when that is how).
-    console.print(f"Next: {program()} run --config {shlex.quote(str(result.config))}", markup=False)
+    # As this command was called, with absolute paths, so that pasting it works from any folder (a new
+    # terminal, or after `cd` into the office): ".venv/bin/billing-batch" typed is printed as its full path.
+    console.print(f"Next: {program()} run --config {shlex.quote(os.path.abspath(result.config))}", markup=False)
 
 
 def program() -> str:
     """The command that runs billing-batch the way this process was started: `billing-batch` when
-    that name on PATH is this program, else the path as typed, or `python -m billing_batch`."""
+    that name on PATH is this program, else its full path, or `python -m billing_batch`."""
     argv0 = sys.argv[0] if sys.argv else ""
     on_path = shutil.which("billing-batch")
     if Path(argv0).name == "billing-batch":  # the installed command
         if on_path and os.path.abspath(on_path) == os.path.abspath(argv0):
             return "billing-batch"
-        return shlex.quote(argv0)
+        return shlex.quote(os.path.abspath(argv0))
     if Path(argv0).name == "__main__.py" and Path(argv0).parent.name == "billing_batch":  # python -m billing_batch
         python = next((name for name in ("python", "python3") if (found := shutil.which(name))
                        and os.path.abspath(found) == os.path.abspath(sys.executable)), shlex.quote(sys.executable))
@@ -508,7 +509,11 @@ def templates_check(config_path: Path) -> None:
     settings = settings_from(config_path)
     previews = settings.output / "checks" / "templates"
     with plainly(settings):
-        checks = check_templates(settings, previews)
+        try:
+            checks = check_templates(settings, previews)
+        except OSError as exc:  # not plainly's "the next run finishes it": a check has nothing to finish
+            fail(f"could not write the previews into {previews}: {exc.strerror or exc}. Check that the folder "
+                 "is a folder, writable, and the disk has room, then run templates check again")
         pdfs = preview_pdfs(settings, [previews / c.name for c in checks if not c.error])
     failed = [c for c in checks if c.error]
     for c in checks:

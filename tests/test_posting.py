@@ -344,7 +344,9 @@ def test_cpt_or_hcpcs_header_reads_as_the_service_code_unless_the_sheet_has_one(
     r = run_batch(office.settings, D(2026, 4, 30))
     assert [p.message for p in r.problems if p.level == "error"] == []
     ignored = [p for p in r.problems if p.where.file == "both log.xlsx"]
-    assert [(p.where.column, p.message) for p in ignored] == [("CPT", "is not a column billing-batch uses; it is ignored")]
+    assert [(p.where.column, p.message) for p in ignored] == [
+        ("CPT", "is another name for Service Code, which is read from column D (Service Code); this column is "
+                "ignored (a code keyed only here is not read)")]
     assert r.invoice_total == Decimal("380.00")  # C003 (tax exempt): 110.00 (drop_office, April 5) + 2 × 80.00 + 110.00
 
 

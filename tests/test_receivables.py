@@ -70,7 +70,7 @@ def test_receivables_scenario(office: Office):
     assert "CREDIT NOTE" in cn2 and "$50.00" in cn2 and "$250.00" in cn2  # balance after the credit
     # What the client reads is the Note on document, or a plain line; the internal Reason never prints.
     assert "Loyalty discount, with our thanks" in cn2 and "Friend of Dr. Lee" not in cn2
-    assert "Invoice cancelled" in cn1 and "Billed in error" not in cn1
+    assert "Invoice canceled" in cn1 and "Billed in error" not in cn1
     # The refused rows are in the problems workbook, ready to fix.
     ws = openpyxl.load_workbook(office.root / "rejected" / "april.xlsx.problems.xlsx")["Adjustments"]
     assert [ws.cell(row=r, column=3).value for r in (2, 3)] == ["Credit", "Void"]

@@ -165,7 +165,8 @@ def test_dry_run_says_the_dated_ahead_row_would_be_posted(sqlite_office: Office)
 # --------------------------------------------------------------------------- 3. CPT / HCPCS
 
 
-@pytest.mark.parametrize("header", ["CPT", "HCPCS", "CPT Code", "HCPCS Code", "hcpcs"])
+@pytest.mark.parametrize("header", ["CPT", "HCPCS", "CPT Code", "HCPCS Code", "hcpcs", "CPT/HCPCS", "HCPCS/CPT Code",
+                                    "CPT-4"])
 def test_cpt_or_hcpcs_is_the_service_code_of_a_log_without_one(sqlite_office: Office, header):
     office = sqlite_office
     drop_office(office)
@@ -188,9 +189,27 @@ def test_a_log_with_both_keeps_its_service_code_and_ignores_cpt_with_a_note(sqli
                                               ["L3908", D(2026, 4, 3), "C003", "TH", "99213"]]})
     r = run_batch(office.settings, D(2026, 4, 30))
     mine = [(p.level, p.where.column, p.message) for p in r.problems if p.where.file == "both.xlsx"]
-    assert mine == [("note", "HCPCS", "is not a column billing-batch uses; it is ignored"),
-                    ("note", "CPT", "is not a column billing-batch uses; it is ignored")]
+    # Not "not a column billing-batch uses": staff are told which column is read as the Service Code.
+    also = "is another name for Service Code, which is read from column D (Service Code); this column is " \
+           "ignored (a code keyed only here is not read)"
+    assert mine == [("note", "HCPCS", also), ("note", "CPT", also)]
     assert _posted_codes(office, "both.xlsx") == ["TH"]
+
+
+def test_a_cpt_code_keyed_in_the_log_names_the_service_code_it_is_billed_as(sqlite_office: Office):
+    # A log keyed in CPT codes (99213) against a rate card whose Service Codes are the office's own (EXAM):
+    # "is not on the rate card" would be false, since 99213 is on it, as EXAM's Billing Code.
+    office = sqlite_office
+    drop_office(office)
+    office.drop("cpt rates.xlsx", {"Rates": [["Service Code", "Description", "Unit Price", "Billing Code"],
+                                             ["EXAM", "Exam", 90, "99213"]]})
+    run_batch(office.settings, D(2026, 3, 31))
+    office.drop("codes.xlsx", {"Service Log": [["Date of Service", "Patient ID", "CPT", "Units"],
+                                               [D(2026, 4, 2), "C003", "99213", 1]]})
+    [checked] = check_files(office.settings, [office.inbox / "codes.xlsx"])
+    assert [(p.where.cell, p.message) for p in checked.problems] == [
+        ("C2", "is the Billing Code (CPT/HCPCS) of EXAM on the rate card, not a Service Code; the service log "
+               "needs the rate card's Service Code: put EXAM in this cell and drop the file again")]
 
 
 def _posted_codes(office: Office, file: str) -> list[str]:
@@ -251,6 +270,36 @@ def test_templates_check_names_a_misspelt_field_in_plain_words_and_the_fresh_cop
     assert again.exit_code == 0 and again.output.count("ok ") == 16
 
 
+def test_templates_check_names_a_misspelt_field_in_a_part_the_sample_does_not_print(sqlite_office: Office):
+    # The sample business invoice has no credit applied and the office sets no financial assistance, so
+    # both placeholders sit in a branch the sample render skips; the night that takes it would fail.
+    templates = sqlite_office.root / "templates"
+    _add_paragraph(templates / "invoice_business.docx",
+                   "{% if invoice.has_credit %}Credit {{ invoice.credit_aplied }}{% endif %}")
+    _add_paragraph(templates / "reminder_individual.docx",
+                   "{% if office.financial_assistance %}{{ office.financial_asistance }}{% endif %}")
+    result = invoke("templates", "check", "--config", sqlite_office.config)
+    out = flat(result.output)
+    assert result.exit_code == 1
+    assert "FAILED invoice_business.docx (office copy): {{ invoice.credit_aplied }} is not a field of invoice; " \
+           "the fields of invoice are: " in out and "credit_applied" in out
+    assert "FAILED reminder_individual.docx (office copy): {{ office.financial_asistance }} is not a field of " \
+           "office;" in out
+    assert "the sample does not print that part, but a document that does would fail" in out
+    assert not (sqlite_office.root / "output" / "checks" / "templates" / "invoice_business.docx").exists()
+
+
+def test_templates_check_says_plainly_when_its_previews_folder_cannot_be_written(sqlite_office: Office):
+    checks = sqlite_office.root / "output" / "checks"
+    checks.mkdir(parents=True, exist_ok=True)
+    (checks / "templates").write_text("a file where the previews folder goes")  # tests may run as root
+    result = invoke("templates", "check", "--config", sqlite_office.config)
+    out = flat(result.output)
+    assert result.exit_code == 1 and "Traceback" not in out
+    assert f"could not write the previews into {checks / 'templates'}: Not a directory." in out
+    assert "finish" not in out  # a check leaves nothing for a run to finish
+
+
 def test_templates_check_leaves_word_previews_and_says_when_there_are_no_pdfs(sqlite_office: Office):
     set_config(sqlite_office, "documents", "libreoffice", "no-such-soffice")
     result = invoke("templates", "check", "--config", sqlite_office.config)
@@ -295,8 +344,10 @@ def test_init_next_command_runs_as_printed_with_python_m(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "  settings:        North Clinic's [new] office/config.yaml" in done.stdout  # not read as markup
     command = _next_command(done.stdout)
-    assert command[-3:] == ["run", "--config", "North Clinic's [new] office/config.yaml"]
-    ran = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    office = tmp_path / "North Clinic's [new] office"
+    assert command[-3:] == ["run", "--config", str(office / "config.yaml")]
+    # Pasted after `cd` into the new office (or in a new terminal): it still finds its settings.
+    ran = subprocess.run(command, cwd=office, env=ENV, capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "Run complete" in ran.stdout
 
@@ -310,8 +361,8 @@ def test_init_next_command_runs_as_printed_with_the_installed_command(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     command = _next_command(done.stdout)
-    assert command == [relative, "run", "--config", "office/config.yaml"]
-    ran = subprocess.run(command, cwd=tmp_path, env={**ENV, "PATH": "/usr/bin:/bin"}, capture_output=True,
+    assert command == [os.path.abspath(tmp_path / relative), "run", "--config", str(tmp_path / "office" / "config.yaml")]
+    ran = subprocess.run(command, cwd=tmp_path / "office", env={**ENV, "PATH": "/usr/bin:/bin"}, capture_output=True,
                          text=True, timeout=300)
     assert ran.returncode == 0 and "Run complete" in ran.stdout, ran.stdout + ran.stderr
 
@@ -320,7 +371,11 @@ def test_program_is_called_as_billing_batch_was(monkeypatch, tmp_path):
     script = tmp_path / "venv" / "bin" / "billing-batch"
     monkeypatch.setattr(sys, "argv", [str(script), "init", "x"])
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert cli.program() == shlex.quote(str(script))  # not on PATH: its path, as typed
+    assert cli.program() == shlex.quote(str(script))  # not on PATH: its full path
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["venv/bin/billing-batch", "init", "x"])
+    assert cli.program() == shlex.quote(str(script))  # typed relative: still the full path, for any folder
+    monkeypatch.setattr(sys, "argv", [str(script), "init", "x"])
     monkeypatch.setattr(shutil, "which", lambda name: str(script) if name == "billing-batch" else None)
     assert cli.program() == "billing-batch"  # on PATH (a venv activated, pipx): the short name
     monkeypatch.setattr(sys, "argv", [str(REPO / "billing_batch" / "__main__.py")])

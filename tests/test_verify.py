@@ -106,7 +106,7 @@ CASES = {
     "numbering gap": (_number_gap, ["the INV numbers of 2026 are not 1 to 3"]),
     "document not queued": (_document_not_queued, ["1 issued invoice without a document queued"]),
     "write-off lost": (_adjustment_lost, ["client X2: the inputs give $70.00, the aging $100.00"]),
-    "invoice line changed": (_invoice_line_changed, ["invoice INV-2026-00001's lines ($50.00, 1 lines)"]),
+    "invoice line changed": (_invoice_line_changed, ["invoice INV-2026-00001's lines ($50.00, 1 line)"]),
     "invoice lines deleted": (_invoice_lines_deleted, ["lines ($0.00, 0 lines) and tax do not add up"]),
     "invoice redated": (_invoice_redated, ["invoice INV-2026-00001 is dated 2026-03-20, not on the day"]),
     "allocation in the future": (_allocation_in_the_future, ["is dated 2027-05-01, after the run that made it"]),

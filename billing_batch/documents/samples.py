@@ -109,8 +109,12 @@ def check_templates(settings: Settings, preview_dir: Path | None = None) -> list
         path = own if own.exists() else data_path("letter_templates") / name
         try:
             data = render_docx(path, context)
-            error = None
-            if preview_dir is not None:
+            # The sample takes one branch of each {% if %}: a misspelt field in another branch renders
+            # here but fails on the night for the client it applies to, so every placeholder is looked up.
+            error = unknown_field(path, context)
+            if error:
+                error += " (the sample does not print that part, but a document that does would fail)"
+            elif preview_dir is not None:
                 write_atomic(preview_dir / name, data)
         except UndefinedError as exc:
             error = unknown_field(path, context) or _undefined_words(str(exc))

@@ -106,7 +106,7 @@ RATES = Kind(
           help="Y = elective, cosmetic or optional: never on a payment plan."),
         C("Effective From", T.DATE, help="Blank = always."),
         C("Effective To", T.DATE, help="Blank = open."),
-        C("Billing Code", T.ID, aliases=("CPT", "HCPCS", "CPT Code")),
+        C("Billing Code", T.ID, aliases=("CPT", "HCPCS", "CPT Code", "HCPCS Code", "CPT/HCPCS", "HCPCS/CPT")),
     ),
     master=True,
     help="The rate card. A price change is a new row with a later Effective From.",
@@ -130,7 +130,8 @@ SERVICE_LOG = Kind(
     (
         C("Service Date", T.DATE, True, aliases=("Date of Service", "DOS", "Date")),
         C("Client ID", T.ID, True, aliases=("Patient ID", "Customer ID", "Account ID")),
-        C("Service Code", T.ID, True, aliases=("Code", "CPT", "HCPCS", "CPT Code", "HCPCS Code")),
+        C("Service Code", T.ID, True, aliases=("Code", "CPT", "HCPCS", "CPT Code", "HCPCS Code", "CPT/HCPCS",
+                                                "CPT/HCPCS Code", "HCPCS/CPT", "HCPCS/CPT Code", "CPT-4")),
         C("Quantity", T.QUANTITY, default=Decimal(1), aliases=("Qty", "Units", "Hours")),
         C("Provider", T.TEXT),
         C("Description", T.TEXT, help="Optional; the rate card's description is used when blank."),

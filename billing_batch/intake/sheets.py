@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from openpyxl.utils import get_column_letter
+
 from billing_batch.intake.cells import CellError, clean_text, is_blank, parse_cell
 from billing_batch.intake.kinds import ALL_KINDS, Kind, header_key, header_lookup
 from billing_batch.intake.workbook import RawSheet
@@ -119,10 +121,16 @@ def parse_sheet(file: str, sheet: RawSheet, kind: Kind, header_row: int, columns
     known = set(columns.values())
     occurrence_col = next((i for i, h in enumerate(headers, start=1)
                            if header_key(h) == header_key(OCCURRENCE_COLUMN)), None)
+    lookup = header_lookup(kind)
     for i, h in enumerate(headers, start=1):
         if i not in known and not is_blank(h) and header_key(h) not in OUR_COLUMNS:
-            parsed.problems.append(Problem(Where(file, sheet.name, header_row, clean_text(h), i),
-                                           "is not a column billing-batch uses; it is ignored", level="note"))
+            # A second name for a column already read (CPT beside HCPCS or Service Code) is not unknown:
+            # say which one is read, so codes keyed only in this column are not taken as lost.
+            same = lookup.get(header_key(h))
+            why = (f"is another name for {same}, which is read from column {get_column_letter(columns[same])} "
+                   f"({clean_text(headers[columns[same] - 1])}); this column is ignored (a code keyed only here is not "
+                   "read)" if same in columns else "is not a column billing-batch uses; it is ignored")
+            parsed.problems.append(Problem(Where(file, sheet.name, header_row, clean_text(h), i), why, level="note"))
     # calamine's range ends at the last cell with a value: a formula alone in a later row shows only
     # in the scan of errors, and must still be read (and reported).
     error_rows = {r for r, _ in sheet.errors}

@@ -53,7 +53,7 @@ def document_note(kind: str, adjustment: dict) -> str:
     staff (it may say "billing error by Dr. X") and never prints."""
     if adjustment.get("note_on_document"):
         return adjustment["note_on_document"]
-    return "Invoice cancelled" if kind == "void" else "Correction to your account"
+    return "Invoice canceled" if kind == "void" else "Correction to your account"
 
 
 def apply_money(conn: Connection, run_id: int, as_of: date, credit_prefix: str,

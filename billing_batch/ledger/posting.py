@@ -425,6 +425,14 @@ class CrossChecks:
             rates = self.rates.get(v["Service Code"], [])
             rate = rate_on(rates, v["Service Date"])
             if rate is None:
+                # A log keyed in CPT/HCPCS codes names the rate card's Billing Code, not its Service Code.
+                billed_as = sorted({c for c, vs in self.rates.items() for r in vs
+                                    if not rates and r.billing_code == v["Service Code"]})
+                if billed_as:
+                    return Problem(sheet.where(row.row, "Service Code"),
+                                   f"is the Billing Code (CPT/HCPCS) of {' and '.join(billed_as)} on the rate card, "
+                                   "not a Service Code; the service log needs the rate card's Service Code: put "
+                                   f"{' or '.join(billed_as)} in this cell and drop the file again", v["Service Code"])
                 what = "is not on the rate card" if not rates else \
                     f"has no rate effective on {v['Service Date']:%Y-%m-%d}"
                 return Problem(sheet.where(row.row, "Service Code"),

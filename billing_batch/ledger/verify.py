@@ -176,7 +176,7 @@ def _documents(conn: Connection) -> list[str]:
          .join(runs, runs.c.id == invoices.c.run_id).outerjoin(lines, lines.c.invoice_id == invoices.c.id))
     for r in conn.execute(q):
         if not r.n or r.sum != r.subtotal_cents or r.subtotal_cents + r.tax_cents != r.total_cents:
-            out.append(f"invoice {r.number}'s lines ({fmt_money(r.sum or 0)}, {r.n or 0} lines) and tax do not add up "
+            out.append(f"invoice {r.number}'s lines ({fmt_money(r.sum or 0)}, {counted(r.n or 0, 'line')}) and tax do not add up "
                        f"to its total of {fmt_money(r.total_cents)}")
         if r.invoice_date != r.business_date:
             out.append(f"invoice {r.number} is dated {r.invoice_date:%Y-%m-%d}, not on the day it was issued "
