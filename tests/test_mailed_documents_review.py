@@ -41,3 +41,21 @@ def test_two_client_ids_that_sanitise_alike_get_two_statements(sqlite_office: Of
     assert "B_1_x__-statement.docx" in texts
     assert numbering.safe_id("B/1 x.ü") != numbering.safe_id("B_1_x__")
     assert numbering.safe_id("../x").startswith("___x.") and "/" not in numbering.safe_id("../x")
+
+
+def test_an_invoice_paid_in_full_from_credit_asks_for_nothing(sqlite_office: Office):
+    """A client with $500.00 on account gets a $100.00 invoice: credit applied $100.00, amount due $0.00.
+    It printed "Amount due $0.00 by April 30, 2026" and a remittance slip to send back with $0.00."""
+    office = sqlite_office
+    office.drop("clients.xlsx", {"Clients": [CLIENT_HEADERS,
+        ["P3", "Prepaid Pam", "Individual", None, "9 Oak Ave", "Springfield", "IL", "62703", None, 30]]})
+    office.drop("rates.xlsx", {"Rates": RATES})
+    office.drop("pay.xlsx", {"Payments": [PAY_HEADERS, [D(2026, 3, 1), "P3", Decimal("500.00"), "Check", "9", None]]})
+    office.drop("log.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 10), "P3", "OV", 1, None, None, None]]})
+    run_batch(office.settings, D(2026, 3, 31))
+    path = office.root / "output" / "invoices" / "2026-03" / "P3-INV-2026-00001.docx"
+    rows, text = tables_rows(path), words(path)
+    assert ["Invoice total", "$100.00"] in rows and ["Credit applied", "-$100.00"] in rows
+    assert ["Amount due", "$0.00"] in rows
+    assert "Nothing to pay on this invoice: it was paid from the credit on your account." in text
+    assert "Please detach" not in text and "Amount enclosed" not in text and "by April 30, 2026" not in text
