@@ -13,7 +13,13 @@ from billing_batch.cli import main
 from billing_batch.ledger import numbering
 from billing_batch.pipeline import run_batch
 from tests.office import Office
-from tests.test_mailed_documents import CLIENT_HEADERS, LOG_HEADERS, RATES, tables_rows, words
+from tests.test_mailed_documents import (
+    CLIENT_HEADERS,
+    LOG_HEADERS,
+    RATES,
+    tables_rows,
+    words,
+)
 from tests.test_posting import PAY_HEADERS
 
 D = dt.date
