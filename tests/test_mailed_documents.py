@@ -6,6 +6,7 @@ re-opened (python-docx; LibreOffice's PDF text where installed) and compared wit
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 from decimal import Decimal
 
@@ -236,7 +237,8 @@ def test_file_names_start_with_the_sanitised_client_id_and_never_collide():
     assert numbering.letter_path(12, "plan_missed_individual", day, "C1003", "P") == \
         "letters/2026-12-01/C1003-plan_missed-P000012.docx"
     # An ID is made safe for a file name; it never climbs out of its folder.
-    assert numbering.invoice_path("INV-2026-00001", day, "../x y/é") == "invoices/2026-12/___x_y__-INV-2026-00001.docx"
+    assert numbering.invoice_path("INV-2026-00001", day, "../x y/é") == \
+        f"invoices/2026-12/___x_y__.{hashlib.sha256('../x y/é'.encode()).hexdigest()[:8]}-INV-2026-00001.docx"
     assert numbering.statement_path("B-100", day) == "statements/2026-12-01/B-100-statement.docx"
     # The mailing list still names each document as staff know it, hyphenated client IDs included.
     assert document_name("invoices/2026-12/B-100-INV-2026-00001.docx") == "INV-2026-00001"

@@ -132,7 +132,7 @@ def invoice_context(settings: Settings, invoice: dict, lines: list[dict], credit
             "subtotal": fmt_money(invoice["subtotal_cents"], sym), "tax": fmt_money(invoice["tax_cents"], sym),
             "tax_label": f"{rate.normalize():f}%", "has_tax": taxed, "has_credit": credit_applied_cents > 0,
             "credit_applied": fmt_money(-credit_applied_cents, sym), "total": fmt_money(total, sym),
-            "balance_due": fmt_money(due, sym),
+            "balance_due": fmt_money(due, sym), "owes": due > 0,
             "has_previous": previous > 0, "previous_balance": fmt_money(previous, sym),
             "account_balance": fmt_money(previous + due, sym),
         },

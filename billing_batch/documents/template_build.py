@@ -1624,7 +1624,16 @@ def build_template_bytes(kind: str) -> bytes:
     _build_line_table(doc, kind)
     _build_totals(doc)
     _build_plan_status(doc, PLAN_STATUS)
+    # Paid in full from the client's credit: no "Amount due $0.00 by …" and no slip to send back (a context
+    # made before `owes` existed keeps the slip).
+    _para(doc, "{%p if invoice.owes is not defined or invoice.owes %}", "Spacer")
     _build_how_to_pay(doc, slip=INVOICE_SLIP)
+    _para(doc, "{%p else %}", "Spacer")
+    _para(doc, "", "Spacer")
+    _para(doc, "Nothing to pay on this invoice: it was paid from the credit on your account."
+               "{% if invoice.has_previous %} Your earlier invoices still have {{ invoice.previous_balance }} "
+               "to pay.{% endif %}", "Box Strong")
+    _para(doc, "{%p endif %}", "Spacer")
     return _package(doc, f"Invoice template ({kind} client)", "billing-batch invoice")
 
 

@@ -3,6 +3,7 @@ document's file goes in the output folder: one place, so a number and its file n
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date
 
@@ -33,8 +34,13 @@ def document_number(series: str, year: int, n: int) -> str:
 
 
 def safe_id(client_id: str) -> str:
-    """A client ID as a file-name part: an ID, never a name, and no path tricks (`/`, `..`, spaces)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", client_id) or "_"
+    """A client ID as a file-name part: an ID, never a name, and no path tricks (`/`, `..`, spaces).
+    An ID that had to be changed gets a short digest of the real one after a `.` (which no unchanged ID
+    holds), so `B/1` and `B_1` never share a file name (a statement's name holds no number of its own)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", client_id) or "_"
+    if safe == client_id:
+        return safe
+    return f"{safe}.{hashlib.sha256(client_id.encode('utf-8')).hexdigest()[:8]}"
 
 
 # Every name starts with the client ID so staff find a client's papers in a folder listing, and holds
