@@ -443,7 +443,9 @@ class Publisher:
         clients = inputs.client_rows(conn)
         last_payments = balances.last_payment_dates(conn, as_of)
         # The business date's workbook lists what every run of the date found, not only the last one's.
-        day = [(i, r) for i, r in finishing.day_reports(conn, as_of, report["run_id"]) if i != report["run_id"]]
+        # An earlier run's stored report lacks what its publishing added (printed, e-mailed): read back here.
+        day = [(i, {**r, "delivery": delivery.summary(conn, i), "email": self._email_report(conn, i)})
+               for i, r in finishing.day_reports(conn, as_of, report["run_id"]) if i != report["run_id"]]
         day = [*day, (report["run_id"], report)]
         findings = list(dict.fromkeys(_finding(f) for _, r in day for f in r["review"]))
         collections = self._collections(conn, report, clients)

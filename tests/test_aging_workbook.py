@@ -5,9 +5,11 @@ print settings, read back with openpyxl."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 
 import openpyxl
+import pytest
 
 from billing_batch.billing.aging import age, dso, month_ends, same_day_last_month
 from billing_batch.billing.records import OpenItem
@@ -207,3 +209,25 @@ def test_a_second_run_the_same_day_keeps_review_and_problems_and_unfixed_problem
     (office.root / "rejected" / "log1.xlsx.problems.xlsx").unlink()
     fourth = run_batch(office.settings, D(2026, 4, 2))
     assert list(openpyxl.load_workbook(fourth.aging_path)["Problems"].iter_rows(min_row=2, values_only=True)) == []
+
+
+def test_a_later_run_the_same_day_keeps_what_the_first_run_printed(tmp_path):
+    # The Runs sheet is rewritten by each run of the date: run 1's printed documents (added to its report
+    # when it was published, not stored with it) must not turn into 0 when run 2 writes the workbook.
+    if shutil.which("soffice") is None:
+        pytest.skip("LibreOffice is not installed: nothing is printed")
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}", documents__print_pack=True)
+    office.drop("clients.xlsx", {"Clients": [CLIENT_HEADERS, client("C01", "Ann"), client("C02", "Bo")]})
+    office.drop("rates.xlsx", {"Rates": RATES})
+    office.drop("log1.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 2), "C01", "OV", 1, None]]})
+    first = run_batch(office.settings, D(2026, 3, 31))
+    printed = first.report["delivery"]["printed"]
+    assert printed == 1  # C01's invoice, on paper
+    office.drop("log2.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 3), "C02", "OV", 1, None]]})
+    second = run_batch(office.settings, D(2026, 3, 31))
+    runs = openpyxl.load_workbook(second.aging_path)["Runs"]
+    header = [c.value for c in runs[1]]
+    got = {r[0]: dict(zip(header, r)) for r in runs.iter_rows(min_row=2, values_only=True)}
+    assert got["Run 1"]["Documents printed"] == 1
+    assert got["Run 2"]["Documents printed"] == second.report["delivery"]["printed"] == 0
+    assert got["Total"]["Documents printed"] == 1
