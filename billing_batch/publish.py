@@ -476,6 +476,11 @@ class Publisher:
         held += [(cid, f"Not referred: {why}", "until the payer has answered" if why.startswith("Insurance")
                   else "until a person has reviewed it") for cid, why in sorted(review.items())
                  if cid in collections.referrals]
+        # A hold, a dispute or a promise keeps an overdue client in view even on a day no letter was due.
+        named = {h[0] for h in held}
+        overdue = [c.client_id for c in aging.clients
+                   if c.client_id not in named and any(c.buckets[n] > 0 for n in aging.names[1:])]
+        held += sorted(held_cases(conn, as_of, self.s, overdue).items())
         problems, carried = self._day_problems(conn, as_of, day)
         write_aging_workbook(path, aging, recon, clients, last_payments, counts, problems, findings, collections,
                              also=reports / "aging-latest.xlsx" if latest else None,

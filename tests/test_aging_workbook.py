@@ -17,7 +17,7 @@ from billing_batch.pipeline import run_batch
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
 from billing_batch.reports.xlsx_stream import Look, excel_date_format, money_format
 from tests.office import Office
-from tests.test_collections import CLIENT_HEADERS, LOG_HEADERS, RATES, client
+from tests.test_collections import CLIENT_HEADERS, CONTACT_HEADERS, LOG_HEADERS, RATES, client
 
 D = dt.date
 MONEY = money_format("$")
@@ -231,3 +231,27 @@ def test_a_later_run_the_same_day_keeps_what_the_first_run_printed(tmp_path):
     assert got["Run 1"]["Documents printed"] == 1
     assert got["Run 2"]["Documents printed"] == second.report["delivery"]["printed"] == 0
     assert got["Total"]["Documents printed"] == 1
+
+
+def test_a_disputed_or_promised_client_stays_in_held_back_when_no_letter_is_due(sqlite_office: Office):
+    # C01 and C02 get their Reminder on 05-01; on 05-02 C01 disputes, C02 promises to pay on 05-20. On 05-03
+    # no letter is due to either (the Second Notice waits for 31 days), yet both must be in view, with why.
+    office = sqlite_office
+    office.drop("clients.xlsx", {"Clients": [CLIENT_HEADERS, client("C01", "Ann"), client("C02", "Bo"),
+                                             client("C03", "Cy")]})
+    office.drop("rates.xlsx", {"Rates": RATES})
+    office.drop("log.xlsx", {"Service Log": [LOG_HEADERS, *([D(2026, 3, 2), c, "OV", 1, None]
+                                                            for c in ("C01", "C02", "C03"))]})
+    run_batch(office.settings, D(2026, 3, 31))
+    assert len(run_batch(office.settings, D(2026, 5, 1)).report["letters"]) == 3  # the three Reminders
+    office.drop("calls.xlsx", {"Contact Log": [CONTACT_HEADERS,
+                                               [D(2026, 5, 2), "C01", "Dispute", None, None],
+                                               [D(2026, 5, 2), "C02", "Promise to pay", D(2026, 5, 20), None]]})
+    result = run_batch(office.settings, D(2026, 5, 3))
+    assert result.report["letters"] == []
+    cells = list(openpyxl.load_workbook(result.aging_path)["Collections"].iter_rows(values_only=True))
+    start = next(i for i, r in enumerate(cells) if r[0] == "Held Back — overdue, but no letter this run")
+    held = {r[0]: (r[2], r[3]) for r in cells[start + 2:] if r[0]}
+    # The promise holds until its date plus promise_grace_days (5): 05-25. C03 has nothing holding it back.
+    assert held == {"C01": ("Open dispute", "until the dispute is resolved in the contact log"),
+                    "C02": ("Promise to pay (until 2026-05-25)", dt.datetime(2026, 5, 25))}
