@@ -255,3 +255,25 @@ def test_a_disputed_or_promised_client_stays_in_held_back_when_no_letter_is_due(
     # The promise holds until its date plus promise_grace_days (5): 05-25. C03 has nothing holding it back.
     assert held == {"C01": ("Open dispute", "until the dispute is resolved in the contact log"),
                     "C02": ("Promise to pay (until 2026-05-25)", dt.datetime(2026, 5, 25))}
+
+
+def test_held_back_reasons_wrap_instead_of_being_cut_and_runs_headers_sit_over_their_figures(tmp_path):
+    from billing_batch.reports.aging_workbook import RunCounts
+    from billing_batch.stages.collections import CollectionsResult
+
+    items = [OpenItem("INV-1", "C1", D(2026, 1, 1), D(2026, 1, 31), Decimal("10.00"), Decimal("0"), Decimal("0"))]
+    aging = age(items, {}, D(2026, 5, 20), [30, 60, 90, 120])
+    path = tmp_path / "a.xlsx"
+    write_aging_workbook(path, aging, Reconciliation(aging.balance, aging.balance), {"C1": {"name": "N", "type": "x"}},
+                         {}, {}, [], collections=CollectionsResult(), held_back=[("C1", "Open dispute")],
+                         runs=[RunCounts("Run 1", {"Files read": 2, "Letters sent": 1})])
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Collections"]
+    row = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "C1")
+    # "until the dispute is resolved in the contact log" is 49 characters in a 14-wide column: 4 lines or
+    # more, the row made that tall (LibreOffice does not grow a written row by itself).
+    assert ws.cell(row, 4).value == "until the dispute is resolved in the contact log"
+    assert all(ws.cell(row, c).alignment.wrap_text for c in (2, 3, 4))
+    assert ws.row_dimensions[row].height >= 60
+    runs = wb["Runs"]
+    assert [runs.cell(1, c).alignment.horizontal for c in (1, 2, 3)] == [None, "right", "right"]
