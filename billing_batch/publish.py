@@ -501,7 +501,9 @@ class Publisher:
         problems = list(dict.fromkeys(_problem(p) for _, r in day for p in r["problems"]))
         today = {f["problems_workbook"] for _, r in day for f in r["files"] if f.get("problems_workbook")}
         carried: list[CarriedProblem] = []
-        waiting = sorted(p.name for p in self.rejected_dir.glob("*.problems.xlsx")) if self.rejected_dir.is_dir() else []
+        # The office's rejected/ even in a dry run (whose own workbooks go apart): what staff have not fixed.
+        rejected = self.s.rejected
+        waiting = sorted(p.name for p in rejected.glob("*.problems.xlsx")) if rejected.is_dir() else []
         for name in waiting:
             if name in today:
                 continue

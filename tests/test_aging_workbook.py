@@ -277,3 +277,18 @@ def test_held_back_reasons_wrap_instead_of_being_cut_and_runs_headers_sit_over_t
     assert ws.row_dimensions[row].height >= 60
     runs = wb["Runs"]
     assert [runs.cell(1, c).alignment.horizontal for c in (1, 2, 3)] == [None, "right", "right"]
+
+
+def test_a_dry_run_lists_the_problems_still_waiting_in_the_real_rejected_folder(sqlite_office: Office):
+    # A dry run writes its own problems workbooks apart (output/dry-run/rejected), but what staff have not
+    # fixed yet is in the office's rejected/: its workbook must show those as the real run's would.
+    office = sqlite_office
+    office.drop("clients.xlsx", {"Clients": [CLIENT_HEADERS, client("C01", "Ann")]})
+    office.drop("rates.xlsx", {"Rates": RATES})
+    office.drop("log1.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 2), "NOPE", "OV", 1, None]]})
+    run_batch(office.settings, D(2026, 3, 31))
+    assert (office.root / "rejected" / "log1.xlsx.problems.xlsx").exists()
+    dry = run_batch(office.settings, D(2026, 4, 1), dry_run=True)
+    problems = list(openpyxl.load_workbook(dry.aging_path)["Problems"].iter_rows(min_row=2, values_only=True))
+    assert [(r[0], r[4], r[6].date(), r[7]) for r in problems] == [
+        ("log1.xlsx", "B2", D(2026, 3, 31), "Not fixed yet: log1.xlsx.problems.xlsx is still waiting in rejected/")]
