@@ -443,7 +443,9 @@ class Publisher:
         clients = inputs.client_rows(conn)
         last_payments = balances.last_payment_dates(conn, as_of)
         # The business date's workbook lists what every run of the date found, not only the last one's.
-        day = [(i, r) for i, r in finishing.day_reports(conn, as_of, report["run_id"]) if i != report["run_id"]]
+        # An earlier run's stored report lacks what its publishing added (printed, e-mailed): read back here.
+        day = [(i, {**r, "delivery": delivery.summary(conn, i), "email": self._email_report(conn, i)})
+               for i, r in finishing.day_reports(conn, as_of, report["run_id"]) if i != report["run_id"]]
         day = [*day, (report["run_id"], report)]
         findings = list(dict.fromkeys(_finding(f) for _, r in day for f in r["review"]))
         collections = self._collections(conn, report, clients)
@@ -474,6 +476,11 @@ class Publisher:
         held += [(cid, f"Not referred: {why}", "until the payer has answered" if why.startswith("Insurance")
                   else "until a person has reviewed it") for cid, why in sorted(review.items())
                  if cid in collections.referrals]
+        # A hold, a dispute or a promise keeps an overdue client in view even on a day no letter was due.
+        named = {h[0] for h in held}
+        overdue = [c.client_id for c in aging.clients
+                   if c.client_id not in named and any(c.buckets[n] > 0 for n in aging.names[1:])]
+        held += sorted(held_cases(conn, as_of, self.s, overdue).items())
         problems, carried = self._day_problems(conn, as_of, day)
         write_aging_workbook(path, aging, recon, clients, last_payments, counts, problems, findings, collections,
                              also=reports / "aging-latest.xlsx" if latest else None,
@@ -494,7 +501,9 @@ class Publisher:
         problems = list(dict.fromkeys(_problem(p) for _, r in day for p in r["problems"]))
         today = {f["problems_workbook"] for _, r in day for f in r["files"] if f.get("problems_workbook")}
         carried: list[CarriedProblem] = []
-        waiting = sorted(p.name for p in self.rejected_dir.glob("*.problems.xlsx")) if self.rejected_dir.is_dir() else []
+        # The office's rejected/ even in a dry run (whose own workbooks go apart): what staff have not fixed.
+        rejected = self.s.rejected
+        waiting = sorted(p.name for p in rejected.glob("*.problems.xlsx")) if rejected.is_dir() else []
         for name in waiting:
             if name in today:
                 continue

@@ -5,9 +5,11 @@ print settings, read back with openpyxl."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 
 import openpyxl
+import pytest
 
 from billing_batch.billing.aging import age, dso, month_ends, same_day_last_month
 from billing_batch.billing.records import OpenItem
@@ -15,7 +17,7 @@ from billing_batch.pipeline import run_batch
 from billing_batch.reports.aging_workbook import Reconciliation, write_aging_workbook
 from billing_batch.reports.xlsx_stream import Look, excel_date_format, money_format
 from tests.office import Office
-from tests.test_collections import CLIENT_HEADERS, LOG_HEADERS, RATES, client
+from tests.test_collections import CLIENT_HEADERS, CONTACT_HEADERS, LOG_HEADERS, RATES, client
 
 D = dt.date
 MONEY = money_format("$")
@@ -207,3 +209,86 @@ def test_a_second_run_the_same_day_keeps_review_and_problems_and_unfixed_problem
     (office.root / "rejected" / "log1.xlsx.problems.xlsx").unlink()
     fourth = run_batch(office.settings, D(2026, 4, 2))
     assert list(openpyxl.load_workbook(fourth.aging_path)["Problems"].iter_rows(min_row=2, values_only=True)) == []
+
+
+def test_a_later_run_the_same_day_keeps_what_the_first_run_printed(tmp_path):
+    # The Runs sheet is rewritten by each run of the date: run 1's printed documents (added to its report
+    # when it was published, not stored with it) must not turn into 0 when run 2 writes the workbook.
+    if shutil.which("soffice") is None:
+        pytest.skip("LibreOffice is not installed: nothing is printed")
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}", documents__print_pack=True)
+    office.drop("clients.xlsx", {"Clients": [CLIENT_HEADERS, client("C01", "Ann"), client("C02", "Bo")]})
+    office.drop("rates.xlsx", {"Rates": RATES})
+    office.drop("log1.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 2), "C01", "OV", 1, None]]})
+    first = run_batch(office.settings, D(2026, 3, 31))
+    printed = first.report["delivery"]["printed"]
+    assert printed == 1  # C01's invoice, on paper
+    office.drop("log2.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 3), "C02", "OV", 1, None]]})
+    second = run_batch(office.settings, D(2026, 3, 31))
+    runs = openpyxl.load_workbook(second.aging_path)["Runs"]
+    header = [c.value for c in runs[1]]
+    got = {r[0]: dict(zip(header, r)) for r in runs.iter_rows(min_row=2, values_only=True)}
+    assert got["Run 1"]["Documents printed"] == 1
+    assert got["Run 2"]["Documents printed"] == second.report["delivery"]["printed"] == 0
+    assert got["Total"]["Documents printed"] == 1
+
+
+def test_a_disputed_or_promised_client_stays_in_held_back_when_no_letter_is_due(sqlite_office: Office):
+    # C01 and C02 get their Reminder on 05-01; on 05-02 C01 disputes, C02 promises to pay on 05-20. On 05-03
+    # no letter is due to either (the Second Notice waits for 31 days), yet both must be in view, with why.
+    office = sqlite_office
+    office.drop("clients.xlsx", {"Clients": [CLIENT_HEADERS, client("C01", "Ann"), client("C02", "Bo"),
+                                             client("C03", "Cy")]})
+    office.drop("rates.xlsx", {"Rates": RATES})
+    office.drop("log.xlsx", {"Service Log": [LOG_HEADERS, *([D(2026, 3, 2), c, "OV", 1, None]
+                                                            for c in ("C01", "C02", "C03"))]})
+    run_batch(office.settings, D(2026, 3, 31))
+    assert len(run_batch(office.settings, D(2026, 5, 1)).report["letters"]) == 3  # the three Reminders
+    office.drop("calls.xlsx", {"Contact Log": [CONTACT_HEADERS,
+                                               [D(2026, 5, 2), "C01", "Dispute", None, None],
+                                               [D(2026, 5, 2), "C02", "Promise to pay", D(2026, 5, 20), None]]})
+    result = run_batch(office.settings, D(2026, 5, 3))
+    assert result.report["letters"] == []
+    cells = list(openpyxl.load_workbook(result.aging_path)["Collections"].iter_rows(values_only=True))
+    start = next(i for i, r in enumerate(cells) if r[0] == "Held Back — overdue, but no letter this run")
+    held = {r[0]: (r[2], r[3]) for r in cells[start + 2:] if r[0]}
+    # The promise holds until its date plus promise_grace_days (5): 05-25. C03 has nothing holding it back.
+    assert held == {"C01": ("Open dispute", "until the dispute is resolved in the contact log"),
+                    "C02": ("Promise to pay (until 2026-05-25)", dt.datetime(2026, 5, 25))}
+
+
+def test_held_back_reasons_wrap_instead_of_being_cut_and_runs_headers_sit_over_their_figures(tmp_path):
+    from billing_batch.reports.aging_workbook import RunCounts
+    from billing_batch.stages.collections import CollectionsResult
+
+    items = [OpenItem("INV-1", "C1", D(2026, 1, 1), D(2026, 1, 31), Decimal("10.00"), Decimal("0"), Decimal("0"))]
+    aging = age(items, {}, D(2026, 5, 20), [30, 60, 90, 120])
+    path = tmp_path / "a.xlsx"
+    write_aging_workbook(path, aging, Reconciliation(aging.balance, aging.balance), {"C1": {"name": "N", "type": "x"}},
+                         {}, {}, [], collections=CollectionsResult(), held_back=[("C1", "Open dispute")],
+                         runs=[RunCounts("Run 1", {"Files read": 2, "Letters sent": 1})])
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Collections"]
+    row = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "C1")
+    # "until the dispute is resolved in the contact log" is 49 characters in a 14-wide column: 4 lines or
+    # more, the row made that tall (LibreOffice does not grow a written row by itself).
+    assert ws.cell(row, 4).value == "until the dispute is resolved in the contact log"
+    assert all(ws.cell(row, c).alignment.wrap_text for c in (2, 3, 4))
+    assert ws.row_dimensions[row].height >= 60
+    runs = wb["Runs"]
+    assert [runs.cell(1, c).alignment.horizontal for c in (1, 2, 3)] == [None, "right", "right"]
+
+
+def test_a_dry_run_lists_the_problems_still_waiting_in_the_real_rejected_folder(sqlite_office: Office):
+    # A dry run writes its own problems workbooks apart (output/dry-run/rejected), but what staff have not
+    # fixed yet is in the office's rejected/: its workbook must show those as the real run's would.
+    office = sqlite_office
+    office.drop("clients.xlsx", {"Clients": [CLIENT_HEADERS, client("C01", "Ann")]})
+    office.drop("rates.xlsx", {"Rates": RATES})
+    office.drop("log1.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 2), "NOPE", "OV", 1, None]]})
+    run_batch(office.settings, D(2026, 3, 31))
+    assert (office.root / "rejected" / "log1.xlsx.problems.xlsx").exists()
+    dry = run_batch(office.settings, D(2026, 4, 1), dry_run=True)
+    problems = list(openpyxl.load_workbook(dry.aging_path)["Problems"].iter_rows(min_row=2, values_only=True))
+    assert [(r[0], r[4], r[6].date(), r[7]) for r in problems] == [
+        ("log1.xlsx", "B2", D(2026, 3, 31), "Not fixed yet: log1.xlsx.problems.xlsx is still waiting in rejected/")]

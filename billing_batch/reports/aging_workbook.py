@@ -22,7 +22,7 @@ from billing_batch.billing.review import Finding
 from billing_batch.money import ZERO, from_cents
 from billing_batch.problems import Problem
 from billing_batch.reports.xlsx import fit_width, save_atomic, table_sheet
-from billing_batch.reports.xlsx_stream import Book, Look, Sheet
+from billing_batch.reports.xlsx_stream import Book, Look, Sheet, _lines
 
 if TYPE_CHECKING:
     from billing_batch.stages.collections import CollectionsResult
@@ -365,7 +365,7 @@ def write_aging_workbook(path: Path, aging: Aging, recon: Reconciliation, client
     if runs:
         keys = list(dict.fromkeys(k for run in runs for k in run.counts))
         ws = book.sheet("Runs", [10, *([11] * len(keys))])
-        ws.header(["Run", *keys])
+        ws.header(["Run", *keys], right=range(1, len(keys) + 1))  # over their figures, not the next column's
         ws.table_rows(([run.label, *(run.counts.get(k, 0) for k in keys)] for run in runs), [], {})
         ws.row(["Total", *(sum(run.counts.get(k, 0) for run in runs) for k in keys)], bold=True)
         ws.finish(aging.as_of, filter_to=len(runs), repeat_first_column=True)
@@ -389,7 +389,16 @@ def _held_back(ws: Sheet, held_back: Sequence[tuple], plans: "PlanSheet | None",
     if not rows:
         ws.row(["No client is held back."])
     for cid, reason, until in sorted(rows, key=lambda r: (r[0], r[1])):
-        ws.row([cid, clients.get(cid, {}).get("name", ""), reason, until, balance.get(cid)], money=(4,))
+        # The call list's narrow columns: name, reason and until wrap (the row grows) rather than being cut.
+        texts = ((1, clients.get(cid, {}).get("name", "")), (2, reason), (3, until))
+        lines = max(_lines(t, ws.widths[c]) if isinstance(t, str) else 1 for c, t in texts)
+        if lines > 1:  # set, not left to the reader: LibreOffice keeps the default height of a written row
+            ws.ws.set_row(ws.r, 15 * lines)
+        ws.put(ws.r, 0, cid, wrap=True)  # wrapped cells sit at the top: the whole row does
+        for c, text in texts:
+            ws.put(ws.r, c, text, wrap=True)
+        ws.put(ws.r, 4, balance.get(cid), money=True, wrap=True)
+        ws.skip()
 
 
 def _insurance_sheet(book: Book, claims: list[ClaimView], as_of: date) -> None:
