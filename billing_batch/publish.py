@@ -44,7 +44,7 @@ from billing_batch.ledger import balances, delivery, dunning, emails, finishing,
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.billing.collections import CallEntry
 from billing_batch.money import ZERO, from_cents
-from billing_batch.ledger.verify import Verification, insurer_open, source_balances, verify
+from billing_batch.ledger.verify import Verification, insurer_open, read_as_of, source_balances, verify
 from billing_batch.stages.collections import CollectionsResult, hardship_cases, held_cases, levels_of
 from billing_batch.stages.plans import plan_sheet
 from billing_batch.ledger.finishing import DOCUMENTS
@@ -68,9 +68,11 @@ Stage = Callable[[str], AbstractContextManager]
 def aging_as_of(conn: Connection, as_of: date, buckets: list[int]) -> tuple[Aging, Reconciliation, Verification]:
     """The aging from ledger entries dated on or before `as_of`, its reconciliation with the balance the
     inputs give, and the ledger's proof of itself (SPEC §4.3, ledger/verify.py)."""
-    aging = age(balances.open_items(conn, as_of), balances.unapplied_credits(conn, as_of), as_of, buckets)
-    proof = verify(conn, as_of)
-    return aging, Reconciliation(aging.balance, proof.source_balance, *_insurance_balances(conn, as_of)), proof
+    read = read_as_of(conn, as_of)  # read once: the aging, the proof and the reconciliation share it
+    aging = age(read.items, read.credits, as_of, buckets)
+    proof = verify(conn, as_of, read)
+    return aging, Reconciliation(aging.balance, proof.source_balance, from_cents(sum(read.insurer.values())),
+                                 from_cents(sum(read.awaiting.values()))), proof
 
 
 def _insurance_balances(conn: Connection, as_of: date) -> tuple[Decimal, Decimal]:
@@ -140,6 +142,9 @@ class Publisher:
         self._reports: dict[int, tuple[date, dict]] = {}
         self._timings: tuple[int | None, dict] = (None, {})
         self.earlier: Published | None = None  # what the run first finished for earlier runs, for its report
+        # The aging the run computed (and proved) as of its date: nothing written after it moves money,
+        # so its reports reuse it instead of reading the ledger's balances again.
+        self.known_aging: tuple[date, Aging, Reconciliation] | None = None
 
     def publish(self, conn: Connection, run_id: int | None = None,
                 intakes: dict[int, FileIntake] | None = None, timings: dict | None = None) -> Published:
@@ -439,7 +444,10 @@ class Publisher:
             finishing.mark(conn, row["id"], "done")
 
     def write_reports(self, conn: Connection, as_of: date, report: dict, latest: bool) -> Path:
-        aging, recon = aging_with_reconciliation(conn, as_of, self.s.aging.buckets)
+        if self.known_aging is not None and self.known_aging[0] == as_of:
+            aging, recon = self.known_aging[1:]
+        else:
+            aging, recon = aging_with_reconciliation(conn, as_of, self.s.aging.buckets)
         clients = inputs.client_rows(conn)
         last_payments = balances.last_payment_dates(conn, as_of)
         # The business date's workbook lists what every run of the date found, not only the last one's.
