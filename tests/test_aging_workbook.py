@@ -207,3 +207,53 @@ def test_a_second_run_the_same_day_keeps_review_and_problems_and_unfixed_problem
     (office.root / "rejected" / "log1.xlsx.problems.xlsx").unlink()
     fourth = run_batch(office.settings, D(2026, 4, 2))
     assert list(openpyxl.load_workbook(fourth.aging_path)["Problems"].iter_rows(min_row=2, values_only=True)) == []
+
+
+def _table_book(path, direct: bool, rows: list[list]) -> None:
+    from billing_batch.reports import xlsx_stream
+
+    book = xlsx_stream.Book(Look(office="Test"))
+    ws = book.sheet("T", [12] * 6)
+    ws.header(["A", "B", "C", "D", "E", "F"])
+    sums = {1: Decimal(0)}
+    if direct:
+        assert xlsx_stream._direct_ok(ws.ws, ws.r)
+        n = ws._direct_rows(rows, [1], sums)
+    else:
+        n = ws._cell_rows(rows, [1], sums)
+    assert n == len(rows)
+    ws.put(ws.r, 1, sums[1], money=True, bold=True)
+    ws.finish(dt.date(2026, 3, 31), filter_to=n)
+    book.save(path)
+
+
+def test_table_rows_written_directly_are_the_bytes_xlsxwriter_writes_cell_by_cell(tmp_path):
+    """The direct row writer (no per-cell xlsxwriter calls) against xlsxwriter's own cell path, on the
+    kinds of value a table holds: risky first characters, control characters, spaces to keep, XML's
+    special characters, blanks, booleans, ints, dates and datetimes, money and plain Decimals."""
+    import zipfile
+
+    rows = [["=SUM(A1)", Decimal("12.50"), "  padded ", dt.date(2026, 3, 1), 7, True],
+            ["a & b < c > \"d\"", Decimal("-0.01"), None, dt.datetime(2026, 3, 2, 13, 30), Decimal("3"), ""],
+            [None, None, None, None, None, None],
+            ["bell\x07 and _x0041_", Decimal("1234567.89"), "+1 555", None, 0, "line\nbreak"],
+            ["-5", Decimal(0), "@home", dt.date(1900, 2, 28), 2.5, "Ünïcødé"]]
+    a, b = tmp_path / "cells.xlsx", tmp_path / "direct.xlsx"
+    _table_book(a, False, rows)
+    _table_book(b, True, rows)
+    za, zb = zipfile.ZipFile(a), zipfile.ZipFile(b)
+    assert za.namelist() == zb.namelist()
+    assert [n for n in za.namelist() if n != "docProps/core.xml" and za.read(n) != zb.read(n)] == []
+    ws = openpyxl.load_workbook(b)["T"]
+    assert ws["A2"].value == "=SUM(A1)" and ws["A2"].data_type == "s"
+    assert ws["B7"].value == 1234580.38  # the totals row: 12.50 - 0.01 + 1,234,567.89 + 0
+    assert ws["C2"].value == "  padded " and ws["F3"].value is None and ws["E5"].value == 0
+
+
+def test_a_cell_that_looks_like_rich_text_is_written_as_text(tmp_path):
+    """xlsxwriter writes a string that starts with <r> and ends with </r> as raw XML; the direct
+    writer never does (a client's text is data): it reads back as the same text."""
+    path = tmp_path / "rich.xlsx"
+    _table_book(path, True, [["<r><t>x</t></r>", Decimal(1), "<r>&</r>", None, None, None]])
+    ws = openpyxl.load_workbook(path)["T"]
+    assert ws["A2"].value == "<r><t>x</t></r>" and ws["C2"].value == "<r>&</r>"
