@@ -569,10 +569,12 @@ def manager_view(conn: Connection, aging: Aging) -> ManagerView:
     (as it reported itself), the same day last month and the last 12 month-ends (from the ledger as of
     each date)."""
     as_of, limits = aging.as_of, limits_of(aging.names)
+    month_before = same_day_last_month(as_of)
+    on = balances.balances_on(conn, [*month_ends(as_of), month_before])  # all 13 dates in one pass
 
     def from_ledger(day: date) -> Snapshot:
-        totals = buckets_from_due_dates(balances.open_by_due_date(conn, day), day, limits)
-        return Snapshot(day, totals, sum(balances.unapplied_credits(conn, day).values(), ZERO))
+        by_due, credit = on[day]
+        return Snapshot(day, buckets_from_due_dates(by_due, day, limits), credit)
 
     before = finishing.previous_report(conn, as_of)
     prev = None
@@ -584,7 +586,7 @@ def manager_view(conn: Connection, aging: Aging) -> ManagerView:
         snap = from_ledger(day)
         trend.append((day, snap.balance, over_amount(snap.totals, limits)))
     return ManagerView(balances.credit_sales(conn, as_of - timedelta(days=DSO_DAYS - 1), as_of), prev,
-                       from_ledger(same_day_last_month(as_of)), tuple(trend))
+                       from_ledger(month_before), tuple(trend))
 
 
 def found_nothing(report: dict) -> bool:

@@ -257,3 +257,29 @@ def test_a_cell_that_looks_like_rich_text_is_written_as_text(tmp_path):
     _table_book(path, True, [["<r><t>x</t></r>", Decimal(1), "<r>&</r>", None, None, None]])
     ws = openpyxl.load_workbook(path)["T"]
     assert ws["A2"].value == "<r><t>x</t></r>" and ws["C2"].value == "<r>&</r>"
+
+
+def test_balances_on_many_days_in_one_pass_match_each_day_read_alone(sqlite_office: Office):
+    """The Summary's 13 dates read in one pass give what the per-date queries give, on every day
+    from before the first invoice to after the last run (payments and a refund-free credit included)."""
+    from billing_batch.ledger import balances
+    from billing_batch.ledger.db import open_ledger
+
+    _month_office(sqlite_office)
+    sqlite_office.drop("payments.xlsx", {"Payments": [["Payment Date", "Client ID", "Amount", "Method", "Reference"],
+                                                      [D(2026, 4, 10), "C01", 750, "Check", "1001"],
+                                                      [D(2026, 5, 2), "C03", 100, "Check", "1002"]]})
+    result = run_batch(sqlite_office.settings, D(2026, 5, 20))
+    assert result.report["payments_applied"] == 2, [p.message for p in result.problems]
+    days = [D(2026, 1, 1) + dt.timedelta(days=i) for i in range(0, 160)]
+    engine = open_ledger(sqlite_office.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            together = balances.balances_on(conn, days)
+            for day in days:
+                alone = (sorted(balances.open_by_due_date(conn, day)),
+                         sum(balances.unapplied_credits(conn, day).values(), Decimal(0)))
+                assert (sorted(together[day][0]), together[day][1]) == alone, day
+            assert together[D(2026, 5, 20)][1] == Decimal("50.00")  # C01 paid 750.00 against 700.00 billed
+    finally:
+        engine.dispose()
