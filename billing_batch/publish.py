@@ -25,7 +25,7 @@ from pathlib import Path
 from jinja2 import TemplateError
 from sqlalchemy import Connection
 
-from billing_batch import faults, print_pack
+from billing_batch import faults
 from billing_batch.documents import pdf
 from billing_batch.billing.aging import (
     DSO_DAYS, Aging, age, buckets_from_due_dates, month_ends, over_amount, same_day_last_month,
@@ -53,7 +53,6 @@ from billing_batch.reports.aging_workbook import (
     CarriedProblem, ManagerView, Reconciliation, RunCounts, Snapshot, limits_of, write_aging_workbook, write_referrals,
 )
 from billing_batch.reports.xlsx_stream import Look
-from billing_batch.reports.claims_workbook import write_claims_workbook
 from billing_batch.stages.insurance import policy as insurance_policy
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
 from billing_batch.reports.run_report import write_run_report
@@ -341,6 +340,10 @@ class Publisher:
     def print_packs(self, conn: Connection, pending: list[dict], done: Published) -> None:
         """Each pending pack whose PDFs are all there; one still missing some waits whole (a pack's
         documents are decided when its run commits, so it is the same whoever writes it)."""
+        if not pending:
+            return
+        from billing_batch import print_pack  # pypdf and openpyxl: only with a pack to make
+
         packs: dict[str, list[dict]] = {}
         for row in pending:
             packs.setdefault(row["path"], []).append(row)
@@ -466,6 +469,8 @@ class Publisher:
                        "Coverage notices sent": ins.get("coverage_notices", 0)}
         submitted = claim_ledger.submission_lines(conn, as_of)
         if submitted:  # every claim made on the business date, for staff to key into the payers' portals
+            from billing_batch.reports.claims_workbook import write_claims_workbook  # openpyxl: only then
+
             write_claims_workbook(reports / f"claims-{as_of:%Y-%m-%d}.xlsx", submitted, as_of)
         # Never referred without a person's look: a hardship case, or a client whose insurer still owes.
         hardship = {f.client_id for f in findings if f.check == "Hardship"}

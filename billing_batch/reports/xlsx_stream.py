@@ -20,10 +20,10 @@ from pathlib import Path
 import xlsxwriter
 from math import isinf, isnan
 from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
 from billing_batch.documents.render import write_atomic
 
+# openpyxl's ILLEGAL_CHARACTERS_RE (the control characters a workbook cannot hold), without loading openpyxl.
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 HEADER_BG = "#1F3864"
 _RISKY_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 # Printing: a landscape US Letter page with 0.4 in margins is ~734 pt wide; a character of the
@@ -46,6 +46,11 @@ def excel_date_format(pattern: str) -> str:
         else:  # literal text: separators as they are, anything else quoted
             out.append(token if re.fullmatch(r"[/\-., :]+", token) else '"' + token.replace('"', "") + '"')
     return "".join(out)
+
+
+def fit_width(texts: Iterable[str], least: int = 18, most: int = 40) -> int:
+    """A column width that shows the longest of `texts`, within reason."""
+    return max(least, min(most, max((len(t) + 2 for t in texts), default=0)))
 
 
 def money_format(symbol: str) -> str:
