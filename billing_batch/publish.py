@@ -36,7 +36,6 @@ from billing_batch.config import Settings
 from billing_batch.documents.contexts import (
     coverage_notice_context, credit_note_context, invoice_context, letter_context, plan_letter_context,
 )
-from billing_batch.documents.render import iter_render_many
 from billing_batch.delivery.email import TEMPLATE as EMAIL_TEMPLATE, Mailer
 from billing_batch.files import cannot_write, failure_lines, move_durably
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_of
@@ -206,6 +205,10 @@ class Publisher:
         crash never repeats a finished document and the next run finishes the rest. A document that
         cannot be prepared or rendered is that document's failure: the others are written."""
         done = done if done is not None else Published()
+        if not pending:
+            return []
+        from billing_batch.documents.render import iter_render_many  # python-docx: only with documents to write
+
         invoices = issued.invoices_for_documents(conn, [j["ref_id"] for j in pending if j["kind"] == "invoice"])
         jobs, by_path, failures = [], {}, []
         batch: list[tuple[int, str | None]] = []
