@@ -237,7 +237,9 @@ def test_table_rows_written_directly_are_the_bytes_xlsxwriter_writes_cell_by_cel
             ["a & b < c > \"d\"", Decimal("-0.01"), None, dt.datetime(2026, 3, 2, 13, 30), Decimal("3"), ""],
             [None, None, None, None, None, None],
             ["bell\x07 and _x0041_", Decimal("1234567.89"), "+1 555", None, 0, "line\nbreak"],
-            ["-5", Decimal(0), "@home", dt.date(1900, 2, 28), 2.5, "Ünïcødé"]]
+            ["-5", Decimal(0), "@home", dt.date(1900, 2, 28), 2.5, "Ünïcødé"],
+            ["\u00a0nbsp", Decimal("0.10"), "tab\tinside", dt.date(2026, 3, 1), "trailing\n", "non\ufffechar"],
+            ["plain text", Decimal("7"), "x_X00ff_y", dt.date(2026, 3, 1), "\ttab first", "end space "]]
     a, b = tmp_path / "cells.xlsx", tmp_path / "direct.xlsx"
     _table_book(a, False, rows)
     _table_book(b, True, rows)
@@ -246,7 +248,7 @@ def test_table_rows_written_directly_are_the_bytes_xlsxwriter_writes_cell_by_cel
     assert [n for n in za.namelist() if n != "docProps/core.xml" and za.read(n) != zb.read(n)] == []
     ws = openpyxl.load_workbook(b)["T"]
     assert ws["A2"].value == "=SUM(A1)" and ws["A2"].data_type == "s"
-    assert ws["B7"].value == 1234580.38  # the totals row: 12.50 - 0.01 + 1,234,567.89 + 0
+    assert ws["B9"].value == 1234587.48  # the totals row: 12.50 - 0.01 + 1,234,567.89 + 0 + 0.10 + 7
     assert ws["C2"].value == "  padded " and ws["F3"].value is None and ws["E5"].value == 0
 
 

@@ -24,6 +24,10 @@ from billing_batch.documents.render import write_atomic
 
 # openpyxl's ILLEGAL_CHARACTERS_RE (the control characters a workbook cannot hold), without loading openpyxl.
 ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+# What makes text need xlsxwriter's cleaning and escaping (control characters, XML's special characters,
+# an _xHHHH_ escape, the two non-characters, whitespace to preserve at either end); text without any is
+# written as it is.
+_SPECIAL = re.compile(r"[\x00-\x1f&<>\ufffe\uffff]|_x[0-9a-fA-F]{4}_|^\s|\s$")
 HEADER_BG = "#1F3864"
 _RISKY_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 # Printing: a landscape US Letter page with 0.4 in margins is ~734 pt wide; a character of the
@@ -214,6 +218,7 @@ class Sheet:
         clean, control, escape = ILLEGAL_CHARACTERS_RE.sub, ws._escape_control_characters, ws._escape_data
         to_serial, write = ws._convert_date_time, ws.fh.write
         strmax = ws.xls_strmax
+        half, special, serials = strmax // 2, _SPECIAL.search, {}
         letters: list[str] = []
         low = high = top = bottom = None  # the cells written, for the sheet's dimensions
         for n, values in enumerate(rows, start=1):
@@ -221,7 +226,17 @@ class Sheet:
             for c, v in enumerate(values):
                 if v is None:
                     continue
-                if isinstance(v, str) or isinstance(v, bool) or not isinstance(v, (Decimal, int, float, date)):
+                kind = type(v)
+                if kind is str and v and len(v) <= half and not special(v):
+                    # Nothing to clean, escape or preserve: the text as it is (names, IDs, most text).
+                    head = f' s="{risky_f._get_xf_index()}" ' if v.startswith(_RISKY_START) else " "
+                    cell = f't="inlineStr"><is><t>{v}</t></is></c>'
+                elif kind is date:
+                    serial = serials.get(v)
+                    if serial is None:
+                        serial = serials[v] = f"{to_serial(v):.16G}"
+                    head, cell = f' s="{date_f._get_xf_index()}">', f"<v>{serial}</v></c>"
+                elif isinstance(v, str) or isinstance(v, bool) or not isinstance(v, (Decimal, int, float, date)):
                     if not isinstance(v, str):
                         v = str(v)
                     elif not v:
