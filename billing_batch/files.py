@@ -100,6 +100,13 @@ def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
     return removed
 
 
+def file_mode() -> int:
+    """The mode a file saved by this process would get (0o666 less the umask)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def sync_folder(folder: Path) -> None:
     """Make a rename in `folder` durable (where the platform can open folders)."""
     try:

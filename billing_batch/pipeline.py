@@ -197,6 +197,7 @@ class _Run:
                     plan_run = run_plans(conn, run_id, self.as_of, self.s)
                 with self.stage("aging"):
                     aging, recon, proof = aging_as_of(conn, self.as_of, self.s.aging.buckets)
+                publisher.known_aging = (self.as_of, aging, recon)
                 if not (recon.ties and proof.ok):
                     raise IntegrityFailure(integrity_message(recon, proof))
                 self.findings += missing_address_findings(conn, self.s, run_id)  # every document is queued by now

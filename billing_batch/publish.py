@@ -25,7 +25,7 @@ from pathlib import Path
 from jinja2 import TemplateError
 from sqlalchemy import Connection
 
-from billing_batch import faults, print_pack
+from billing_batch import faults
 from billing_batch.documents import pdf
 from billing_batch.billing.aging import (
     DSO_DAYS, Aging, age, buckets_from_due_dates, month_ends, over_amount, same_day_last_month,
@@ -36,7 +36,6 @@ from billing_batch.config import Settings
 from billing_batch.documents.contexts import (
     coverage_notice_context, credit_note_context, invoice_context, letter_context, plan_letter_context,
 )
-from billing_batch.documents.render import iter_render_many
 from billing_batch.delivery.email import TEMPLATE as EMAIL_TEMPLATE, Mailer
 from billing_batch.files import cannot_write, failure_lines, move_durably
 from billing_batch.intake.inbox import FileIntake, NotReady, read_file, sha256_of
@@ -44,7 +43,7 @@ from billing_batch.ledger import balances, delivery, dunning, emails, finishing,
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.billing.collections import CallEntry
 from billing_batch.money import ZERO, from_cents
-from billing_batch.ledger.verify import Verification, insurer_open, source_balances, verify
+from billing_batch.ledger.verify import Verification, insurer_open, read_as_of, source_balances, verify
 from billing_batch.stages.collections import CollectionsResult, hardship_cases, held_cases, levels_of
 from billing_batch.stages.plans import plan_sheet
 from billing_batch.ledger.finishing import DOCUMENTS
@@ -53,7 +52,6 @@ from billing_batch.reports.aging_workbook import (
     CarriedProblem, ManagerView, Reconciliation, RunCounts, Snapshot, limits_of, write_aging_workbook, write_referrals,
 )
 from billing_batch.reports.xlsx_stream import Look
-from billing_batch.reports.claims_workbook import write_claims_workbook
 from billing_batch.stages.insurance import policy as insurance_policy
 from billing_batch.reports.problems_workbook import problems_name, write_problems_workbook
 from billing_batch.reports.run_report import write_run_report
@@ -68,9 +66,11 @@ Stage = Callable[[str], AbstractContextManager]
 def aging_as_of(conn: Connection, as_of: date, buckets: list[int]) -> tuple[Aging, Reconciliation, Verification]:
     """The aging from ledger entries dated on or before `as_of`, its reconciliation with the balance the
     inputs give, and the ledger's proof of itself (SPEC §4.3, ledger/verify.py)."""
-    aging = age(balances.open_items(conn, as_of), balances.unapplied_credits(conn, as_of), as_of, buckets)
-    proof = verify(conn, as_of)
-    return aging, Reconciliation(aging.balance, proof.source_balance, *_insurance_balances(conn, as_of)), proof
+    read = read_as_of(conn, as_of)  # read once: the aging, the proof and the reconciliation share it
+    aging = age(read.items, read.credits, as_of, buckets)
+    proof = verify(conn, as_of, read)
+    return aging, Reconciliation(aging.balance, proof.source_balance, from_cents(sum(read.insurer.values())),
+                                 from_cents(sum(read.awaiting.values()))), proof
 
 
 def _insurance_balances(conn: Connection, as_of: date) -> tuple[Decimal, Decimal]:
@@ -140,6 +140,9 @@ class Publisher:
         self._reports: dict[int, tuple[date, dict]] = {}
         self._timings: tuple[int | None, dict] = (None, {})
         self.earlier: Published | None = None  # what the run first finished for earlier runs, for its report
+        # The aging the run computed (and proved) as of its date: nothing written after it moves money,
+        # so its reports reuse it instead of reading the ledger's balances again.
+        self.known_aging: tuple[date, Aging, Reconciliation] | None = None
 
     def publish(self, conn: Connection, run_id: int | None = None,
                 intakes: dict[int, FileIntake] | None = None, timings: dict | None = None) -> Published:
@@ -202,6 +205,10 @@ class Publisher:
         crash never repeats a finished document and the next run finishes the rest. A document that
         cannot be prepared or rendered is that document's failure: the others are written."""
         done = done if done is not None else Published()
+        if not pending:
+            return []
+        from billing_batch.documents.render import iter_render_many  # python-docx: only with documents to write
+
         invoices = issued.invoices_for_documents(conn, [j["ref_id"] for j in pending if j["kind"] == "invoice"])
         jobs, by_path, failures = [], {}, []
         batch: list[tuple[int, str | None]] = []
@@ -336,6 +343,10 @@ class Publisher:
     def print_packs(self, conn: Connection, pending: list[dict], done: Published) -> None:
         """Each pending pack whose PDFs are all there; one still missing some waits whole (a pack's
         documents are decided when its run commits, so it is the same whoever writes it)."""
+        if not pending:
+            return
+        from billing_batch import print_pack  # pypdf and openpyxl: only with a pack to make
+
         packs: dict[str, list[dict]] = {}
         for row in pending:
             packs.setdefault(row["path"], []).append(row)
@@ -439,7 +450,10 @@ class Publisher:
             finishing.mark(conn, row["id"], "done")
 
     def write_reports(self, conn: Connection, as_of: date, report: dict, latest: bool) -> Path:
-        aging, recon = aging_with_reconciliation(conn, as_of, self.s.aging.buckets)
+        if self.known_aging is not None and self.known_aging[0] == as_of:
+            aging, recon = self.known_aging[1:]
+        else:
+            aging, recon = aging_with_reconciliation(conn, as_of, self.s.aging.buckets)
         clients = inputs.client_rows(conn)
         last_payments = balances.last_payment_dates(conn, as_of)
         # The business date's workbook lists what every run of the date found, not only the last one's.
@@ -460,6 +474,8 @@ class Publisher:
                        "Coverage notices sent": ins.get("coverage_notices", 0)}
         submitted = claim_ledger.submission_lines(conn, as_of)
         if submitted:  # every claim made on the business date, for staff to key into the payers' portals
+            from billing_batch.reports.claims_workbook import write_claims_workbook  # openpyxl: only then
+
             write_claims_workbook(reports / f"claims-{as_of:%Y-%m-%d}.xlsx", submitted, as_of)
         # Never referred without a person's look: a hardship case, or a client whose insurer still owes.
         hardship = {f.client_id for f in findings if f.check == "Hardship"}
@@ -570,10 +586,12 @@ def manager_view(conn: Connection, aging: Aging) -> ManagerView:
     (as it reported itself), the same day last month and the last 12 month-ends (from the ledger as of
     each date)."""
     as_of, limits = aging.as_of, limits_of(aging.names)
+    month_before = same_day_last_month(as_of)
+    on = balances.balances_on(conn, [*month_ends(as_of), month_before])  # all 13 dates in one pass
 
     def from_ledger(day: date) -> Snapshot:
-        totals = buckets_from_due_dates(balances.open_by_due_date(conn, day), day, limits)
-        return Snapshot(day, totals, sum(balances.unapplied_credits(conn, day).values(), ZERO))
+        by_due, credit = on[day]
+        return Snapshot(day, buckets_from_due_dates(by_due, day, limits), credit)
 
     before = finishing.previous_report(conn, as_of)
     prev = None
@@ -585,7 +603,7 @@ def manager_view(conn: Connection, aging: Aging) -> ManagerView:
         snap = from_ledger(day)
         trend.append((day, snap.balance, over_amount(snap.totals, limits)))
     return ManagerView(balances.credit_sales(conn, as_of - timedelta(days=DSO_DAYS - 1), as_of), prev,
-                       from_ledger(same_day_last_month(as_of)), tuple(trend))
+                       from_ledger(month_before), tuple(trend))
 
 
 def found_nothing(report: dict) -> bool:

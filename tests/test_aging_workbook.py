@@ -292,3 +292,81 @@ def test_a_dry_run_lists_the_problems_still_waiting_in_the_real_rejected_folder(
     problems = list(openpyxl.load_workbook(dry.aging_path)["Problems"].iter_rows(min_row=2, values_only=True))
     assert [(r[0], r[4], r[6].date(), r[7]) for r in problems] == [
         ("log1.xlsx", "B2", D(2026, 3, 31), "Not fixed yet: log1.xlsx.problems.xlsx is still waiting in rejected/")]
+
+
+def _table_book(path, direct: bool, rows: list[list]) -> None:
+    from billing_batch.reports import xlsx_stream
+
+    book = xlsx_stream.Book(Look(office="Test"))
+    ws = book.sheet("T", [12] * 6)
+    ws.header(["A", "B", "C", "D", "E", "F"])
+    sums = {1: Decimal(0)}
+    if direct:
+        assert xlsx_stream._direct_ok(ws.ws, ws.r)
+        n = ws._direct_rows(rows, [1], sums)
+    else:
+        n = ws._cell_rows(rows, [1], sums)
+    assert n == len(rows)
+    ws.put(ws.r, 1, sums[1], money=True, bold=True)
+    ws.finish(dt.date(2026, 3, 31), filter_to=n)
+    book.save(path)
+
+
+def test_table_rows_written_directly_are_the_bytes_xlsxwriter_writes_cell_by_cell(tmp_path):
+    """The direct row writer (no per-cell xlsxwriter calls) against xlsxwriter's own cell path, on the
+    kinds of value a table holds: risky first characters, control characters, spaces to keep, XML's
+    special characters, blanks, booleans, ints, dates and datetimes, money and plain Decimals."""
+    import zipfile
+
+    rows = [["=SUM(A1)", Decimal("12.50"), "  padded ", dt.date(2026, 3, 1), 7, True],
+            ["a & b < c > \"d\"", Decimal("-0.01"), None, dt.datetime(2026, 3, 2, 13, 30), Decimal("3"), ""],
+            [None, None, None, None, None, None],
+            ["bell\x07 and _x0041_", Decimal("1234567.89"), "+1 555", None, 0, "line\nbreak"],
+            ["-5", Decimal(0), "@home", dt.date(1900, 2, 28), 2.5, "Ünïcødé"],
+            ["\u00a0nbsp", Decimal("0.10"), "tab\tinside", dt.date(2026, 3, 1), "trailing\n", "non\ufffechar"],
+            ["plain text", Decimal("7"), "x_X00ff_y", dt.date(2026, 3, 1), "\ttab first", "end space "]]
+    a, b = tmp_path / "cells.xlsx", tmp_path / "direct.xlsx"
+    _table_book(a, False, rows)
+    _table_book(b, True, rows)
+    za, zb = zipfile.ZipFile(a), zipfile.ZipFile(b)
+    assert za.namelist() == zb.namelist()
+    assert [n for n in za.namelist() if n != "docProps/core.xml" and za.read(n) != zb.read(n)] == []
+    ws = openpyxl.load_workbook(b)["T"]
+    assert ws["A2"].value == "=SUM(A1)" and ws["A2"].data_type == "s"
+    assert ws["B9"].value == 1234587.48  # the totals row: 12.50 - 0.01 + 1,234,567.89 + 0 + 0.10 + 7
+    assert ws["C2"].value == "  padded " and ws["F3"].value is None and ws["E5"].value == 0
+
+
+def test_a_cell_that_looks_like_rich_text_is_written_as_text(tmp_path):
+    """xlsxwriter writes a string that starts with <r> and ends with </r> as raw XML; the direct
+    writer never does (a client's text is data): it reads back as the same text."""
+    path = tmp_path / "rich.xlsx"
+    _table_book(path, True, [["<r><t>x</t></r>", Decimal(1), "<r>&</r>", None, None, None]])
+    ws = openpyxl.load_workbook(path)["T"]
+    assert ws["A2"].value == "<r><t>x</t></r>" and ws["C2"].value == "<r>&</r>"
+
+
+def test_balances_on_many_days_in_one_pass_match_each_day_read_alone(sqlite_office: Office):
+    """The Summary's 13 dates read in one pass give what the per-date queries give, on every day
+    from before the first invoice to after the last run (payments and a refund-free credit included)."""
+    from billing_batch.ledger import balances
+    from billing_batch.ledger.db import open_ledger
+
+    _month_office(sqlite_office)
+    sqlite_office.drop("payments.xlsx", {"Payments": [["Payment Date", "Client ID", "Amount", "Method", "Reference"],
+                                                      [D(2026, 4, 10), "C01", 750, "Check", "1001"],
+                                                      [D(2026, 5, 2), "C03", 100, "Check", "1002"]]})
+    result = run_batch(sqlite_office.settings, D(2026, 5, 20))
+    assert result.report["payments_applied"] == 2, [p.message for p in result.problems]
+    days = [D(2026, 1, 1) + dt.timedelta(days=i) for i in range(0, 160)]
+    engine = open_ledger(sqlite_office.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            together = balances.balances_on(conn, days)
+            for day in days:
+                alone = (sorted(balances.open_by_due_date(conn, day)),
+                         sum(balances.unapplied_credits(conn, day).values(), Decimal(0)))
+                assert (sorted(together[day][0]), together[day][1]) == alone, day
+            assert together[D(2026, 5, 20)][1] == Decimal("50.00")  # C01 paid 750.00 against 700.00 billed
+    finally:
+        engine.dispose()

@@ -70,7 +70,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from lxml import etree
 
 from billing_batch import faults
-from billing_batch.files import cannot_write, sync_folder, temp_prefix
+from billing_batch.files import cannot_write, file_mode, sync_folder, temp_prefix
 
 FOOTNOTES_CT = "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"
 # The core properties docxtpl renders through Jinja (DocxTemplate.render_properties).
@@ -383,13 +383,6 @@ class Rendered:
 Job = tuple[Path, dict, Path]  # (template, context, output path)
 CHUNK = 32  # documents per task sent to a worker: enough to amortise the hand-over and the fsyncs
 FSYNC_THREADS = 8
-
-
-def file_mode() -> int:
-    """The mode a file saved by this process would get (0o666 less the umask)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def write_durably(files: list[tuple[Path, bytes]]) -> list[str | None]:

@@ -15,23 +15,42 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING
 
 from billing_batch import faults
-from billing_batch.documents import fast_render
-from billing_batch.documents.fast_render import Job, Rendered, file_mode, iter_render_many, write_durably
-from billing_batch.files import is_temp, sync_folder, temp_prefix
+from billing_batch.files import file_mode, is_temp, sync_folder, temp_prefix
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from billing_batch.documents import fast_render
+    from billing_batch.documents.fast_render import Job, Rendered, iter_render_many, write_durably
+
+# fast_render (python-docx, docxtpl, lxml) loads when a document is rendered, not for write_atomic:
+# a quiet night writes workbooks and reports, no document.
+_LAZY = ("fast_render", "Job", "Rendered", "iter_render_many", "write_durably")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from billing_batch.documents import fast_render
+
+        return fast_render if name == "fast_render" else getattr(fast_render, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Job", "Rendered", "iter_render_many", "jinja_env", "render_docx", "render_many", "write_atomic",
            "write_durably"]
 
 
 def jinja_env() -> SandboxedEnvironment:
+    from billing_batch.documents import fast_render
+
     return fast_render.strict_env()
 
 
 def render_docx(template: Path, context: dict) -> bytes:
+    from billing_batch.documents import fast_render
+
     return fast_render.render_bytes(Path(template), context)
 
 
@@ -42,6 +61,8 @@ def render_many(jobs: Iterable[Job], workers: int | None = None) -> list[Rendere
     the others are still written. Files are written as `write_atomic` writes them, fsynced in
     groups. `iter_render_many` yields the same outcomes as each chunk lands, so a caller can mark
     its outbox rows done in batches while the rest renders."""
+    from billing_batch.documents import fast_render
+
     return fast_render.render_many(jobs, workers)
 
 

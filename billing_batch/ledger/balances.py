@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
@@ -116,6 +119,51 @@ def open_by_due_date(conn: Connection, as_of: date) -> list[tuple[date, Decimal]
          .select_from(invoices.outerjoin(allocated, allocated.c.invoice_id == invoices.c.id))
          .where(invoices.c.invoice_date <= as_of).group_by(invoices.c.due_date))
     return [(due, from_cents(cents)) for due, cents in conn.execute(q) if cents]
+
+
+def balances_on(conn: Connection, days: Iterable[date]) -> dict[date, tuple[list[tuple[date, Decimal]], Decimal]]:
+    """For each of `days`: what open_by_due_date gives and the total of unapplied_credits, from one read
+    of the invoices, allocations and payments up to the last day (the Summary's month-end trend and
+    same day last month: 13 dates, not 26 aggregate queries)."""
+    days = sorted(set(days))
+    if not days:
+        return {}
+    last = days[-1]
+    open_cents: list[dict[date, int]] = [defaultdict(int) for _ in days]  # per day: due date -> cents
+    dated = {}
+    for inv_id, invoice_date, due, total in conn.execute(
+            select(invoices.c.id, invoices.c.invoice_date, invoices.c.due_date, invoices.c.total_cents)
+            .where(invoices.c.invoice_date <= last)):
+        dated[inv_id] = (invoice_date, due)
+        for i in range(bisect_left(days, invoice_date), len(days)):
+            open_cents[i][due] += total
+    for inv_id, alloc_date, cents in conn.execute(
+            select(allocations.c.invoice_id, allocations.c.alloc_date, func.sum(allocations.c.amount_cents))
+            .where(allocations.c.alloc_date <= last).group_by(allocations.c.invoice_id, allocations.c.alloc_date)):
+        if inv_id not in dated:
+            continue  # an invoice dated after the last day
+        invoice_date, due = dated[inv_id]
+        for i in range(bisect_left(days, max(alloc_date, invoice_date)), len(days)):
+            open_cents[i][due] -= cents
+    # Unapplied credit, per client as unapplied_credits counts it: only clients with a payment by then.
+    received: list[dict[str, int]] = [defaultdict(int) for _ in days]
+    applied: list[dict[str, int]] = [defaultdict(int) for _ in days]
+    for client, paid_on, cents in conn.execute(
+            select(payments.c.client_id, payments.c.payment_date, func.sum(payments.c.amount_cents))
+            .where(payments.c.payment_date <= last).group_by(payments.c.client_id, payments.c.payment_date)):
+        for i in range(bisect_left(days, paid_on), len(days)):
+            received[i][client] += cents
+    for client, alloc_date, cents in conn.execute(
+            select(payments.c.client_id, allocations.c.alloc_date, func.sum(allocations.c.amount_cents))
+            .join(allocations, allocations.c.payment_id == payments.c.id)
+            .where(allocations.c.alloc_date <= last).group_by(payments.c.client_id, allocations.c.alloc_date)):
+        for i in range(bisect_left(days, alloc_date), len(days)):
+            applied[i][client] += cents
+    out = {}
+    for i, day in enumerate(days):
+        credit = sum(cents - applied[i].get(c, 0) for c, cents in received[i].items())
+        out[day] = ([(due, from_cents(cents)) for due, cents in open_cents[i].items() if cents], from_cents(credit))
+    return out
 
 
 def credit_sales(conn: Connection, start: date, end: date) -> Decimal:

@@ -389,7 +389,7 @@ class CrossChecks:
 
     def __init__(self, conn: Connection, as_of: date, max_amount: Decimal | None = None):
         self.conn, self.as_of, self.max_amount = conn, as_of, max_amount
-        self.clients = set(inputs.client_rows(conn))
+        self.clients = inputs.client_ids(conn)
         self._rates: dict[str, list[RateVersion]] | None = None
         self._payers: set[str] | None = None
         self._invoices: dict[str, str] | None = None

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, func, select
 
 from billing_batch.billing import claims as C
 from billing_batch.billing.claims import CONTRACTUAL, PAYER_PAID, TO_PATIENT, WRITE_OFF
+from billing_batch.billing.records import OpenItem
 from billing_batch.ledger import balances
 from billing_batch.ledger import claims as claim_ledger
 from billing_batch.ledger.schema import (
@@ -98,18 +99,34 @@ def _listed(kind: str, problems: list[str]) -> list[str]:
     return problems[:SHOWN] + [f"… and {len(problems) - SHOWN} more {kind}"]
 
 
-def verify(conn: Connection, as_of: date) -> Verification:
+@dataclass(frozen=True)
+class Read:
+    """What the aging read as of the date, in the same transaction: the proof checks the same rows
+    rather than reading them again (the inputs' side, source_balances, is always read here)."""
+    items: list[OpenItem]
+    credits: dict[str, Decimal]
+    insurer: dict[str, int]
+    awaiting: dict[str, int]
+
+
+def read_as_of(conn: Connection, as_of: date) -> Read:
+    return Read(balances.open_items(conn, as_of), balances.unapplied_credits(conn, as_of), insurer_open(conn, as_of),
+                claim_ledger.awaiting_invoice_cents(conn, as_of))
+
+
+def verify(conn: Connection, as_of: date, read: Read | None = None) -> Verification:
     failures: list[str] = []
+    read = read or read_as_of(conn, as_of)
     # 1. Each client's balance from the inputs equals the aging's open items less unapplied credit.
     source = source_balances(conn, as_of)
     aged: dict[str, int] = defaultdict(int)
-    for item in balances.open_items(conn, as_of):
+    for item in read.items:
         aged[item.client_id] += to_cents(item.balance)
-    for client, credit in balances.unapplied_credits(conn, as_of).items():
+    for client, credit in read.credits.items():
         aged[client] -= to_cents(credit)
-    for client, cents in insurer_open(conn, as_of).items():
+    for client, cents in read.insurer.items():
         aged[client] += cents
-    for client, cents in claim_ledger.awaiting_invoice_cents(conn, as_of).items():
+    for client, cents in read.awaiting.items():
         aged[client] += cents
     off = [f"client {c}: the inputs give {fmt_money(source.get(c, 0))}, the aging {fmt_money(aged.get(c, 0))}"
            for c in sorted(set(source) | set(aged)) if source.get(c, 0) != aged.get(c, 0)]
@@ -124,7 +141,7 @@ def verify(conn: Connection, as_of: date) -> Verification:
     failures += _listed("payments", bad)
     bad = []
     for on in (as_of, None):
-        for item in balances.open_items(conn, on):
+        for item in (read.items if on == as_of else balances.open_items(conn, on)):
             if not 0 <= item.balance <= item.amount:
                 when = f"on {on:%Y-%m-%d}" if on else "now"
                 bad.append(f"invoice {item.invoice_number} has a balance of {fmt_money(item.balance)} {when}, "

@@ -11,8 +11,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from openpyxl import Workbook
-
 from billing_batch.billing import claims as cl
 from billing_batch.billing.aging import (
     DSO_DAYS, Aging, bucket_shares, dso, largest_balances, over_amount, over_days, share,
@@ -21,8 +19,7 @@ from billing_batch.billing.claims import ClaimView
 from billing_batch.billing.review import Finding
 from billing_batch.money import ZERO, from_cents
 from billing_batch.problems import Problem
-from billing_batch.reports.xlsx import fit_width, save_atomic, table_sheet
-from billing_batch.reports.xlsx_stream import Book, Look, Sheet, _lines
+from billing_batch.reports.xlsx_stream import Book, Look, Sheet, _lines, fit_width
 
 if TYPE_CHECKING:
     from billing_batch.stages.collections import CollectionsResult
@@ -469,6 +466,10 @@ def write_referrals(path: Path, client_ids: list[str], clients: dict[str, dict],
     """`referrals-YYYY-MM-DD.xlsx`: what a collection agency needs for each client at the last level, for a
     person to approve. `needs_review` (client -> why: a hardship case, an insurance claim still open) are
     listed apart on a `Needs Review` sheet, never among the referrals."""
+    from openpyxl import Workbook  # openpyxl only on a night with referrals
+
+    from billing_batch.reports.xlsx import save_atomic, table_sheet
+
     by_client = {c.client_id: c for c in aging.clients}
     review = needs_review or {}
 

@@ -6,18 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from openpyxl import Workbook
-from openpyxl.comments import Comment
-from openpyxl.styles import PatternFill
-
 from billing_batch.intake.cells import clean_text
 from billing_batch.intake.inbox import FileIntake
 from billing_batch.intake.sheets import OCCURRENCE_COLUMN, PROBLEMS_COLUMN
 from billing_batch.ledger.posting import occurrence_numbers
 from billing_batch.problems import Problem
-from billing_batch.reports.xlsx import finish_table, put, save_atomic, table_sheet
 
-BAD_FILL = PatternFill("solid", fgColor="FFC7CE")
+BAD_FILL = {"fill_type": "solid", "fgColor": "FFC7CE"}  # openpyxl's PatternFill; openpyxl loads only to write
 
 
 def problems_name(original: str) -> str:
@@ -33,6 +28,8 @@ def _copy_cell(cell, value: object, marks, at: tuple[int, int]) -> None:
         cell.value = marks.errors[at] or "#N/A"
         cell.data_type = "e"
         return
+    from billing_batch.reports.xlsx import put
+
     put(cell.parent, cell.row, cell.column, clean_text(value) if isinstance(value, str) else value)
     if marks is not None and at in marks.percent_cells:
         cell.number_format = "0%"
@@ -49,6 +46,14 @@ def write_problems_workbook(intake: FileIntake, path: Path) -> bool:
         if p.level == "error" and (p.where.row is None or p.where.row not in s.raw_rows)]
     if not errors and not general:
         return False
+    # openpyxl only when there is a workbook to write (a quiet night has none).
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
+    from openpyxl.styles import PatternFill
+
+    from billing_batch.reports.xlsx import finish_table, put, save_atomic, table_sheet
+
+    bad_fill = PatternFill(**BAD_FILL)
     wb = Workbook()
     first = True
     ours = {PROBLEMS_COLUMN, OCCURRENCE_COLUMN}
@@ -77,7 +82,7 @@ def write_problems_workbook(intake: FileIntake, path: Path) -> bool:
             for p in problems:
                 if p.where.col_index and p.where.col_index - 1 in keep:
                     cell = ws.cell(row=n, column=keep.index(p.where.col_index - 1) + 1)
-                    cell.fill = BAD_FILL
+                    cell.fill = bad_fill
                     cell.comment = Comment(p.message, "billing-batch")
             put(ws, n, len(keep) + 1, " | ".join(_say(p) for p in problems))
             if row_no in occurrences:
