@@ -370,3 +370,23 @@ def test_balances_on_many_days_in_one_pass_match_each_day_read_alone(sqlite_offi
             assert together[D(2026, 5, 20)][1] == Decimal("50.00")  # C01 paid 750.00 against 700.00 billed
     finally:
         engine.dispose()
+
+
+def test_text_shaped_like_rich_string_xml_stays_text_in_every_cell_path(tmp_path):
+    """Headings, single cells and table rows of a name typed "<r>&</r>" (xlsxwriter's constant-memory mode
+    would write it as raw XML: a corrupt workbook) read back as the text typed."""
+    from billing_batch.reports import xlsx_stream
+
+    book = xlsx_stream.Book(Look(office="Test"))
+    ws = book.sheet("T", [12] * 3)
+    ws.heading("<r>&heading</r>")
+    ws.header(["<r>h</r>", "B", "C"])
+    ws.put(ws.r, 0, "<r><t>x</t></r>")
+    ws.put(ws.r, 1, "<r>&</r>", bold=True)
+    ws.skip()
+    ws._cell_rows([["<r>a&b</r>", Decimal(1), "ok"]], money=[1], sums={1: Decimal(0)})
+    path = tmp_path / "t.xlsx"
+    book.save(path)
+    cells = openpyxl.load_workbook(path)["T"]
+    assert [cells["A1"].value, cells["A2"].value, cells["A3"].value, cells["B3"].value, cells["A4"].value] == [
+        "<r>&heading</r>", "<r>h</r>", "<r><t>x</t></r>", "<r>&</r>", "<r>a&b</r>"]

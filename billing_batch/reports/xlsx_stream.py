@@ -102,6 +102,16 @@ def _direct_ok(ws, first: int) -> bool:
             and not any(info.column_format for info in ws.col_info.values()))
 
 
+def write_text(ws, row: int, col: int, text: str, fmt=None) -> None:
+    """A string as a string. xlsxwriter's constant-memory mode writes any "<r>…</r>" string as raw XML (its
+    rich-string path), so a name typed like that would corrupt the workbook: such text goes in as a rich
+    string of plain pieces (xlsxwriter asks for three), which it escapes."""
+    if text.startswith("<r>") and text.endswith("</r>"):
+        ws.write_rich_string(row, col, text[:1], text[1:2], text[2:], *([fmt] if fmt else []))
+    else:
+        ws.write_string(row, col, text, fmt)
+
+
 def _header_text(text: str) -> str:
     """A header/footer section: `&` is a control character there, so doubled; kept short (Excel's 255)."""
     return text.replace("&", "&&")[:70]
@@ -173,7 +183,7 @@ class Sheet:
             text = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters cannot be in a workbook
             if text.startswith(_RISKY_START):
                 style |= {"quote_prefix": True, "align": "left"}
-            self.ws.write_string(row, col, text, book.fmt(**style) if style else None)
+            write_text(self.ws, row, col, text, book.fmt(**style) if style else None)
         elif isinstance(value, bool):
             self.ws.write_string(row, col, "Y" if value else "N", book.fmt(**style) if style else None)
         elif isinstance(value, (Decimal, int)):
@@ -291,7 +301,7 @@ class Sheet:
                 if isinstance(v, str):
                     if v:
                         v = clean("", v)
-                        ws.write_string(r, c, v, risky_f if v.startswith(_RISKY_START) else None)
+                        write_text(ws, r, c, v, risky_f if v.startswith(_RISKY_START) else None)
                 elif isinstance(v, Decimal):
                     if c in is_money:
                         ws.write_number(r, c, v, money_f)  # type: ignore[arg-type]
@@ -303,7 +313,7 @@ class Sheet:
                 elif isinstance(v, (date, datetime)):
                     ws.write_datetime(r, c, v, date_f)
                 else:
-                    ws.write_string(r, c, str(v))
+                    write_text(ws, r, c, str(v))
             r += 1
         self.r = r
         return n
@@ -314,7 +324,7 @@ class Sheet:
         book, right = self.book, set(right)
         base = {"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_BG, "text_wrap": True, "valign": "vcenter"}
         for c, h in enumerate(headers):
-            self.ws.write_string(self.r, c, h, book.fmt(**base, **({"align": "right"} if c in right else {})))
+            write_text(self.ws, self.r, c, h, book.fmt(**base, **({"align": "right"} if c in right else {})))
         lines = max((_lines(h, self.widths[c] if c < len(self.widths) else 8.43) for c, h in enumerate(headers)),
                     default=1)
         self.ws.set_row(self.r, height or 15 * lines)
@@ -323,7 +333,7 @@ class Sheet:
 
     def heading(self, text: str, size: int | None = None) -> int:
         f = self.book.fmt(bold=True, **({"font_size": size} if size else {}))
-        self.ws.write_string(self.r, 0, text, f)
+        write_text(self.ws, self.r, 0, text, f)
         self.r += 1
         return self.r - 1
 
