@@ -267,6 +267,50 @@ def test_report_aging_and_check_during_a_run_finish_without_waiting_for_it(tmp_p
     assert (after.would_post, after.already_posted) == (0, 1)
 
 
+def test_report_aging_and_check_beside_a_sqlite_run_s_write_lock_see_the_last_commit(tmp_path):
+    """A SQLite ledger with a run's uncommitted writes under an exclusive lock (a big run's pages
+    spilled to the file): `report aging` and `check` finish promptly with the pre-run figures
+    (WAL journal), instead of waiting 30 s behind the lock and failing with the wrong advice."""
+    import sqlite3
+
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 3, 2), "N001", "OV", 1, None, "Dr. N"]])
+    run_batch(office.settings, D(2026, 3, 30))
+    office.drop("more.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 31), "N001", "OV", 2, None, "Dr. N"]]})
+    checkme = tmp_path / "check" / "april.xlsx"
+    checkme.parent.mkdir()
+    shutil.copy(office.inbox / "more.xlsx", checkme)
+    run = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None, timeout=0)
+    try:
+        run.execute("BEGIN EXCLUSIVE")
+        run.execute("UPDATE invoices SET total_cents = total_cents + 99900")  # not committed
+        path, recon = aging_report(office.settings, D(2026, 3, 31))
+        [checked] = check_files(office.settings, [checkme])
+    finally:
+        run.rollback()
+        run.close()
+    summary = {r[0]: r[1] for r in openpyxl.load_workbook(path)["Summary"].iter_rows(max_col=2, values_only=True)
+               if r[0]}
+    assert Decimal(str(summary["Balance"])) == Decimal("100.00") and recon.ties
+    assert (checked.rows_read, checked.would_post, checked.already_posted, checked.rejected) == (1, 1, 0, 0)
+
+
+def test_a_sqlite_ledger_still_locked_after_the_wait_says_a_run_is_in_progress(tmp_path):
+    """Where WAL could not be switched on, a reader that waited out the busy timeout is told a run is
+    in progress, not to check that the folder is writable."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError as SAOperationalError
+
+    from billing_batch.ledger.db import cannot_open, create_ledger_engine
+    engine = create_ledger_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    message = str(cannot_open(engine, SAOperationalError("SELECT 1", {}, sqlite3.OperationalError(
+        "database is locked"))))
+    engine.dispose()
+    assert "a billing-batch run is in progress" in message and "try again when it has finished" in message
+    assert "writable" not in message
+
+
 def test_database_schema_must_be_a_plain_name(tmp_path):
     office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     for bad in ("North", "north; drop table runs", "pg_catalog", "information_schema", "1north", ""):
