@@ -311,6 +311,21 @@ def test_a_sqlite_ledger_still_locked_after_the_wait_says_a_run_is_in_progress(t
     assert "writable" not in message
 
 
+@pytest.mark.parametrize("damage", [None, "", 42])
+def test_an_office_id_json_without_an_office_id_is_called_damaged(tmp_path, damage):
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 3, 2), "N001", "OV", 1, None, "Dr. N"]])
+    run_batch(office.settings, D(2026, 3, 30))
+    id_file = office.root / "office-id.json"
+    data = json.loads(id_file.read_text())
+    id_file.write_text(json.dumps({**data, "office_id": damage}))
+    result = CliRunner().invoke(main, ["run", "--config", str(office.config), "--as-of", "2026-03-31"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    words = " ".join(result.output.split())
+    assert "office-id.json cannot be read" in words and "Restore it from a backup" in words
+    assert "None" not in words and "office ID 42" not in words
+
+
 def test_database_schema_must_be_a_plain_name(tmp_path):
     office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     for bad in ("North", "north; drop table runs", "pg_catalog", "information_schema", "1north", ""):
