@@ -45,6 +45,10 @@ class LedgerError(Exception):
     """The ledger cannot be opened or used; the message says what to do."""
 
 
+class NotRunYet(LedgerError):
+    """The office has no ledger (or no schema) yet: its first run makes it (the portfolio's row)."""
+
+
 class IssuedDocumentChanged(LedgerError):
     """Something tried to change an issued invoice or credit note (SPEC §6.2)."""
 
@@ -333,7 +337,7 @@ def read_ledger(url: str, connect_timeout: int = 10, statement_timeout: int = 30
     from billing_batch.ledger.office import OfficeFolder
 
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise LedgerError(f"there is no ledger at {url[len('sqlite:///'):]} yet; run `billing-batch run` for that "
+        raise NotRunYet(f"there is no ledger at {url[len('sqlite:///'):]} yet; run `billing-batch run` for that "
                           "office first (or check `database:` in its config.yaml)")
     engine = create_ledger_engine(url, connect_timeout, statement_timeout, schema, read_only=True)
     try:
@@ -343,6 +347,9 @@ def read_ledger(url: str, connect_timeout: int = 10, statement_timeout: int = 30
             version = (conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
                        if inspect(conn).has_table("alembic_version") else None)
         head = head_revision() or _alembic_head()
+        if version is None:
+            raise NotRunYet(f"the ledger at {where(engine)}{schema_words(engine, schema)} has no tables yet; run "
+                            "`billing-batch run` for that office first")
         if version != head:
             raise LedgerError(f"the ledger at {where(engine)}{schema_words(engine, schema)} has not been brought up "
                               "to this version of billing-batch yet; run `billing-batch run` (or `billing-batch "
