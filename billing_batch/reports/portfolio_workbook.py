@@ -178,7 +178,7 @@ def write_portfolio(path: Path, offices: list[Row], as_of: date, limits: list[in
             ws.cell(r, c).number_format = "0.0"
         _link(ws.cell(r, len(headers)), f.aging_workbook)
     total_row = len(rows) + 2
-    put(ws, total_row, 1, f"All offices read, as of {as_of:%Y-%m-%d}").font = Font(bold=True)
+    put(ws, total_row, 1, "All offices read").font = Font(bold=True)
     for h in money:
         c = headers.index(h) + 1
         put(ws, total_row, c, sum((row[c - 1] for row in rows[:len(figures)]), Decimal("0.00")),
