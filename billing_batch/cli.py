@@ -435,7 +435,7 @@ def portfolio(as_of, output_dir: Path, configs: tuple[Path, ...]) -> None:
     last successful run), a chart, and a sheet per office linking to its aging workbook. Each ledger
     is only read, never changed; an office's run may be in progress meanwhile."""
     from billing_batch.pipeline import business_today
-    from billing_batch.reports.portfolio_workbook import portfolio as figures_of, write_portfolio
+    from billing_batch.reports.portfolio_workbook import Unread, portfolio as figures_of, write_portfolio
 
     offices = []
     for c in configs:  # every office's file is called config.yaml: say which one
@@ -445,9 +445,16 @@ def portfolio(as_of, output_dir: Path, configs: tuple[Path, ...]) -> None:
             fail(f"the configuration {c.resolve()} has problems:\n  " + "\n  ".join(exc.messages))
     day: date = as_of.date() if as_of else business_today(offices[0])
     with plainly(offices[0]):
-        figures = figures_of(offices, day)
-        path = write_portfolio(output_dir / f"portfolio-{day:%Y-%m-%d}.xlsx", figures, day, offices[0].aging.buckets)
-    console.print(f"Portfolio of {counted(len(figures), 'office')} as of {day:%Y-%m-%d}: {path}")
+        rows = figures_of(offices, day)
+        unread = [r for r in rows if isinstance(r, Unread)]
+        if len(unread) == len(rows):  # nothing to show: say why, office by office, and write nothing
+            fail("no office could be read:\n  " + "\n  ".join(f"office {u.name!r} ({u.folder}): {u.why}"
+                                                              for u in unread))
+        path = write_portfolio(output_dir / f"portfolio-{day:%Y-%m-%d}.xlsx", rows, day, offices[0].aging.buckets)
+    for u in unread:
+        console.print(f"Office {u.name!r} ({u.folder}): {u.why}; its row says so")
+    console.print(f"Portfolio of {counted(len(rows) - len(unread), 'office')} as of {day:%Y-%m-%d}"
+                  + (f" ({counted(len(unread), 'office')} not read)" if unread else "") + f": {path}")
 
 
 @main.command()

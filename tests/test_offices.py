@@ -267,6 +267,65 @@ def test_report_aging_and_check_during_a_run_finish_without_waiting_for_it(tmp_p
     assert (after.would_post, after.already_posted) == (0, 1)
 
 
+def test_report_aging_and_check_beside_a_sqlite_run_s_write_lock_see_the_last_commit(tmp_path):
+    """A SQLite ledger with a run's uncommitted writes under an exclusive lock (a big run's pages
+    spilled to the file): `report aging` and `check` finish promptly with the pre-run figures
+    (WAL journal), instead of waiting 30 s behind the lock and failing with the wrong advice."""
+    import sqlite3
+
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 3, 2), "N001", "OV", 1, None, "Dr. N"]])
+    run_batch(office.settings, D(2026, 3, 30))
+    office.drop("more.xlsx", {"Service Log": [LOG_HEADERS, [D(2026, 3, 31), "N001", "OV", 2, None, "Dr. N"]]})
+    checkme = tmp_path / "check" / "april.xlsx"
+    checkme.parent.mkdir()
+    shutil.copy(office.inbox / "more.xlsx", checkme)
+    run = sqlite3.connect(tmp_path / "ledger.sqlite", isolation_level=None, timeout=0)
+    try:
+        run.execute("BEGIN EXCLUSIVE")
+        run.execute("UPDATE invoices SET total_cents = total_cents + 99900")  # not committed
+        path, recon = aging_report(office.settings, D(2026, 3, 31))
+        [checked] = check_files(office.settings, [checkme])
+    finally:
+        run.rollback()
+        run.close()
+    summary = {r[0]: r[1] for r in openpyxl.load_workbook(path)["Summary"].iter_rows(max_col=2, values_only=True)
+               if r[0]}
+    assert Decimal(str(summary["Balance"])) == Decimal("100.00") and recon.ties
+    assert (checked.rows_read, checked.would_post, checked.already_posted, checked.rejected) == (1, 1, 0, 0)
+
+
+def test_a_sqlite_ledger_still_locked_after_the_wait_says_a_run_is_in_progress(tmp_path):
+    """Where WAL could not be switched on, a reader that waited out the busy timeout is told a run is
+    in progress, not to check that the folder is writable."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError as SAOperationalError
+
+    from billing_batch.ledger.db import cannot_open, create_ledger_engine
+    engine = create_ledger_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    message = str(cannot_open(engine, SAOperationalError("SELECT 1", {}, sqlite3.OperationalError(
+        "database is locked"))))
+    engine.dispose()
+    assert "a billing-batch run is in progress" in message and "try again when it has finished" in message
+    assert "writable" not in message
+
+
+@pytest.mark.parametrize("damage", [None, "", 42])
+def test_an_office_id_json_without_an_office_id_is_called_damaged(tmp_path, damage):
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 3, 2), "N001", "OV", 1, None, "Dr. N"]])
+    run_batch(office.settings, D(2026, 3, 30))
+    id_file = office.root / "office-id.json"
+    data = json.loads(id_file.read_text())
+    id_file.write_text(json.dumps({**data, "office_id": damage}))
+    result = CliRunner().invoke(main, ["run", "--config", str(office.config), "--as-of", "2026-03-31"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    words = " ".join(result.output.split())
+    assert "office-id.json cannot be read" in words and "Restore it from a backup" in words
+    assert "None" not in words and "office ID 42" not in words
+
+
 def test_database_schema_must_be_a_plain_name(tmp_path):
     office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     for bad in ("North", "north; drop table runs", "pg_catalog", "information_schema", "1north", ""):
@@ -338,11 +397,15 @@ def test_the_portfolio_reads_back_two_hand_built_offices(tmp_path, pg):
     rows = {r[0]: dict(zip(header, r)) for r in ws.iter_rows(min_row=2, max_row=3, values_only=True)}
     n, s = rows["North Clinic"], rows["=South Clinic"]
     money = lambda v: Decimal(str(v)).quantize(Decimal("0.01"))  # noqa: E731
-    assert {k: money(n[k]) for k in ("Not Yet Due", "1-30", "31-60", "61-90", "91-120", "Over 120", "A/R")} == {
-        "Not Yet Due": Decimal("0.00"), "1-30": Decimal("0.00"), "31-60": Decimal("200.00"), "61-90": Decimal("0.00"),
-        "91-120": Decimal("100.00"), "Over 120": Decimal("0.00"), "A/R": Decimal("300.00")}
-    assert {k: money(s[k]) for k in ("Not Yet Due", "31-60", "91-120", "A/R")} == {
-        "Not Yet Due": Decimal("100.00"), "31-60": Decimal("300.00"), "91-120": Decimal("0.00"), "A/R": Decimal("400.00")}
+    p = "Patient "  # the buckets are the patients' part, labelled so
+    assert {k: money(n[k]) for k in (p + "Not Yet Due", p + "1-30", p + "31-60", p + "61-90", p + "91-120",
+                                     p + "Over 120", "Patient A/R", "Insurance A/R", "Total A/R")} == {
+        p + "Not Yet Due": Decimal("0.00"), p + "1-30": Decimal("0.00"), p + "31-60": Decimal("200.00"),
+        p + "61-90": Decimal("0.00"), p + "91-120": Decimal("100.00"), p + "Over 120": Decimal("0.00"),
+        "Patient A/R": Decimal("300.00"), "Insurance A/R": Decimal("0.00"), "Total A/R": Decimal("300.00")}
+    assert {k: money(s[k]) for k in (p + "Not Yet Due", p + "31-60", p + "91-120", "Total A/R")} == {
+        p + "Not Yet Due": Decimal("100.00"), p + "31-60": Decimal("300.00"), p + "91-120": Decimal("0.00"),
+        "Total A/R": Decimal("400.00")}
     assert (Decimal(str(n["% Over 90"])), Decimal(str(n["DSO (days)"]))) == (Decimal("33.3"), Decimal("135.0"))
     assert (Decimal(str(s["% Over 90"])), Decimal(str(s["DSO (days)"]))) == (Decimal("0.0"), Decimal("90.0"))
     assert (n["Invoices This Month"], s["Invoices This Month"]) == (0, 1)
@@ -355,14 +418,14 @@ def test_the_portfolio_reads_back_two_hand_built_offices(tmp_path, pg):
     assert ws.cell(2, 1).hyperlink.location == "'North Clinic'!A1" or ws.cell(2, 1).hyperlink.target.endswith(
         "'North Clinic'!A1")
     total = [c.value for c in ws[4]]
-    assert money(total[header.index("A/R")]) == Decimal("700.00")
+    assert money(total[header.index("Total A/R")]) == Decimal("700.00")
     assert len(ws._charts) == 1
     # A sheet per office, linking to its aging workbook.
     sheet = wb["North Clinic"]
     link_row = next(r for r in sheet.iter_rows(min_col=1, max_col=2) if r[0].value == "Aging workbook")
-    aging_path = north.root / "output" / "reports" / "aging-latest.xlsx"
+    aging_path = north.root / "output" / "reports" / "aging-2026-06-15.xlsx"  # the as-of date's, not latest
     assert link_row[1].value == str(aging_path) and link_row[1].hyperlink.target == aging_path.resolve().as_uri()
-    assert money(_cells(sheet)["A/R"]) == Decimal("300.00")
+    assert money(_cells(sheet)["Total A/R"]) == Decimal("300.00")
     # Read-only: the ledgers are as they were.
     assert {s: counts(pg.admin, s) for s in before} == before
 
@@ -381,8 +444,94 @@ def test_portfolio_dso_and_over_90_are_pure():
 def test_portfolio_of_an_office_without_a_ledger_says_so(tmp_path):
     office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     result = CliRunner().invoke(main, ["portfolio", "--output", str(tmp_path), str(office.config)])
-    assert result.exit_code == 1 and "no ledger" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and "no office could be read" in result.output and "Traceback" not in result.output
+    assert "not run yet" in result.output and "no ledger" in result.output
     assert not (tmp_path / "ledger.sqlite").exists()
+
+
+def test_portfolio_lists_an_office_not_run_yet_and_one_that_cannot_be_read_and_goes_on(tmp_path):
+    """Three offices: one run (N001 100.00 on 03-30), one never run, one whose ledger is not a
+    database. The workbook has all three rows; the other two say why and carry no figures."""
+    ran = Office.create(tmp_path / "ran", f"sqlite:///{tmp_path / 'ran.sqlite'}", office__name="Ran Clinic")
+    drop_work(ran, NORTH_CLIENTS, [[D(2026, 3, 2), "N001", "OV", 1, None, "Dr. N"]])
+    run_batch(ran.settings, D(2026, 3, 30))
+    never = Office.create(tmp_path / "never", f"sqlite:///{tmp_path / 'never.sqlite'}", office__name="New Clinic")
+    (tmp_path / "broken.sqlite").write_bytes(b"this is not a database" * 100)
+    broken = Office.create(tmp_path / "broken", f"sqlite:///{tmp_path / 'broken.sqlite'}",
+                           office__name="Broken Clinic")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["portfolio", "--as-of", "2026-03-31", "--output", str(out),
+                                       str(ran.config), str(never.config), str(broken.config)])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "2 offices not read" in " ".join(result.output.split())
+    ws = openpyxl.load_workbook(out / "portfolio-2026-03-31.xlsx")["Portfolio"]
+    header = [c.value for c in ws[1]]
+    rows = {r[0]: r for r in ws.iter_rows(min_row=2, max_row=4, values_only=True)}
+    assert set(rows) == {"Ran Clinic", "New Clinic", "Broken Clinic"}
+    assert Decimal(str(rows["Ran Clinic"][header.index("Total A/R")])) == Decimal("100")
+    assert rows["New Clinic"][1].startswith("not run yet") and set(rows["New Clinic"][2:]) == {None}
+    assert rows["Broken Clinic"][1].startswith("cannot be read") and set(rows["Broken Clinic"][2:]) == {None}
+    total = [c.value for c in ws[5]]
+    assert Decimal(str(total[header.index("Total A/R")])) == Decimal("100")
+    assert not (tmp_path / "never.sqlite").exists()
+
+
+def _figures(name: str, folder: Path, patient: str, insurance: str, workbook: Path, latest: bool):
+    from billing_batch.reports.portfolio_workbook import OfficeFigures
+    zero = Decimal("0.00")
+    buckets = {"Not Yet Due": Decimal(patient), "1-30": zero, "31-60": zero, "61-90": zero, "91-120": zero,
+               "Over 120": zero}
+    return OfficeFigures(name, folder, "sqlite:///x", buckets, zero, Decimal(patient), Decimal(patient),
+                         Decimal(insurance), zero, zero, Decimal(patient), 1, 0, 0, None, None, workbook, latest)
+
+
+def test_portfolio_shows_patient_insurance_and_total_ar_like_the_aging_summary(tmp_path):
+    """Hand-built: A has patient 300.00 and insurance 325.00 (total 625.00), B patient 50.00 and no
+    insurance; the totals row: patient 350.00, insurance 325.00, total 675.00."""
+    from billing_batch.reports.portfolio_workbook import write_portfolio
+    a = _figures("A", tmp_path, "300.00", "325.00", tmp_path / "aging-latest.xlsx", True)
+    b = _figures("B", tmp_path, "50.00", "0.00", tmp_path / "aging-latest.xlsx", True)
+    path = write_portfolio(tmp_path / "p.xlsx", [a, b], D(2026, 3, 31), [30, 60, 90, 120])
+    ws = openpyxl.load_workbook(path)["Portfolio"]
+    header = [c.value for c in ws[1]]
+    assert "A/R" not in header and header[1] == "Patient Not Yet Due"
+    got = [[Decimal(str(r[header.index(h)])) for h in ("Patient A/R", "Insurance A/R", "Total A/R")]
+           for r in ws.iter_rows(min_row=2, max_row=4, values_only=True)]
+    assert got == [[Decimal(300), Decimal(325), Decimal(625)], [Decimal(50), Decimal(0), Decimal(50)],
+                   [Decimal(350), Decimal(325), Decimal(675)]]
+
+
+def test_the_portfolio_prints_legibly_several_pages_wide(tmp_path):
+    """18+ columns do not fit one landscape page at 8 pt: no fit-to-width, the office column and the
+    header row repeat on every page, and the header/footer name the sheet, the date and the page."""
+    from billing_batch.reports.portfolio_workbook import write_portfolio
+    a = _figures("A", tmp_path, "300.00", "325.00", tmp_path / "aging-latest.xlsx", True)
+    path = write_portfolio(tmp_path / "p.xlsx", [a], D(2026, 3, 31), [30, 60, 90, 120])
+    ws = openpyxl.load_workbook(path)["Portfolio"]
+    assert ws.page_setup.orientation == "landscape"
+    assert not ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.print_title_cols.replace("$", "") == "A:A" and ws.print_title_rows.replace("$", "") == "1:1"
+    assert "2026-03-31" in ws.oddHeader.right.text and "Portfolio" in ws.oddHeader.center.text
+    assert ws.oddFooter.right.text == "Page &P of &N"
+
+
+def test_the_portfolio_links_to_the_aging_workbook_of_its_date_when_there_is_one(tmp_path):
+    office = Office.create(tmp_path / "office", f"sqlite:///{tmp_path / 'ledger.sqlite'}", office__name="North")
+    drop_work(office, NORTH_CLIENTS, [[D(2026, 3, 2), "N001", "OV", 1, None, "Dr. N"]])
+    run_batch(office.settings, D(2026, 3, 30))
+    run_batch(office.settings, D(2026, 3, 31))
+    reports = office.settings.output / "reports"
+    assert (reports / "aging-2026-03-30.xlsx").exists()
+    out = tmp_path / "out"
+    for day, expected, words in (("2026-03-30", "aging-2026-03-30.xlsx", "as of 2026-03-30"),
+                                 ("2026-03-29", "aging-latest.xlsx", "the latest one")):
+        result = CliRunner().invoke(main, ["portfolio", "--as-of", day, "--output", str(out), str(office.config)])
+        assert result.exit_code == 0, result.output
+        ws = openpyxl.load_workbook(out / f"portfolio-{day}.xlsx")["North"]
+        values = [c.value for row in ws.iter_rows(min_col=2, max_col=2) for c in row]
+        link = next(v for v in values if isinstance(v, str) and v.endswith(".xlsx") and "aging" in v)
+        assert Path(link).name == expected
+        assert any(isinstance(v, str) and v.startswith(words) for v in values)
 
 
 def test_a_ledger_records_one_office_only(tmp_path):

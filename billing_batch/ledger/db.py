@@ -45,6 +45,10 @@ class LedgerError(Exception):
     """The ledger cannot be opened or used; the message says what to do."""
 
 
+class NotRunYet(LedgerError):
+    """The office has no ledger (or no schema) yet: its first run makes it (the portfolio's row)."""
+
+
 class IssuedDocumentChanged(LedgerError):
     """Something tried to change an issued invoice or credit note (SPEC §6.2)."""
 
@@ -110,7 +114,15 @@ def driver_message(exc: SQLAlchemyError) -> str:
     return f"{type(orig).__name__}: " + (str(orig).strip().splitlines() or [""])[0]
 
 
+LOCKED_BY_RUN = "a billing-batch run is in progress on this ledger; try again when it has finished"
+
+
 def cannot_open(engine: Engine, exc: SQLAlchemyError) -> LedgerError:
+    sqlite = engine.url.get_backend_name() == "sqlite"
+    if sqlite and "database is locked" in str(getattr(exc, "orig", exc)):
+        # Waited the busy timeout behind another writer (a ledger SQLite could not switch to WAL):
+        # the folder is fine, so do not send staff to check it.
+        return LedgerError(f"cannot open the ledger at {where(engine)}: {LOCKED_BY_RUN}. Nothing was posted")
     what = ("check that the folder beside config.yaml exists, is writable and has room"
             if engine.url.get_backend_name() == "sqlite" else
             "check that the database server is running and reachable, and the user, password and database "
@@ -151,6 +163,8 @@ def create_ledger_engine(url: str, connect_timeout: int = 10, statement_timeout:
             dbapi_conn.execute("PRAGMA busy_timeout=30000")
             if read_only:
                 dbapi_conn.execute("PRAGMA query_only=ON")
+            else:
+                _write_ahead(dbapi_conn)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
@@ -171,6 +185,19 @@ def create_ledger_engine(url: str, connect_timeout: int = 10, statement_timeout:
         faults.reach("sql")
 
     return engine
+
+
+def _write_ahead(dbapi_conn) -> None:
+    """WAL journal: readers (`check`, `report aging`, the portfolio) see the last committed ledger
+    while a run writes, instead of waiting behind its lock (issue 16). The mode is kept in the file,
+    so the first writer switches it once. synchronous=FULL keeps every commit durable as before.
+    WAL needs the -shm shared memory on one machine, so a ledger on a network share (refused
+    above) could not use it. A ledger that cannot be switched (a read-only file) stays as it is."""
+    try:
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        pass  # read-only or locked: the old journal still works; the write itself says what is wrong
+    dbapi_conn.execute("PRAGMA synchronous=FULL")
 
 
 @cache
@@ -310,7 +337,7 @@ def read_ledger(url: str, connect_timeout: int = 10, statement_timeout: int = 30
     from billing_batch.ledger.office import OfficeFolder
 
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise LedgerError(f"there is no ledger at {url[len('sqlite:///'):]} yet; run `billing-batch run` for that "
+        raise NotRunYet(f"there is no ledger at {url[len('sqlite:///'):]} yet; run `billing-batch run` for that "
                           "office first (or check `database:` in its config.yaml)")
     engine = create_ledger_engine(url, connect_timeout, statement_timeout, schema, read_only=True)
     try:
@@ -320,6 +347,9 @@ def read_ledger(url: str, connect_timeout: int = 10, statement_timeout: int = 30
             version = (conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
                        if inspect(conn).has_table("alembic_version") else None)
         head = head_revision() or _alembic_head()
+        if version is None:
+            raise NotRunYet(f"the ledger at {where(engine)}{schema_words(engine, schema)} has no tables yet; run "
+                            "`billing-batch run` for that office first")
         if version != head:
             raise LedgerError(f"the ledger at {where(engine)}{schema_words(engine, schema)} has not been brought up "
                               "to this version of billing-batch yet; run `billing-batch run` (or `billing-batch "
@@ -390,6 +420,8 @@ def _sqlite_copy(engine: Engine) -> Iterator[Engine]:
             src.execute("PRAGMA busy_timeout=30000")
             src.backup(dst)
         except sqlite3.Error as exc:
+            if "database is locked" in str(exc):
+                raise LedgerError(f"cannot read the ledger at {where(engine)}: {LOCKED_BY_RUN}") from exc
             raise LedgerError(f"cannot read the ledger at {where(engine)} ({type(exc).__name__}: {exc}); check that "
                               "the file exists and is readable, then try again") from exc
         finally:

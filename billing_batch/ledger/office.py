@@ -53,6 +53,8 @@ class OfficeFolder:
         try:
             data = json.loads(self.id_file.read_text(encoding="utf-8"))
             ledger = data.get("ledger")
+            if not isinstance(data["office_id"], str) or not data["office_id"].strip():
+                raise ValueError("no office ID in it")  # null, a number, "": damaged, not "office ID None"
             return Identity(str(data["office_id"]), str(data.get("name", "")), ledger if isinstance(ledger, str) else None)
         except FileNotFoundError:
             return None

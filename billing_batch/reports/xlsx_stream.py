@@ -112,6 +112,17 @@ def write_text(ws, row: int, col: int, text: str, fmt=None) -> None:
         ws.write_string(row, col, text, fmt)
 
 
+def fits_one_page_wide(widths: Sequence[float]) -> bool:
+    """Whether columns of these widths (characters), shrunk to one landscape page wide, keep the text
+    at 8 pt or more (also for openpyxl sheets: the portfolio)."""
+    width = sum(w * CHAR_PT + PAD_PT for w in widths)
+    return width <= PAGE_WIDTH_PT or BODY_PT * PAGE_WIDTH_PT / width >= LEAST_PT
+
+
+def header_text(text: str) -> str:
+    return _header_text(text)
+
+
 def _header_text(text: str) -> str:
     """A header/footer section: `&` is a control character there, so doubled; kept short (Excel's 255)."""
     return text.replace("&", "&&")[:70]
@@ -340,8 +351,7 @@ class Sheet:
     # -- the page -------------------------------------------------------------------------------
     def fits_one_page_wide(self) -> bool:
         """Whether shrinking the columns to one page wide keeps the text at 8 pt or more."""
-        width = sum(w * CHAR_PT + PAD_PT for w in self.widths)
-        return width <= PAGE_WIDTH_PT or BODY_PT * PAGE_WIDTH_PT / width >= LEAST_PT
+        return fits_one_page_wide(self.widths)
 
     def finish(self, as_of: date, filter_to: int | None = None, freeze: bool = True, title_rows: bool = True,
                repeat_first_column: bool = False) -> None:
