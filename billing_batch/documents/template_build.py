@@ -663,7 +663,7 @@ def _define_invoice_styles(doc) -> None:
 
 def _define_slip_styles(doc) -> None:
     _paragraph_style(doc, "Slip Cut", size=8, italic=True, color=GREY, align=WD_ALIGN_PARAGRAPH.CENTER,
-                     space_before=10, space_after=4, keep_with_next=True)
+                     space_before=3, space_after=2, keep_with_next=True)
     _paragraph_style(doc, "Slip Heading", size=10, bold=True, color=NAVY, space_after=3, keep_with_next=True)
     _paragraph_style(doc, "Slip Text", size=10, keep_with_next=True)
 
@@ -768,18 +768,25 @@ INVOICE_PAY_LINES = [
 
 
 def _build_how_to_pay(doc, reference_lines: list[tuple[str, str]] = INVOICE_PAY_LINES,
-                      slip: list[tuple[str, str]] | None = None) -> None:
+                      slip: list[tuple[str, str]] | None = None, *,
+                      before: Callable[[object], None] | None = None,
+                      owes: str = "", otherwise: tuple[tuple[str, str], ...] = ()) -> None:
     """Shaded box: how to pay on the left, remit-to address on the right; kept on one page.
 
     ``reference_lines`` follow the payment instructions: what to write on the payment and the
     amount due, as (text, style) paragraphs. ``slip`` (the invoices and the statement): the remittance
     slip's (label, value) facts. The box and the slip then sit in one row of a borderless table that never
-    splits, so neither is ever alone on a page, and the remit-to address goes on the slip instead."""
-    _para(doc, "", "Spacer")
-    spacer = _para(doc, "", "Spacer")
+    splits, so neither is ever alone on a page, and the remit-to address goes on the slip instead.
+
+    ``before`` builds what must go with them into that same cell first (the invoice's totals, the
+    statement's account summary), so the box never moves to a page of its own. ``owes`` (a Jinja test)
+    then wraps the box and the slip, and ``otherwise`` are the (text, style) paragraphs shown instead."""
     container = doc
-    if slip is not None:
-        spacer.paragraph_format.keep_with_next = True
+    # A paragraph between the tables, or Word and LibreOffice join the block to the table above it.
+    _para(doc, "", "Spacer")
+    if slip is None:
+        _para(doc, "", "Spacer")
+    else:
         # Two grid columns merged into one cell: no row inside (the slip's are two cells wide) has more
         # cells than the grid, so docxtpl leaves the grid alone and the fast renderer's in-place path holds.
         outer = _add_table(doc, [TEXT_WIDTH_CM / 2, TEXT_WIDTH_CM / 2], 1)
@@ -788,32 +795,42 @@ def _build_how_to_pay(doc, reference_lines: list[tuple[str, str]] = INVOICE_PAY_
         _set_row(outer.rows[0])
         container = outer.rows[0].cells[0].merge(outer.rows[0].cells[1])
         container.paragraphs[0].style = "Spacer"
-    remit_width = 6.5
-    widths = [TEXT_WIDTH_CM] if slip is not None else [TEXT_WIDTH_CM - remit_width, remit_width]
-    table = _add_table(container, widths, 1)
-    _set_table_borders(table, top=(4, RULE_GREY), bottom=(4, RULE_GREY), left=(4, RULE_GREY),
-                       right=(4, RULE_GREY))
-    _set_cell_margins(table, top=0.25, bottom=0.25, left=0.3, right=0.3)
-    row = table.rows[0]
-    _set_row(row)
-    pay = row.cells[0]
+        if before is not None:
+            before(container)
+        if owes:
+            _para(container, "{%%p if %s %%}" % owes, "Spacer")
     items = [
         ("How to pay", "Box Heading"),
         ("{{ office.payment_instructions }}", "Box Text"),
         *reference_lines,
     ]
-    _cell_paragraphs(pay, items)
-    if slip is None:
+    if slip is not None:
+        # How to pay goes on the slip beside its remit-to address (said once, not twice), so the whole block
+        # is about 2 in and fits under a short statement's or invoice's last lines.
+        _para(container, "", "Spacer")
+        _build_slip(container, slip, items)
+        if owes:
+            _para(container, "{%p else %}", "Spacer")
+            for text, style in otherwise:
+                _para(container, text, style)
+            _para(container, "{%p endif %}", "Spacer")
+    else:
+        remit_width = 6.5
+        table = _add_table(container, [TEXT_WIDTH_CM - remit_width, remit_width], 1)
+        _set_table_borders(table, top=(4, RULE_GREY), bottom=(4, RULE_GREY), left=(4, RULE_GREY),
+                           right=(4, RULE_GREY))
+        _set_cell_margins(table, top=0.25, bottom=0.25, left=0.3, right=0.3)
+        row = table.rows[0]
+        _set_row(row)
+        _cell_paragraphs(row.cells[0], items)
         _cell_paragraphs(row.cells[1], [
             ("Remit to", "Box Heading"),
             ("{%p for line in office.remit_to_lines %}", "Box Text"),
             ("{{ line }}", "Box Text"),
             ("{%p endfor %}", "Box Text"),
         ])
-    for cell in row.cells:
-        _set_cell_shading(cell, BOX_FILL)
-    if slip is not None:
-        _build_slip(container, slip)
+        for cell in row.cells:
+            _set_cell_shading(cell, BOX_FILL)
     # A document must end with a paragraph, not a table (Word "repairs" it otherwise).
     _para(doc, "", "Spacer")
 
@@ -821,11 +838,11 @@ def _build_how_to_pay(doc, reference_lines: list[tuple[str, str]] = INVOICE_PAY_
 SLIP_CUT = "✂   Please detach and return this portion with your payment"
 
 
-def _build_slip(cell, facts: list[tuple[str, str]]) -> None:
-    """The remittance slip, after the how-to-pay box in ``cell``: a dashed cut line, then the office's
+def _build_slip(cell, facts: list[tuple[str, str]], how_to_pay: list[tuple[str, str]]) -> None:
+    """The remittance slip, at the end of ``cell``: a dashed cut line, then how to pay and the office's
     remit-to address on the left (where a window return envelope shows it) and what the payment is for
     on the right, ending in an "Amount enclosed" box for the client to fill in."""
-    cut = cell.paragraphs[-1]  # the paragraph python-docx put after the box
+    cut = cell.paragraphs[-1]  # an empty paragraph the caller just added
     cut.style = "Slip Cut"
     cut.add_run(SLIP_CUT)
     ppr = cut._p.get_or_add_pPr()
@@ -835,7 +852,7 @@ def _build_slip(cell, facts: list[tuple[str, str]]) -> None:
     dashed.set(qn("w:space"), "4")
     borders.append(dashed)
     ppr.append(borders)  # the paragraph has only its style so far; pBdr follows pStyle
-    facts_width = 9.4
+    facts_width = 8.6  # the left column holds how to pay on two or three lines
     layout = _add_table(cell, [TEXT_WIDTH_CM - facts_width, facts_width], 1)
     _set_table_borders(layout)
     _set_cell_margins(layout, left=0, right=0)
@@ -843,6 +860,7 @@ def _build_slip(cell, facts: list[tuple[str, str]]) -> None:
     _set_row(row)
     remit, right = row.cells
     _cell_paragraphs(remit, [
+        *how_to_pay,
         ("Make payable to and mail to", "Slip Heading"),
         ("{%p for line in office.remit_to_lines %}", "Slip Text"),
         ("{{ line }}", "Slip Text"),
@@ -850,9 +868,12 @@ def _build_slip(cell, facts: list[tuple[str, str]]) -> None:
     ])
     for paragraph in remit.paragraphs:
         paragraph.paragraph_format.left_indent = ADDRESS_INDENT
+        paragraph.paragraph_format.right_indent = Cm(0.4)  # clear of the facts table
+        if paragraph.text == "Make payable to and mail to":
+            paragraph.paragraph_format.space_before = Pt(4)
     table = _add_table(right, [3.6, facts_width - 3.6], len(facts) + 1)
     _set_table_borders(table, top=(4, RULE_GREY), bottom=(4, RULE_GREY), insideH=(4, RULE_GREY))
-    _set_cell_margins(table, top=0.05, bottom=0.05, left=0.15, right=0.15)
+    _set_cell_margins(table, top=0.0, bottom=0.0, left=0.15, right=0.15)
     for r, (label, value) in zip(table.rows, facts):
         _set_row(r)
         _para(r.cells[0], label, "Table Label", first=True)
@@ -860,7 +881,7 @@ def _build_slip(cell, facts: list[tuple[str, str]]) -> None:
         strong = label.startswith(("Amount due", "{{ statement.balance_title"))
         _para(r.cells[1], value, "Balance Amount" if strong else "Table Number", first=True)
     enclosed = table.rows[-1]
-    _set_row(enclosed, height=Cm(1.0))
+    _set_row(enclosed, height=Cm(0.85))
     _para(enclosed.cells[0], "Amount enclosed", "Balance Label", first=True).alignment = WD_ALIGN_PARAGRAPH.LEFT
     _set_cell_shading(enclosed.cells[0], HEADER_FILL)
     _para(enclosed.cells[1], "$", "Balance Label", first=True).alignment = WD_ALIGN_PARAGRAPH.LEFT
@@ -882,7 +903,6 @@ STATEMENT_SLIP = [
     ("Name", "{{ client.name }}"),
     ("Statement", "{{ statement.number }}"),
     ("Statement Date", "{{ statement.date }}"),
-    ("Due", "Upon receipt"),
     ("{{ statement.balance_title }}", "{{ statement.balance_due }}"),
 ]
 
@@ -966,33 +986,50 @@ def _build_statement_body(doc) -> None:
 
     An empty list shows a sentence instead of a table with no rows.
     """
-    _para(doc, "Questions about your account? Call us at {{ office.phone }}.", "Notice")
+    # Tighter than the invoice's notice and headings: a short statement and its slip fit one page.
+    notice = _para(doc, "Questions about your account? Call us at {{ office.phone }}.", "Notice")
+    notice.paragraph_format.space_before = notice.paragraph_format.space_after = Pt(4)
 
-    _para(doc, "Open items", "Section Heading")
+    _para(doc, "Open items", "Section Heading").paragraph_format.space_before = Pt(6)
     _para(doc, "{%p if open_items %}", "Spacer")
     _build_loop_table(doc, OPEN_ITEM_COLUMNS, "i", "open_items")
     _para(doc, "{%p endif %}", "Spacer")
     _when_empty(doc, "open_items", "No open items.")
 
     _para(doc, "Activity this period ({{ statement.period_start }} – "
-               "{{ statement.period_end }})", "Section Heading")
+               "{{ statement.period_end }})", "Section Heading").paragraph_format.space_before = Pt(6)
     _para(doc, "{%p if activity %}", "Spacer")
     _build_loop_table(doc, ACTIVITY_COLUMNS, "a", "activity")
     _para(doc, "{%p endif %}", "Spacer")
     _when_empty(doc, "activity", "No payments or credits in this period.")
 
-    # Aging on the left, the balance on the right, in one borderless row kept on one page.
-    _para(doc, "", "Spacer")
+    # The summary, the plan, how to pay and the slip share one row that never splits (how to pay never moves
+    # to a page of its own). A client in credit owes nothing: no how-to-pay box and no slip, the balance line
+    # says so.
+    _build_how_to_pay(doc, [
+        ("{% if plan.show %}Please write your client ID and plan number {{ plan.id }} on your payment."
+         "{% else %}Please write your client ID on your payment.{% endif %}", "Box Text"),
+        ("Client {{ client.id }} · {{ statement.balance_label }} {{ statement.balance_due }} as of "
+         "{{ statement.date }}", "Box Strong"),
+    ], slip=STATEMENT_SLIP, before=_build_account_summary, owes="statement.owes", otherwise=(
+        ("{% if statement.in_credit %}{{ statement.balance_label }}: {{ statement.balance_due }} is yours "
+         "on account as of {{ statement.date }}. Call us at {{ office.phone }} if you would like it "
+         "refunded.{% else %}Nothing is due on your account. Thank you.{% endif %}", "Letter Text"),
+    ))
+
+
+def _build_account_summary(cell) -> None:
+    """Aging on the left, the balance on the right, in one borderless row; then the client's plan."""
     right_width = 8.0
-    layout = _add_table(doc, [TEXT_WIDTH_CM - right_width, right_width], 1)
+    layout = _add_table(cell, [TEXT_WIDTH_CM - right_width, right_width], 1)
     _set_table_borders(layout)
     _set_cell_margins(layout, left=0, right=0)
     row = layout.rows[0]
     _set_row(row)
     aging_cell, balance_cell = row.cells
-    _para(aging_cell, "Aging summary", "Section Heading", first=True)
+    _para(aging_cell, "Aging summary", "Section Heading", first=True).paragraph_format.space_before = Pt(4)
     _build_loop_table(aging_cell, AGING_COLUMNS, "b", "aging")
-    _para(balance_cell, "Account summary", "Section Heading", first=True)
+    _para(balance_cell, "Account summary", "Section Heading", first=True).paragraph_format.space_before = Pt(4)
     balance_cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
     # The period's movement (opening + new charges - payments - credits = closing), then what the balance is
     # made of; a credit balance reads "Credit balance", never a negative balance due.
@@ -1010,23 +1047,9 @@ def _build_statement_body(doc) -> None:
         ("{%tr endif %}", "", "tag"),
         ("{{ statement.balance_title }}", "{{ statement.balance_due }}", "balance"),
     ], widths=(5.2, 2.8))
-    for cell in row.cells:
-        cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
-
-    _build_plan_status(doc, PLAN_STATUS)
-    # A client in credit owes nothing: no how-to-pay box and no slip, the balance line says so.
-    _para(doc, "{%p if statement.owes %}", "Spacer")
-    _build_how_to_pay(doc, [
-        ("{% if plan.show %}Please write your client ID and plan number {{ plan.id }} on your payment."
-         "{% else %}Please write your client ID on your payment.{% endif %}", "Box Text"),
-        ("Client {{ client.id }} · {{ statement.balance_label }} {{ statement.balance_due }} as of "
-         "{{ statement.date }}", "Box Strong"),
-    ], slip=STATEMENT_SLIP)
-    _para(doc, "{%p else %}", "Spacer")
-    _para(doc, "{% if statement.in_credit %}{{ statement.balance_label }}: {{ statement.balance_due }} is yours "
-               "on account as of {{ statement.date }}. Call us at {{ office.phone }} if you would like it "
-               "refunded.{% else %}Nothing is due on your account. Thank you.{% endif %}", "Letter Text")
-    _para(doc, "{%p endif %}", "Spacer")
+    for c in row.cells:
+        c.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
+    _build_plan_status(cell, PLAN_STATUS)
 
 
 # --------------------------------------------------------------------------- collection letters
@@ -1622,18 +1645,21 @@ def build_template_bytes(kind: str) -> bytes:
     ])
     _build_notice(doc, kind)
     _build_line_table(doc, kind)
-    _build_totals(doc)
-    _build_plan_status(doc, PLAN_STATUS)
-    # Paid in full from the client's credit: no "Amount due $0.00 by …" and no slip to send back (a context
-    # made before `owes` existed keeps the slip).
-    _para(doc, "{%p if invoice.owes is not defined or invoice.owes %}", "Spacer")
-    _build_how_to_pay(doc, slip=INVOICE_SLIP)
-    _para(doc, "{%p else %}", "Spacer")
-    _para(doc, "", "Spacer")
-    _para(doc, "Nothing to pay on this invoice: it was paid from the credit on your account."
-               "{% if invoice.has_previous %} Your earlier invoices still have {{ invoice.previous_balance }} "
-               "to pay.{% endif %}", "Box Strong")
-    _para(doc, "{%p endif %}", "Spacer")
+
+    def totals_and_plan(cell) -> None:
+        _build_totals(cell)
+        _build_plan_status(cell, PLAN_STATUS)
+
+    # The totals, the plan, how to pay and the slip share one row that never splits: how to pay never moves
+    # to a page of its own. Paid in full from the client's credit: no "Amount due $0.00 by …" and no slip to
+    # send back (a context made before `owes` existed keeps the slip).
+    _build_how_to_pay(doc, slip=INVOICE_SLIP, before=totals_and_plan,
+                      owes="invoice.owes is not defined or invoice.owes", otherwise=(
+        ("", "Spacer"),
+        ("Nothing to pay on this invoice: it was paid from the credit on your account."
+         "{% if invoice.has_previous %} Your earlier invoices still have {{ invoice.previous_balance }} "
+         "to pay.{% endif %}", "Box Strong"),
+    ))
     return _package(doc, f"Invoice template ({kind} client)", "billing-batch invoice")
 
 
