@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from billing_batch.billing.records import OpenItem
 from billing_batch.money import ZERO
@@ -135,7 +135,7 @@ def dso(receivable: Decimal, credit_sales: Decimal, days: int = DSO_DAYS) -> Dec
     None when nothing was sold on credit in that time (the figure means nothing then)."""
     if credit_sales <= 0:
         return None
-    return (receivable / credit_sales * days).quantize(Decimal("0.1"))
+    return (receivable / credit_sales * days).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
 def buckets_from_due_dates(open_by_due: Iterable[tuple[date, Decimal]], as_of: date,

@@ -8,17 +8,9 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from billing_batch.billing.aging import bucket_names
+from billing_batch.billing.aging import DSO_DAYS, bucket_names, dso as days_sales_outstanding
 
-DSO_DAYS = 90
-
-
-def days_sales_outstanding(receivable: Decimal, invoiced: Decimal, days: int = DSO_DAYS) -> Decimal | None:
-    """A/R ÷ invoiced in the last `days` days × `days`, to one decimal (half up); None when nothing was
-    invoiced in that window (DSO has no meaning then; shown blank, not as infinity or zero)."""
-    if invoiced <= 0:
-        return None
-    return (receivable / invoiced * days).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+__all__ = ["DSO_DAYS", "days_sales_outstanding", "over_days", "percent_of"]  # one DSO for both workbooks
 
 
 def over_days(totals: dict[str, Decimal], limits: list[int], days: int = 90) -> Decimal:
