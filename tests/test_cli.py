@@ -67,7 +67,7 @@ def test_integrity_failure_rolls_back_and_exits_2(sqlite_office: Office, monkeyp
 
     drop_office(sqlite_office)
     from billing_batch import publish
-    monkeypatch.setattr(publish, "verify", lambda conn, as_of: Verification(as_of, pipeline.ZERO, ("something off",)))
+    monkeypatch.setattr(publish, "verify", lambda conn, as_of, read=None: Verification(as_of, pipeline.ZERO, ("something off",)))
     result = CliRunner().invoke(main, ["run", "--config", str(sqlite_office.config), "--as-of", "2026-03-31"])
     assert result.exit_code == 2
     assert "does not prove itself: something off" in result.output
