@@ -28,6 +28,14 @@ def _no_float_in_decimal():
     ctx.traps[decimal.FloatOperation] = old
 
 
+def no_postgres(exc: Exception):
+    """No server answers: the test skips with the reason, or fails in CI (BILLING_BATCH_REQUIRE_POSTGRES=1)."""
+    reason = f"no PostgreSQL server answers at {PG_ADMIN} ({str(exc).splitlines()[0]})"
+    if os.environ.get("BILLING_BATCH_REQUIRE_POSTGRES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def _postgres_database():
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
@@ -39,10 +47,7 @@ def _postgres_database():
             c.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as exc:
         admin.dispose()
-        reason = f"no PostgreSQL server answers at {PG_ADMIN} ({str(exc).splitlines()[0]})"
-        if os.environ.get("BILLING_BATCH_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        no_postgres(exc)
     url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
 
     def drop():

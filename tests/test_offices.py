@@ -29,7 +29,7 @@ from billing_batch.config import ConfigError, load_settings
 from billing_batch.ledger.db import ALREADY_RUNNING, AlreadyRunning
 from billing_batch.ledger.office import OtherOffice
 from billing_batch.pipeline import aging_report, check_files, run_batch
-from tests.conftest import PG_ADMIN
+from tests.conftest import PG_ADMIN, no_postgres
 from tests.office import Office
 
 D = dt.date
@@ -48,10 +48,7 @@ def pg():
             pass
     except OperationalError as exc:
         admin.dispose()
-        reason = f"no PostgreSQL server answers at {PG_ADMIN} ({str(exc).splitlines()[0]})"
-        if os.environ.get("BILLING_BATCH_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        no_postgres(exc)
     made: list[str] = []
 
     def schema(prefix: str) -> str:

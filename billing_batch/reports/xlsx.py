@@ -19,6 +19,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from billing_batch.documents.render import write_atomic
+from billing_batch.reports.xlsx_stream import fit_width  # noqa: F401  (one column-width rule for both writers)
 
 MONEY_FORMAT = '#,##0.00;[Red]-#,##0.00'
 DATE_FORMAT = "yyyy-mm-dd"
@@ -73,11 +74,6 @@ def finish_table(ws: Worksheet, headers: Sequence[str], last_row: int, widths: d
     for c, h in enumerate(headers, start=1):
         ws.column_dimensions[get_column_letter(c)].width = (widths or {}).get(h, max(12, min(len(h) + 4, 40)))
     landscape(ws)
-
-
-def fit_width(texts: Iterable[str], least: int = 18, most: int = 40) -> int:
-    """A column width that shows the longest of `texts`, within reason."""
-    return max(least, min(most, max((len(t) + 2 for t in texts), default=0)))
 
 
 def landscape(ws: Worksheet) -> None:

@@ -120,10 +120,6 @@ def fits_one_page_wide(widths: Sequence[float]) -> bool:
 
 
 def header_text(text: str) -> str:
-    return _header_text(text)
-
-
-def _header_text(text: str) -> str:
     """A header/footer section: `&` is a control character there, so doubled; kept short (Excel's 255)."""
     return text.replace("&", "&&")[:70]
 
@@ -372,6 +368,6 @@ class Sheet:
             ws.fit_to_pages(1, 0)
         elif repeat_first_column:
             ws.repeat_columns(0)
-        ws.set_header(f"&L{_header_text(look.office)}&C&B{_header_text(self.title)}&R"
-                      f"As of {_header_text(look.day(as_of))}")
-        ws.set_footer(f"&L{_header_text(look.office)} — {_header_text(self.title)}&RPage &P of &N")
+        ws.set_header(f"&L{header_text(look.office)}&C&B{header_text(self.title)}&R"
+                      f"As of {header_text(look.day(as_of))}")
+        ws.set_footer(f"&L{header_text(look.office)} — {header_text(self.title)}&RPage &P of &N")
